@@ -1,0 +1,180 @@
+"""One error type for the domain and one renderer for the API (STYLE section 7).
+
+Every 4xx body is ``{"errors": [{"code", "field", "message", "index"}]}``.
+"""
+
+from enum import StrEnum
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class CommonErrorCode(StrEnum):
+    REQUIRED = "required"
+    INVALID = "invalid"
+    UNIQUE = "unique"
+    NOT_FOUND = "not_found"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_AUTHENTICATED = "not_authenticated"
+    PARSE_ERROR = "parse_error"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    THROTTLED = "throttled"
+    CONFLICT = "conflict"
+
+
+class DomainError(Exception):
+    """A rule of the product refused the input. Raised by services; rendered as a 4xx."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        code: StrEnum | str,
+        message: str,
+        *,
+        field: str | None = None,
+        index: int | None = None,
+        status_code: int | None = None,
+    ):
+        super().__init__(message)
+        self.code, self.message, self.field, self.index = str(code), str(message), field, index
+        if status_code is not None:
+            self.status_code = status_code
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "field": self.field, "message": self.message, "index": self.index}
+
+
+class DomainErrors(Exception):
+    """Several errors at once (a batch, a form): all reported, nothing written."""
+
+    def __init__(self, errors: list[DomainError], status_code: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__("; ".join(error.message for error in errors))
+        self.errors, self.status_code = errors, status_code
+
+
+def _normalise_code(code: str | None) -> str:
+    # Saleor's rule: Django's many spellings of "missing" and "duplicate" become one code each.
+    if code in {"required", "blank", "null", "null_characters_not_allowed_required"}:
+        return CommonErrorCode.REQUIRED
+    if code and code.startswith("unique"):
+        return CommonErrorCode.UNIQUE
+    if code in {"does_not_exist", "not_found"}:
+        return CommonErrorCode.NOT_FOUND
+    return code or CommonErrorCode.INVALID
+
+
+_DRF_FIELD_CODES = {
+    "invalid": CommonErrorCode.INVALID,
+    "does_not_exist": CommonErrorCode.NOT_FOUND,
+    "incorrect_type": CommonErrorCode.INVALID,
+    "invalid_choice": CommonErrorCode.INVALID,
+    "max_length": "max_length",
+    "min_length": "min_length",
+    "not_a_list": CommonErrorCode.INVALID,
+    "max_string_length": "max_length",
+}
+
+
+def _flatten(detail, field: str | None = None, index: int | None = None) -> list[dict]:
+    """DRF's nested error detail → flat list of error dicts, with dotted field paths."""
+    if isinstance(detail, dict):
+        errors = []
+        for key, value in detail.items():
+            if key == "non_field_errors":
+                sub_field = field
+            elif field:
+                sub_field = f"{field}.{key}"
+            else:
+                sub_field = str(key)
+            errors.extend(_flatten(value, sub_field, index))
+        return errors
+    if isinstance(detail, list):
+        errors = []
+        for position, value in enumerate(detail):
+            if isinstance(value, dict | list) and field is None and index is None:
+                errors.extend(_flatten(value, None, position))  # many=True: the position is the index
+            elif isinstance(value, dict | list):
+                errors.extend(_flatten(value, f"{field}.{position}" if field else str(position), index))
+            else:
+                errors.extend(_flatten(value, field, index))
+        return errors
+    code = getattr(detail, "code", None)
+    code = _DRF_FIELD_CODES.get(code, _normalise_code(code))
+    return [{"code": str(code), "field": field, "message": str(detail), "index": index}]
+
+
+def _django_validation_error_to_dicts(error: DjangoValidationError) -> list[dict]:
+    errors = []
+    if hasattr(error, "error_dict"):
+        for field, field_errors in error.error_dict.items():
+            for item in field_errors:
+                errors.append(
+                    {
+                        "code": _normalise_code(item.code),
+                        "field": None if field == "__all__" else field,
+                        "message": " ".join(item.messages),
+                        "index": None,
+                    }
+                )
+    else:
+        for item in error.error_list:
+            errors.append(
+                {
+                    "code": _normalise_code(item.code),
+                    "field": None,
+                    "message": " ".join(item.messages),
+                    "index": None,
+                }
+            )
+    return errors
+
+
+def _body(errors: list[dict]) -> dict:
+    return {"errors": errors}
+
+
+_STATUS_CODES = {
+    status.HTTP_401_UNAUTHORIZED: CommonErrorCode.NOT_AUTHENTICATED,
+    status.HTTP_403_FORBIDDEN: CommonErrorCode.PERMISSION_DENIED,
+    status.HTTP_404_NOT_FOUND: CommonErrorCode.NOT_FOUND,
+    status.HTTP_405_METHOD_NOT_ALLOWED: CommonErrorCode.METHOD_NOT_ALLOWED,
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: CommonErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    status.HTTP_429_TOO_MANY_REQUESTS: CommonErrorCode.THROTTLED,
+}
+
+
+def exception_handler(exc, context):
+    """DRF's handler, then one shape for every error (HackSoft: reuse DRF, then adjust)."""
+    if isinstance(exc, DomainError):
+        return Response(_body([exc.as_dict()]), status=exc.status_code)
+    if isinstance(exc, DomainErrors):
+        return Response(_body([error.as_dict() for error in exc.errors]), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        return Response(_body(_django_validation_error_to_dicts(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ObjectDoesNotExist | Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: a 500, reported, never swallowed
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+    elif isinstance(exc, exceptions.ParseError):
+        errors = [
+            {"code": CommonErrorCode.PARSE_ERROR, "field": None, "message": str(exc.detail), "index": None}
+        ]
+    else:
+        code = _STATUS_CODES.get(response.status_code, _normalise_code(getattr(exc, "default_code", None)))
+        errors = [{"code": str(code), "field": None, "message": str(exc.detail), "index": None}]
+    response.data = _body(errors)
+    return response

@@ -1,0 +1,32 @@
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def _broker_ok() -> bool:
+    from kpi_platform.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    parts = {"database": "ok" if _database_ok() else "error", "broker": "ok" if _broker_ok() else "error"}
+    healthy = all(value == "ok" for value in parts.values())
+    return JsonResponse({"status": "ok" if healthy else "error", **parts}, status=200 if healthy else 503)

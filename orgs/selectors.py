@@ -1,0 +1,42 @@
+"""Reads of the organization. Every queryset is company-scoped by its manager."""
+
+from django.db.models import QuerySet
+
+from orgs import access
+from orgs.models import ApiToken, Company, Department, Member, Team
+from orgs.tenancy import current_company_id
+
+
+def company_get() -> Company:
+    return Company.objects.get(id=current_company_id())
+
+
+def department_list(*, viewer: Member | None = None) -> QuerySet[Department]:
+    return access.visible_departments(viewer).prefetch_related("managers").order_by("name", "id")
+
+
+def department_get(*, department_id: int, viewer: Member | None = None) -> Department:
+    return department_list(viewer=viewer).get(id=department_id)
+
+
+def team_list(*, viewer: Member | None = None, department_id: int | None = None) -> QuerySet[Team]:
+    teams = access.visible_teams(viewer).prefetch_related("leads").order_by("name", "id")
+    if department_id is not None:
+        teams = teams.filter(department_id=department_id)
+    return teams
+
+
+def team_get(*, team_id: int, viewer: Member | None = None) -> Team:
+    return team_list(viewer=viewer).get(id=team_id)
+
+
+def member_list(*, viewer: Member | None = None) -> QuerySet[Member]:
+    return access.visible_members(viewer).select_related("user").order_by("user_id")
+
+
+def member_get(*, member_id: int, viewer: Member | None = None) -> Member:
+    return member_list(viewer=viewer).get(user_id=member_id)
+
+
+def api_token_list() -> QuerySet[ApiToken]:
+    return ApiToken.objects.select_related("created_by__user")
