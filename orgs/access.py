@@ -57,11 +57,9 @@ def visible_members(member: Member | None) -> QuerySet[Member]:
     if member is None or is_company_admin(member):
         return Member.objects.all()
     departments, teams = managed_department_ids(member), led_team_ids(member)
+    # A member's department is always their team's department (kept so by orgs.services).
     return Member.objects.filter(
-        Q(department_id__in=departments)
-        | Q(team__department_id__in=departments)
-        | Q(team_id__in=teams)
-        | Q(user_id=member.user_id)
+        Q(department_id__in=departments) | Q(team_id__in=teams) | Q(user_id=member.user_id)
     ).distinct()
 
 
@@ -85,8 +83,4 @@ def may_manage_team(member: Member | None, team: Team) -> bool:
 def may_manage_member(member: Member | None, target: Member) -> bool:
     if may_manage_company(member):
         return True
-    departments = managed_department_ids(member)
-    if not departments:
-        return False
-    target_department = target.team.department_id if target.team_id else target.department_id
-    return target_department in departments
+    return target.department_id is not None and target.department_id in managed_department_ids(member)
