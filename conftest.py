@@ -21,6 +21,23 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Tests that commit (``transaction=True``) are cleaned with TRUNCATE, which the application
+    role may not run in production. Grant it in the test database only."""
+    from django.conf import settings
+    from django.db import connection
+
+    from orgs.database import running_as_owner
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with running_as_owner(), connection.cursor() as cursor:
+                cursor.execute(
+                    f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{settings.DATABASE_APP_ROLE}"'
+                )
+
+
 @pytest.fixture
 def company(db) -> Company:
     from orgs.services import company_create

@@ -174,5 +174,6 @@ def ensure_grants_and_policies(connection: BaseDatabaseWrapper) -> None:
 
 def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
     connection = connections[using]
-    if is_postgresql(connection) and sender.name == "orgs":
+    # `flush` sends post_migrate too, as the application role: only `migrate` (the owner) applies.
+    if is_postgresql(connection) and sender.name == "orgs" and _as_owner["active"]:
         ensure_grants_and_policies(connection)
