@@ -75,9 +75,9 @@ INSERT_DEPARTMENT = (
 def test_raw_insert_of_another_companys_row_is_refused(company, other_company):
     with (
         company_context(company.id),
-        transaction.atomic(),
-        connection.cursor() as cursor,
         pytest.raises(ProgrammingError, match="row-level security"),
+        transaction.atomic(),  # rolled back to its savepoint, so the test's transaction goes on
+        connection.cursor() as cursor,
     ):
         cursor.execute(INSERT_DEPARTMENT, [other_company.id])
 
