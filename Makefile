@@ -52,3 +52,6 @@ ci:
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles var
+
+bench: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kpi_bench} $(BIN)/python -m bench.tenancy_overhead

@@ -87,6 +87,7 @@ def _database_setting_changed() -> None:
 class CompanyScopedQuerySet(models.QuerySet):
     def bulk_create(self, objs, *args, **kwargs):
         company_id = current_company_id()
+        objs = list(objs)  # may be a generator: it is read here and again by Django
         for obj in objs:
             if obj.company_id is None:
                 obj.company_id = company_id

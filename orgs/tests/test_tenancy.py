@@ -81,6 +81,12 @@ def test_bulk_create_refuses_rows_of_another_company(company, other_company):
             Department.objects.bulk_create([foreign])
 
 
+def test_bulk_create_stamps_the_company_on_rows_from_a_generator(in_company):
+    Department.objects.bulk_create(Department(name=f"Unit {n}") for n in range(3))
+    assert sorted(Department.objects.values_list("name", flat=True)) == ["Unit 0", "Unit 1", "Unit 2"]
+    assert set(Department.dangerously_unscoped.values_list("company_id", flat=True)) == {in_company.id}
+
+
 def test_contexts_nest_and_restore(company, other_company):
     with company_context(company.id):
         with company_context(other_company.id):
