@@ -24,17 +24,22 @@ class TrackingFrequency(models.TextChoices):
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("Unknown time zone: %(value)s"), code="invalid", params={"value": value})
+        raise ValidationError(
+            _("Unknown time zone: %(value)s"), code="time_zone_invalid", params={"value": value}
+        )
 
 
 def validate_languages(value: list) -> None:
     offered = {code for code, _name in settings.LANGUAGES}
     if not isinstance(value, list) or not value or not all(isinstance(code, str) for code in value):
-        raise ValidationError(_("Choose at least one language."), code="required")
+        raise ValidationError(_("Choose at least one language."), code="languages_required")
     unknown = sorted(set(value) - offered)
     if unknown:
         raise ValidationError(
-            _("Languages not offered: %(codes)s"), code="invalid", params={"codes": ", ".join(unknown)}
+            # Not "invalid": a field swaps in its own message for a code it knows.
+            _("Languages not offered: %(codes)s"),
+            code="language_invalid",
+            params={"codes": ", ".join(unknown)},
         )
 
 
