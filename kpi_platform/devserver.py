@@ -13,7 +13,7 @@ SIGTERM, and so does its group once the child is gone; any group with a process 
 ``STOP_TIMEOUT`` seconds later gets SIGKILL, and a second Ctrl-C kills at once. On Linux a child
 also gets SIGTERM should the supervisor itself be killed.
 
-Hand-written rather than honcho (installed): honcho 2.0 waits a fixed 5 s before SIGKILL, stops
+Hand-written rather than honcho: honcho 2.0 waits a fixed 5 s before SIGKILL, stops
 signalling a group as soon as its leader has exited (anything the leader left in the group then
 stays behind), and runs a helper process per child. Here a group counts as stopped only when no
 process is left in it.

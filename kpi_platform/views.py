@@ -1,5 +1,5 @@
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -30,3 +30,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     parts = {"database": "ok" if _database_ok() else "error", "broker": "ok" if _broker_ok() else "error"}
     healthy = all(value == "ok" for value in parts.values())
     return JsonResponse({"status": "ok" if healthy else "error", **parts}, status=200 if healthy else 503)
+
+
+def not_found(request: HttpRequest, *args, **kwargs):
+    raise Http404()
