@@ -1,6 +1,7 @@
 """Fixtures every app's tests share: two companies, the company context, and the isolation check."""
 
 import os
+import shutil
 
 import pytest
 from rest_framework.test import APIClient
@@ -152,6 +153,25 @@ def _no_leaked_company_context():
     from orgs.tenancy import current_company_id_or_none
 
     assert current_company_id_or_none() is None, "a company context leaked out of the test"
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    """A page in Debian's chromium, driven by Playwright (its own browser download is not used)."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright runs an event loop in the test's thread; the test's ORM calls are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        browser.close()
 
 
 @pytest.fixture(scope="session")

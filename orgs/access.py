@@ -83,4 +83,6 @@ def may_manage_team(member: Member | None, team: Team) -> bool:
 def may_manage_member(member: Member | None, target: Member) -> bool:
     if may_manage_company(member):
         return True
+    if is_company_admin(target):  # an admin's e-mail is their sign-in: only admins change it
+        return False
     return target.department_id is not None and target.department_id in managed_department_ids(member)
