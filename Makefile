@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
-export DJANGO_SETTINGS_MODULE ?= kpi_platform.settings.base
 
 .PHONY: run test install lint format ci browser-deps bench clean
 
@@ -37,7 +36,7 @@ run: install
 
 test: install browser-deps
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=kpi_platform.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
