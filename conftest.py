@@ -24,19 +24,26 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """Tests that commit (``transaction=True``) are cleaned with TRUNCATE, which the application
-    role may not run in production. Grant it in the test database only."""
+    """PostgreSQL only: grant TRUNCATE, which tests that commit (``transaction=True``) are cleaned
+    with and the application role may not run in production, in the test database only; and at the
+    end end the sessions a browser's last requests may have left open, so the database can be
+    dropped."""
     from django.conf import settings
     from django.db import connection
 
     from orgs.database import running_as_owner
 
-    with django_db_blocker.unblock():
-        if connection.vendor == "postgresql":
-            with running_as_owner(), connection.cursor() as cursor:
-                cursor.execute(
-                    f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{settings.DATABASE_APP_ROLE}"'
-                )
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with django_db_blocker.unblock(), running_as_owner(), connection.cursor() as cursor:
+        cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{settings.DATABASE_APP_ROLE}"')
+    yield
+    with django_db_blocker.unblock(), running_as_owner(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture

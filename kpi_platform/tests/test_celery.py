@@ -5,6 +5,8 @@ from unittest import mock
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django import db
 
 from kpi_platform.celery import COMPANY_HEADER, GlobalTask, app
 from orgs.models import Department
@@ -51,8 +53,17 @@ def worker(transactional_db):
     """A real worker thread on the configured broker (filesystem folder, or Redis in CI's second run)."""
     seen.clear()
     seen_event.clear()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield
+    # A real worker's Django fixup closes its connections after each task; this thread has none.
+    task_postrun.connect(_close_worker_connections)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="ERROR"):
+            yield
+    finally:
+        task_postrun.disconnect(_close_worker_connections)
+
+
+def _close_worker_connections(**kwargs) -> None:
+    db.connections.close_all()
 
 
 def test_a_worker_runs_the_task_in_the_senders_company_only(company, other_company, worker):
