@@ -181,6 +181,18 @@ def browser_page(live_server, monkeypatch):
         browser.close()
 
 
+@pytest.fixture
+def screenshot(artifacts_dir):
+    """``screenshot(page, "name")`` saves ``test-artifacts/name.png`` once the page has settled
+    (a capture taken while a navigation is still under way can fail)."""
+
+    def take(page, name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=os.path.join(artifacts_dir, f"{name}.png"))
+
+    return take
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir():
     path = os.path.join(os.path.dirname(__file__), "test-artifacts")

@@ -112,7 +112,7 @@ class ServiceModelForm(forms.ModelForm):
             except _Rehearsal:
                 pass
             except DomainError as error:
-                self.add_error(error.field if error.field in self.fields else None, error.message)
+                show_domain_error(self, error)
             except ValidationError as error:
                 self.add_service_validation_error(error)
         return cleaned_data

@@ -112,21 +112,11 @@ class CompanyAdmin(PlatformModelAdmin):
         return {} if obj is not None else {"slug": ("name",)}
 
     def save_model(self, request: HttpRequest, obj: Company, form, change: bool) -> None:
+        fields = {field: form.cleaned_data[field] for field in services.COMPANY_SETTINGS}
         if change:
-            # No company_update service exists yet; the form has run the model's full_clean().
-            obj.save()
-            return
-        data = form.cleaned_data
-        company, _created = services.company_create(
-            slug=data["slug"],
-            name=data["name"],
-            languages=data["languages"],
-            time_zone=data["time_zone"],
-            default_language=data["default_language"],
-        )
-        company.primary_frequency = data["primary_frequency"]
-        company.secondary_frequency = data["secondary_frequency"]
-        company.save(update_fields=["primary_frequency", "secondary_frequency", "updated_at"])
+            company = services.company_update(company=Company.objects.get(pk=obj.pk), **fields)
+        else:
+            company, _created = services.company_create(slug=form.cleaned_data["slug"], **fields)
         obj.__dict__.update(company.__dict__)
 
 

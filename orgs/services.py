@@ -41,8 +41,12 @@ def company_create(
     languages: list[str] | None = None,
     time_zone: str = "UTC",
     default_language: str | None = None,
+    **settings,
 ) -> tuple[Company, bool]:
-    """Create a tenant with its defaults; an existing slug is returned unchanged (idempotent)."""
+    """Create a tenant with its defaults; an existing slug is returned unchanged (idempotent).
+
+    ``settings``: the other fields of ``COMPANY_SETTINGS`` (the tracking frequencies).
+    """
     existing = Company.objects.filter(slug=slug).first()
     if existing is not None:
         return existing, False
@@ -53,6 +57,7 @@ def company_create(
         languages=languages,
         default_language=default_language or languages[0],
         time_zone=time_zone,
+        **_company_settings(settings),
     )
     company.full_clean()
     company.save()
@@ -60,6 +65,33 @@ def company_create(
         for hook in COMPANY_CREATED_HOOKS:
             hook(company)
     return company, True
+
+
+COMPANY_SETTINGS = (
+    "name",
+    "time_zone",
+    "default_language",
+    "languages",
+    "primary_frequency",
+    "secondary_frequency",
+)
+
+
+def _company_settings(fields: dict) -> dict:
+    unknown = set(fields) - set(COMPANY_SETTINGS)
+    if unknown:
+        raise TypeError(f"not a company setting: {', '.join(sorted(unknown))}")
+    return fields
+
+
+@transaction.atomic
+def company_update(*, company: Company, **fields) -> Company:
+    """Change a company's settings (O1). Its slug, the handle of commands and scripts, stays."""
+    for field, value in _company_settings(fields).items():
+        setattr(company, field, value)
+    company.full_clean()
+    company.save(update_fields=[*fields, "updated_at"])
+    return company
 
 
 # Apps that give every new company its defaults (kpis: the "points" unit) register here.

@@ -1,7 +1,5 @@
 """A person signs in with a real browser (Debian's chromium driven by Playwright)."""
 
-import os
-
 import pytest
 
 from orgs.models import Role
@@ -11,25 +9,25 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.django_db(transaction=True)
 def test_a_company_admin_signs_in_and_reaches_home_and_the_admin(
-    company, make_member, browser_page, live_server, artifacts_dir
+    company, make_member, browser_page, live_server, screenshot
 ):
     # given a company admin
     make_member(company, Role.ADMIN, email="ada@acme.example", first_name="Ada", password="sign-in-2026")
     page = browser_page
     # when they sign in through the page
     page.goto(f"{live_server.url}/accounts/login/")
-    page.screenshot(path=os.path.join(artifacts_dir, "login.png"))
+    screenshot(page, "login")
     page.fill("#id_username", "ADA@acme.example")
     page.fill("#id_password", "sign-in-2026")
     page.click("button[type=submit]")
     # then they land on Home, greeted by name
     page.wait_for_url(f"{live_server.url}/")
     assert "Welcome, Ada" in page.inner_text("h1")
-    page.screenshot(path=os.path.join(artifacts_dir, "home.png"))
+    screenshot(page, "home")
     # and the admin shows their company
     page.goto(f"{live_server.url}/admin/")
     assert "Acme" in page.content()
-    page.screenshot(path=os.path.join(artifacts_dir, "admin.png"))
+    screenshot(page, "admin")
 
 
 @pytest.mark.django_db(transaction=True)

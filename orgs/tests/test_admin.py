@@ -940,12 +940,12 @@ def test_a_save_the_service_refuses_after_validation_is_a_message_not_a_500(acme
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_company_admin_works_through_the_organization_in_a_browser(
-    acme, live_server, artifacts_dir, browser_page
+    acme, live_server, screenshot, browser_page
 ):
     # given a browser, signed in to the admin as Acme's admin
-    import os
+    def shot(page, name: str) -> None:
+        screenshot(page, f"admin-{name}")
 
-    shot = lambda page, name: page.screenshot(path=os.path.join(artifacts_dir, f"admin-{name}.png"))  # noqa: E731
     page = browser_page
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "admin@acme.example")

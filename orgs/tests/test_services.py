@@ -9,6 +9,7 @@ from orgs.services import (
     api_token_create,
     api_token_revoke,
     company_create,
+    company_update,
     department_create,
     department_delete,
     department_update,
@@ -46,6 +47,23 @@ def test_company_create_refuses_an_unknown_time_zone_or_language(db):
     with pytest.raises(Exception, match="not offered"):
         company_create(slug="y", name="Y", languages=["en", "xx"])
     assert not Company.objects.filter(slug__in=["x", "y"]).exists()
+
+
+def test_company_create_takes_the_tracking_frequencies(db):
+    company, _ = company_create(
+        slug="acme", name="Acme", primary_frequency="quarterly", secondary_frequency="daily"
+    )
+    assert (company.primary_frequency, company.secondary_frequency) == ("quarterly", "daily")
+
+
+def test_company_update_changes_settings_and_refuses_invalid_ones(company):
+    company_update(company=company, name="Acme Corp", languages=["en"], default_language="en")
+    assert Company.objects.values_list("name", "languages").get(id=company.id) == ("Acme Corp", ["en"])
+    with pytest.raises(Exception, match="default language"):
+        company_update(company=company, default_language="ru")  # not enabled any more
+    with pytest.raises(TypeError):
+        company_update(company=company, slug="renamed")  # the slug is the company's handle
+    assert Company.objects.get(id=company.id).default_language == "en"
 
 
 # --- departments and teams ---------------------------------------------------------------------------
