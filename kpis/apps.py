@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class KpisConfig(AppConfig):
     name = "kpis"
     verbose_name = _("KPI definitions")
+
+    def ready(self) -> None:
+        from kpis import services
+        from orgs import services as org_services
+
+        # Every company gets its "points" unit (K3); a deleted unit's own KPIs are archived (O6).
+        if services.unit_create_default not in org_services.COMPANY_CREATED_HOOKS:
+            org_services.COMPANY_CREATED_HOOKS.append(services.unit_create_default)
+        if services.archive_unit_kpis not in org_services.UNIT_DELETED_HOOKS:
+            org_services.UNIT_DELETED_HOOKS.append(services.archive_unit_kpis)

@@ -83,6 +83,7 @@ class CompanyForm(forms.ModelForm):
             "languages",
             "primary_frequency",
             "secondary_frequency",
+            "units_define_kpis",
         ]
 
 

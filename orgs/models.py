@@ -61,6 +61,13 @@ class Company(BaseModel):
     secondary_frequency = models.CharField(
         _("tracking frequency of secondary KPIs"), max_length=16, choices=TrackingFrequency, default="weekly"
     )
+    units_define_kpis = models.BooleanField(
+        _("managers and team leads define KPIs for their units"),
+        default=False,
+        help_text=_(
+            "They may then add KPIs for their own departments and teams and hide inherited ones (K6)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("company")

@@ -74,6 +74,7 @@ COMPANY_SETTINGS = (
     "languages",
     "primary_frequency",
     "secondary_frequency",
+    "units_define_kpis",
 )
 
 

@@ -1,0 +1,30 @@
+from enum import StrEnum
+
+
+class KpiErrorCode(StrEnum):
+    """The codes of API.md "Units" and "KPIs", and those of targets, hides and the audience."""
+
+    REQUIRED = "required"
+    INVALID = "invalid"
+    LANGUAGE_INVALID = "language_invalid"
+    NAME_LENGTH = "name_length"
+    NAME_TAKEN = "name_taken"
+    DESCRIPTION_LENGTH = "description_length"
+    UNIT_IN_USE = "unit_in_use"
+    DEFAULT_UNIT = "default_unit"
+    INTEGRATION_NAME_TAKEN = "integration_name_taken"
+    INTEGRATION_NAME_INVALID = "integration_name_invalid"
+    RATING_UNITS_INVALID = "rating_units_invalid"
+    RATING_POINTS_INVALID = "rating_points_invalid"
+    INCOMPLETE = "incomplete"
+    LINK_INVALID = "link_invalid"
+    ARCHIVED = "archived"
+    LEVEL_INVALID = "level_invalid"
+    AUDIENCE_INVALID = "audience_invalid"
+    NOT_INHERITED = "not_inherited"
+    START_INVALID = "start_invalid"
+    SCOPE_INVALID = "scope_invalid"
+    VALUE_INVALID = "value_invalid"
+    TARGET_EXISTS = "target_exists"
+    BREAKDOWN_INVALID = "breakdown_invalid"
+    BREAKDOWN_MISMATCH = "breakdown_mismatch"

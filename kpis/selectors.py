@@ -1,0 +1,142 @@
+"""Reads of KPI definitions: lists for the API and admin, and the effective KPIs of a unit or a
+person (K6 levels, inheritance and hides; K8 audience). Every queryset is company-scoped."""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from kpis.models import Change, Kpi, KpiAudience, KpiHide, KpiStatus, Level, Target, Unit
+from orgs.models import Department, Member, Team
+
+
+def unit_list() -> QuerySet[Unit]:
+    return Unit.objects.order_by("-is_default", "name", "id")
+
+
+def unit_get(*, unit_id: int) -> Unit:
+    return unit_list().get(id=unit_id)
+
+
+def kpi_list(*, include_archived: bool = False) -> QuerySet[Kpi]:
+    kpis = Kpi.objects.select_related("unit").prefetch_related("audience")
+    if not include_archived:
+        kpis = kpis.filter(archived_at__isnull=True)
+    return kpis.order_by("name", "id")
+
+
+def kpi_get(*, kpi_id: int) -> Kpi:
+    return kpi_list(include_archived=True).get(id=kpi_id)
+
+
+def kpi_get_by_integration_name(*, integration_name: str) -> Kpi:
+    return Kpi.objects.select_related("unit").get(integration_name__iexact=integration_name)
+
+
+def _hidden_for(**unit) -> Exists:
+    return Exists(KpiHide.objects.filter(kpi=OuterRef("pk"), **unit))
+
+
+def _live(active_only: bool) -> Q:
+    condition = Q(archived_at__isnull=True)
+    if active_only:
+        condition &= Q(status=KpiStatus.ACTIVE)
+    return condition
+
+
+def department_kpis_condition(department: Department) -> Q:
+    """Company KPIs the department has not hidden, and its own (K6)."""
+    return (Q(level=Level.COMPANY) & ~_hidden_for(department=department)) | Q(
+        level=Level.DEPARTMENT, department=department
+    )
+
+
+def team_kpis_condition(team: Team) -> Q:
+    """Company KPIs hidden neither by the team's department nor by the team, its department's KPIs
+    the team has not hidden, and its own (K6)."""
+    return (
+        (Q(level=Level.COMPANY) & ~_hidden_for(department_id=team.department_id) & ~_hidden_for(team=team))
+        | (Q(level=Level.DEPARTMENT, department_id=team.department_id) & ~_hidden_for(team=team))
+        | Q(level=Level.TEAM, team=team)
+    )
+
+
+def kpi_list_for_department(department: Department, *, active_only: bool = True) -> QuerySet[Kpi]:
+    return kpi_list().filter(_live(active_only) & department_kpis_condition(department))
+
+
+def kpi_list_for_team(team: Team, *, active_only: bool = True) -> QuerySet[Kpi]:
+    return kpi_list().filter(_live(active_only) & team_kpis_condition(team))
+
+
+def audience_condition(member: Member) -> Q:
+    """K8: a KPI without an access assignment reaches everyone at its level; otherwise the person,
+    their team or their department must be on it."""
+    entries = KpiAudience.objects.filter(kpi=OuterRef("pk"))
+    reaches = Q(member_id=member.user_id)
+    if member.team_id:
+        reaches |= Q(team_id=member.team_id)
+    if member.department_id:
+        reaches |= Q(department_id=member.department_id)
+    return ~Exists(entries) | Exists(entries.filter(reaches))
+
+
+def member_kpis_condition(member: Member) -> Q:
+    if member.team_id:
+        unit = team_kpis_condition(member.team)
+    elif member.department_id:
+        unit = department_kpis_condition(member.department)
+    else:
+        unit = Q(level=Level.COMPANY)
+    return unit & audience_condition(member)
+
+
+def kpi_list_for_member(member: Member, *, active_only: bool = True) -> QuerySet[Kpi]:
+    """The KPIs a person sees and receives actions for (K5, K6, K8)."""
+    return kpi_list().filter(_live(active_only) & member_kpis_condition(member))
+
+
+def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
+    """Whether an action of ``member`` on ``kpi`` is within its level, hides and audience (K8)."""
+    return Kpi.objects.filter(Q(pk=kpi.pk) & member_kpis_condition(member)).exists()
+
+
+def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
+    """Everyone who receives ``kpi`` (K6 level and hides, K8 audience): for the K7 link warning."""
+    members = Member.objects.all()
+    if kpi.level == Level.DEPARTMENT:
+        members = members.filter(department_id=kpi.department_id)
+    elif kpi.level == Level.TEAM:
+        members = members.filter(team_id=kpi.team_id)
+    hides = KpiHide.objects.filter(kpi=kpi)
+    members = members.exclude(
+        department_id__in=hides.filter(department__isnull=False).values("department_id")
+    )
+    members = members.exclude(team_id__in=hides.filter(team__isnull=False).values("team_id"))
+    entries = list(KpiAudience.objects.filter(kpi=kpi).values_list("department_id", "team_id", "member_id"))
+    if entries:
+        members = members.filter(
+            Q(department_id__in=[d for d, _t, _m in entries if d])
+            | Q(team_id__in=[t for _d, t, _m in entries if t])
+            | Q(user_id__in=[m for _d, _t, m in entries if m])
+        )
+    return members
+
+
+def target_list(*, kpi_id: int | None = None) -> QuerySet[Target]:
+    targets = Target.objects.select_related("kpi", "department", "team", "member__user").prefetch_related(
+        "parts"
+    )
+    if kpi_id is not None:
+        targets = targets.filter(kpi_id=kpi_id)
+    return targets.order_by("kpi_id", "-start", "scope_key", "id")
+
+
+def target_get(*, target_id: int) -> Target:
+    return target_list().get(id=target_id)
+
+
+def change_list(*, kpi_id: int | None = None, object_type: str | None = None, object_id: int | None = None):
+    changes = Change.objects.select_related("actor__user")
+    if kpi_id is not None:
+        changes = changes.filter(kpi_id=kpi_id)
+    if object_type is not None:
+        changes = changes.filter(object_type=object_type, object_id=object_id)
+    return changes.order_by("-at", "-id")
