@@ -26,7 +26,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from kpi_platform.errors import DomainError
+from kpi_platform.errors import DomainError, DomainErrors
 from orgs import access
 from orgs.models import Company, Member
 from orgs.tenancy import current_company_id_or_none
@@ -113,6 +113,9 @@ class ServiceModelForm(forms.ModelForm):
                 pass
             except DomainError as error:
                 show_domain_error(self, error)
+            except DomainErrors as errors:
+                for error in errors.errors:
+                    show_domain_error(self, error)
             except ValidationError as error:
                 self.add_service_validation_error(error)
         return cleaned_data
@@ -126,8 +129,14 @@ class ServiceModelForm(forms.ModelForm):
 
 
 def show_domain_error(form: forms.Form, error: DomainError) -> None:
-    """A service refused a form's input: show why next to the field it names."""
-    form.add_error(error.field if error.field in form.fields else None, error.message)
+    """A service refused a form's input: show why next to the field it names.
+
+    A localized field's error names its language (``name.ru``); the form's field is ``name_ru``.
+    """
+    field = error.field.replace(".", "_") if error.field else None
+    if field not in form.fields:
+        field = error.field if error.field in form.fields else None
+    form.add_error(field, error.message)
 
 
 # --- Model admins --------------------------------------------------------------------------------
@@ -201,10 +210,11 @@ class CompanyModelAdmin(admin.ModelAdmin):
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as error:
+        except (DomainError, DomainErrors) as error:
             # The form's rehearsal passed, so another write got in between. Nothing was saved:
             # Django's changeform_view runs in a transaction that the error rolled back.
-            self.message_user(request, error.message, messages.ERROR)
+            for each in error.errors if isinstance(error, DomainErrors) else [error]:
+                self.message_user(request, each.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def delete_model(self, request: HttpRequest, obj) -> None:
