@@ -1,9 +1,23 @@
 """Reads of KPI definitions: lists for the API and admin, and the effective KPIs of a unit or a
 person (K6 levels, inheritance and hides; K8 audience). Every queryset is company-scoped."""
 
+import datetime
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from kpis.models import Change, Kpi, KpiAudience, KpiHide, KpiStatus, Level, Target, Unit
+from kpis.models import (
+    Change,
+    Kpi,
+    KpiAudience,
+    KpiHide,
+    KpiStatus,
+    Level,
+    Target,
+    TargetPeriod,
+    TargetScope,
+    Unit,
+)
+from orgs.access import visible_departments, visible_members, visible_teams
 from orgs.models import Department, Member, Team
 
 
@@ -43,18 +57,26 @@ def _live(active_only: bool) -> Q:
 
 def department_kpis_condition(department: Department) -> Q:
     """Company KPIs the department has not hidden, and its own (K6)."""
-    return (Q(level=Level.COMPANY) & ~_hidden_for(department=department)) | Q(
-        level=Level.DEPARTMENT, department=department
+    return _department_kpis_condition(department_id=department.id)
+
+
+def _department_kpis_condition(*, department_id: int) -> Q:
+    return (Q(level=Level.COMPANY) & ~_hidden_for(department_id=department_id)) | Q(
+        level=Level.DEPARTMENT, department_id=department_id
     )
 
 
 def team_kpis_condition(team: Team) -> Q:
     """Company KPIs hidden neither by the team's department nor by the team, its department's KPIs
     the team has not hidden, and its own (K6)."""
+    return _team_kpis_condition(team_id=team.id, department_id=team.department_id)
+
+
+def _team_kpis_condition(*, team_id: int, department_id: int) -> Q:
     return (
-        (Q(level=Level.COMPANY) & ~_hidden_for(department_id=team.department_id) & ~_hidden_for(team=team))
-        | (Q(level=Level.DEPARTMENT, department_id=team.department_id) & ~_hidden_for(team=team))
-        | Q(level=Level.TEAM, team=team)
+        (Q(level=Level.COMPANY) & ~_hidden_for(department_id=department_id) & ~_hidden_for(team_id=team_id))
+        | (Q(level=Level.DEPARTMENT, department_id=department_id) & ~_hidden_for(team_id=team_id))
+        | Q(level=Level.TEAM, team_id=team_id)
     )
 
 
@@ -79,10 +101,12 @@ def audience_condition(member: Member) -> Q:
 
 
 def member_kpis_condition(member: Member) -> Q:
+    # By ids: a person's department is always their team's (orgs.services keeps it so), and
+    # reading ``member.team`` would cost a query per call.
     if member.team_id:
-        unit = team_kpis_condition(member.team)
+        unit = _team_kpis_condition(team_id=member.team_id, department_id=member.department_id)
     elif member.department_id:
-        unit = department_kpis_condition(member.department)
+        unit = _department_kpis_condition(department_id=member.department_id)
     else:
         unit = Q(level=Level.COMPANY)
     return unit & audience_condition(member)
@@ -99,8 +123,13 @@ def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
 
 
 def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
-    """Everyone who receives ``kpi`` (K6 level and hides, K8 audience): for the K7 link warning."""
-    members = Member.objects.all()
+    """Everyone who receives ``kpi`` (K6 level and hides, K8 audience): for the K7 link warning.
+
+    Level, hides and audience only, like ``kpi_reaches_member``: the status is the caller's check.
+    """
+    # The company filter makes another company's KPI (read unscoped somewhere) reach nobody here,
+    # instead of reaching everyone as a company-level KPI without hides or audience would.
+    members = Member.objects.filter(company_id=kpi.company_id)
     if kpi.level == Level.DEPARTMENT:
         members = members.filter(department_id=kpi.department_id)
     elif kpi.level == Level.TEAM:
@@ -140,3 +169,49 @@ def change_list(*, kpi_id: int | None = None, object_type: str | None = None, ob
     if object_type is not None:
         changes = changes.filter(object_type=object_type, object_id=object_id)
     return changes.order_by("-at", "-id")
+
+
+def unit_own_kpis(*, department: Department | None, teams: list[Team]) -> QuerySet[Kpi]:
+    """The live KPIs defined at a department's own level or at its teams' (O6: what deleting them
+    archives). Team KPIs go by their team, not by the department they carry, which is the one the
+    team was in when the KPI was saved."""
+    own = Q(level=Level.TEAM, team__in=teams)
+    if department is not None:
+        own |= Q(level=Level.DEPARTMENT, department=department)
+    return Kpi.objects.filter(own, archived_at__isnull=True).order_by("id")
+
+
+def unit_own_kpi_count(*, department: Department | None, teams: list[Team]) -> int:
+    """For the deletion summary (an orgs unit-deletion counter)."""
+    return unit_own_kpis(department=department, teams=teams).count()
+
+
+def period_starts(day: datetime.date) -> dict[str, datetime.date]:
+    """The first days of the month, quarter and year that ``day`` is in (target periods, K9)."""
+    return {
+        TargetPeriod.MONTH: day.replace(day=1),
+        TargetPeriod.QUARTER: datetime.date(day.year, (day.month - 1) // 3 * 3 + 1, 1),
+        TargetPeriod.YEAR: datetime.date(day.year, 1, 1),
+    }
+
+
+def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list[Target]:
+    """The targets of ``kpi`` for the month, quarter and year of ``day`` whose holder ``viewer`` may
+    see (O4: the company, and the units and people within their reach), by period then from the
+    company down to a person."""
+    current = Q()
+    for period, start in period_starts(day).items():
+        current |= Q(period=period, start=start)
+    holders = (
+        Q(scope=TargetScope.COMPANY)
+        | Q(scope=TargetScope.DEPARTMENT, department__in=visible_departments(viewer).values("id"))
+        | Q(scope=TargetScope.TEAM, team__in=visible_teams(viewer).values("id"))
+        | Q(scope=TargetScope.USER, member__in=visible_members(viewer).values("user_id"))
+    )
+    targets = list(target_list(kpi_id=kpi.id).filter(current & holders))
+    periods, scopes = list(TargetPeriod.values), list(TargetScope.values)
+
+    def order(target: Target) -> tuple:
+        return periods.index(target.period), scopes.index(target.scope), str(target.member or "")
+
+    return sorted(targets, key=order)

@@ -19,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -55,6 +54,7 @@ from kpis.models import (
     Unit,
     UnitName,
 )
+from kpis.selectors import unit_own_kpis
 from orgs.models import Company, Department, Member, Team
 from orgs.tenancy import current_company_id
 
@@ -758,11 +758,8 @@ def kpi_archive(*, kpi: Kpi, actor: Actor = None) -> Kpi:
 
 def archive_unit_kpis(*, department: Department | None, teams: list[Team]) -> int:
     """O6: a deleted department's or team's own KPIs are archived (an orgs unit-deleted hook)."""
-    own = Q(team__in=teams, level=Level.TEAM)
-    if department is not None:
-        own |= Q(department=department, level__in=[Level.DEPARTMENT, Level.TEAM])
     archived = 0
-    for kpi in Kpi.objects.filter(own, archived_at__isnull=True):
+    for kpi in unit_own_kpis(department=department, teams=teams):
         kpi_archive(kpi=kpi, actor=None)
         archived += 1
     return archived

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.encoding import iri_to_uri
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -46,12 +46,7 @@ MAX_TARGET_ID = 2**63 - 1
 
 
 def _kpi_page_url(target_id: int) -> str:
-    # A hack until the KPI page exists: its URL name "kpi-page" is added by another change, and until
-    # then links point to the path it will have. Remove the fallback when the page lands.
-    try:
-        return reverse("kpi-page", args=[target_id])
-    except NoReverseMatch:
-        return f"/kpis/{target_id}/"
+    return reverse("kpi-page", args=[target_id])
 
 
 # Section name in ``internal:SECTION/ID`` -> the URL of the page for the id, built at render time.

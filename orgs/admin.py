@@ -212,6 +212,7 @@ class UnitDeletionMixin:
             "shows_teams": self.model is Department,
             "total_teams": sum(summary.teams for _unit, summary in rows),
             "total_people": sum(summary.members for _unit, summary in rows),
+            "total_kpis": sum(summary.kpis for _unit, summary in rows),
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media + form.media,

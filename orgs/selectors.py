@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from orgs import access
 from orgs.models import ApiToken, Company, Department, Member, Team
-from orgs.tenancy import current_company_id
+from orgs.tenancy import current_company_id, current_company_id_or_none
 
 
 def company_get() -> Company:
@@ -40,3 +40,16 @@ def member_get(*, member_id: int, viewer: Member | None = None) -> Member:
 
 def api_token_list() -> QuerySet[ApiToken]:
     return ApiToken.objects.select_related("created_by__user")
+
+
+def member_of(user) -> Member | None:
+    """The signed-in user's person in the request's company, with the company; ``None`` for an
+    anonymous visitor or a platform operator (who has no company, and so no company context)."""
+    if not user.is_authenticated or user.company_id is None:
+        return None
+    if current_company_id_or_none() != user.company_id:
+        return None
+    member = Member.objects.select_related("company").filter(user_id=user.id).first()
+    if member is not None:
+        member.user = user  # the request's own, already read
+    return member

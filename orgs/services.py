@@ -2,6 +2,7 @@
 (``orgs.access``); services check the rules of the data."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -159,15 +160,27 @@ class DeletionSummary:
     teams: int
     members: int
     move_to: str | None
+    kpis: int = 0  # the unit's own KPIs, archived with it (counted by the kpis app)
+
+
+# Apps whose rows a unit's deletion affects count them here, under the name of a field of
+# ``DeletionSummary``: ``counter(department=..., teams=[...]) -> int`` (kpis: "kpis").
+UNIT_DELETION_COUNTERS: dict[str, Callable[..., int]] = {}
+
+
+def _counted(*, department: Department | None, teams: list[Team]) -> dict[str, int]:
+    return {name: count(department=department, teams=teams) for name, count in UNIT_DELETION_COUNTERS.items()}
 
 
 def department_deletion_summary(
     *, department: Department, move_to: Department | None = None
 ) -> DeletionSummary:
+    teams = list(department.teams.all())
     return DeletionSummary(
-        teams=department.teams.count(),
+        teams=len(teams),
         members=Member.objects.filter(department=department).count(),
         move_to=str(move_to) if move_to else None,
+        **_counted(department=department, teams=teams),
     )
 
 
@@ -249,7 +262,10 @@ def team_set_leads(*, team: Team, leads: list[Member]) -> None:
 
 def team_deletion_summary(*, team: Team, move_to: Team | None = None) -> DeletionSummary:
     return DeletionSummary(
-        teams=0, members=Member.objects.filter(team=team).count(), move_to=str(move_to) if move_to else None
+        teams=0,
+        members=Member.objects.filter(team=team).count(),
+        move_to=str(move_to) if move_to else None,
+        **_counted(department=None, teams=[team]),
     )
 
 

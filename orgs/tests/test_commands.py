@@ -9,6 +9,8 @@ from django.core.management.base import CommandError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from kpis.models import Change, Kpi, KpiAudience, KpiHide, KpiStatus, Target, TargetPart, Unit
+from kpis.services import kpi_missing_translations
 from orgs.auth import CompanyTokenAuthentication, hash_token
 from orgs.demo import (
     ADMIN_EMAIL,
@@ -22,6 +24,9 @@ from orgs.demo import (
 from orgs.models import ApiToken, Company, Department, DepartmentManager, Member, Role, Team, TeamLead, User
 from orgs.tenancy import company_context, current_company_id_or_none
 from orgs.tests.factories import MemberFactory
+
+# The demo's KPI part (kpis.demo, a step of seed_demo): its rows, and its history (K10).
+KPI_MODELS = (Unit, Kpi, KpiHide, KpiAudience, Target, TargetPart, Change)
 
 
 def run(*args, **options) -> str:
@@ -198,7 +203,7 @@ def _snapshot(company: Company) -> dict:
             "users": list(User.objects.values().order_by("id")),
             **{
                 model.__name__: list(model.objects.values().order_by("pk"))
-                for model in (Department, Team, Member, DepartmentManager, TeamLead)
+                for model in (Department, Team, Member, DepartmentManager, TeamLead, *KPI_MODELS)
             },
         }
 
@@ -212,6 +217,23 @@ def test_seed_demo_twice_changes_nothing(demo):
     # then
     assert _snapshot(demo) == before
     assert "nothing changed" in out
+
+
+def test_seed_demo_gives_the_demo_its_kpis_and_targets(demo):
+    with company_context(demo.id):
+        kpis = list(Kpi.objects.all())
+        active = [kpi for kpi in kpis if kpi.status == KpiStatus.ACTIVE]
+        # 12+ KPIs, the Active ones complete in English and Russian (K5)
+        assert len(kpis) >= 12
+        assert len(active) >= 12
+        assert all(kpi_missing_translations(kpi, demo) == [] for kpi in active)
+        assert all(kpi.name_ru and kpi.description_ru for kpi in active)
+        # an inherited KPI hidden lower down (K6), and targets with their breakdowns (K9)
+        assert KpiHide.objects.filter(department__isnull=False).exists()
+        assert KpiHide.objects.filter(team__isnull=False).exists()
+        assert Target.objects.count() >= 20
+        assert TargetPart.objects.exists()
+        assert Target.objects.filter(member__user__email=MEMBER_EMAIL).exists()
 
 
 def test_seed_demo_prints_how_to_sign_in(db):

@@ -1,0 +1,581 @@
+"""The demo company's KPIs, a step of ``seed_demo`` (``orgs.demo``; registered in ``KpisConfig.ready``).
+
+Units, KPIs named and described in English and Russian at company, department and team level, the
+hides of some inherited ones (K6), one KPI for chosen people (K8), and targets for the current month,
+quarter and year (K9). Like the other steps it finds what exists (units by any of their names, KPIs
+by integration name, targets by KPI, period and holder), creates only what is missing through the
+services, and draws variety from ``demo.rng`` whether or not it creates, so a second run changes
+nothing. Hides and the audience are set when a KPI is created: a demo someone has changed since
+keeps their changes.
+"""
+
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from kpis import services
+from kpis.models import (
+    BreakdownMethod,
+    BreakdownPeriod,
+    Category,
+    Direction,
+    Kpi,
+    KpiKind,
+    KpiStatus,
+    Level,
+    Measure,
+    Perspective,
+    Target,
+    TargetPeriod,
+    TargetScope,
+    Timing,
+    Unit,
+    UnitName,
+)
+from kpis.selectors import period_starts
+from kpis.services import Audience
+from orgs.demo import ADMIN_EMAIL, EMAIL_DOMAIN, LEAD_EMAIL, MANAGER_EMAIL, MEMBER_EMAIL, PEOPLE, Demo
+from orgs.models import Department, Member, Team
+
+# (English, Russian); the default "points" unit exists already.
+UNITS = (
+    ("calls", "звонки"),
+    ("contracts", "договоры"),
+    ("deals", "сделки"),
+    ("RUB", "руб."),
+    ("hours", "часы"),
+    ("tickets", "обращения"),
+    ("%", "%"),
+    ("leads", "лиды"),
+    ("meetings", "встречи"),
+    ("customers", "клиенты"),
+)
+
+
+def _email(first: str, last: str) -> str:
+    return f"{first}.{last}@{EMAIL_DOMAIN}".lower()
+
+
+@dataclass(frozen=True)
+class DemoKpi:
+    """One KPI of the demo. ``description`` may link another KPI as ``internal:kpis/{key}``, where
+    ``{key}`` (an integration name of a KPI listed before it) becomes that KPI's id."""
+
+    key: str  # the integration field name
+    name: tuple[str, str]  # English, Russian ("" for a draft that is not translated yet)
+    description: tuple[str, str]
+    unit: str  # the English name of one of UNITS, or "points"
+    kind: str = KpiKind.PRIMARY
+    level: str = Level.COMPANY
+    unit_of: str = ""  # the department's or team's name for a department or team KPI
+    status: str = KpiStatus.ACTIVE
+    ratio: tuple[str, int] | None = None  # in the rating: N units of measurement = M points
+    direction: str = Direction.HIGHER_IS_BETTER
+    owner: str = ""  # an e-mail
+    category: str = ""
+    timing: str = ""
+    measure: str = Measure.QUANTITATIVE
+    perspective: str = ""
+    hidden_for: tuple[str, ...] = ()  # names of departments or teams that hide it (K6)
+    audience: tuple[str, ...] = ()  # e-mails: the KPI reaches only them (K8)
+
+
+KPIS = (
+    # --- Company -----------------------------------------------------------------------------------
+    DemoKpi(
+        "revenue",
+        ("Revenue", "Выручка"),
+        (
+            "Paid invoices, net of VAT, counted on the day the money arrives. The company's main result: "
+            "every department contributes to it.\n"
+            "How revenue is recognised: [finance handbook](https://wiki.demo.example/finance/revenue).",
+            "Оплаченные счета без НДС, по дате поступления денег. Главный результат компании: "
+            "в него вносит вклад каждый отдел.\n"
+            "Как признаётся выручка: [финансовый регламент](https://wiki.demo.example/finance/revenue).",
+        ),
+        "RUB",
+        ratio=("1000", 1),
+        owner=ADMIN_EMAIL,
+        category=Category.STRATEGIC,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "csat",
+        ("Customer satisfaction (CSAT)", "Удовлетворённость клиентов (CSAT)"),
+        (
+            "Share of 4 and 5 answers to “How satisfied are you?” in the survey sent after every closed "
+            "ticket, onboarding and signed contract. "
+            "[What CSAT measures](https://en.wikipedia.org/wiki/Customer_satisfaction).",
+            "Доля оценок 4 и 5 на вопрос «Насколько вы довольны?» в опросе, который клиент получает "
+            "после закрытого обращения, подключения и подписания договора. "
+            "[Что измеряет CSAT](https://ru.wikipedia.org/wiki/CSAT).",
+        ),
+        "%",
+        owner=_email("Sophia", "Turner"),
+        category=Category.STRATEGIC,
+        timing=Timing.LAGGING,
+        perspective=Perspective.CUSTOMER,
+    ),
+    DemoKpi(
+        "training_hours",
+        ("Training hours", "Часы обучения"),
+        (
+            "Hours of courses, workshops and mentoring sessions completed. Pick a course in the "
+            "[training catalogue](https://learn.demo.example/catalogue); your lead confirms the hours.",
+            "Часы пройденных курсов, практикумов и занятий с наставником. Курс можно выбрать в "
+            "[каталоге обучения](https://learn.demo.example/catalogue); часы подтверждает руководитель.",
+        ),
+        "hours",
+        kind=KpiKind.SECONDARY,
+        ratio=("0.5", 1),
+        owner=_email("Charlotte", "Hughes"),
+        category=Category.FUNCTIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.LEARNING_AND_GROWTH,
+    ),
+    DemoKpi(
+        "employee_nps",
+        ("Employee NPS (eNPS)", "Индекс лояльности сотрудников (eNPS)"),
+        (
+            "Promoters minus detractors in the quarterly anonymous survey. Not launched yet: the first "
+            "survey goes out next quarter.",
+            "Доля промоутеров минус доля критиков в ежеквартальном анонимном опросе. Ещё не запущен: "
+            "первый опрос пройдёт в следующем квартале.",
+        ),
+        "points",
+        status=KpiStatus.HIDDEN,
+        owner=ADMIN_EMAIL,
+        category=Category.STRATEGIC,
+        timing=Timing.LEADING,
+        perspective=Perspective.LEARNING_AND_GROWTH,
+    ),
+    # --- Sales -------------------------------------------------------------------------------------
+    DemoKpi(
+        "contracts_signed",
+        ("Contracts signed", "Подписанные договоры"),
+        (
+            "Contracts signed by both sides, counted on the date of the client's signature. "
+            "Their money shows in [Revenue](internal:kpis/{revenue}) once the first invoice is paid.",
+            "Договоры, подписанные обеими сторонами, по дате подписи клиента. "
+            "Деньги по ним попадают в [Выручку](internal:kpis/{revenue}) после оплаты первого счёта.",
+        ),
+        "contracts",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        ratio=("1", 10),
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "new_deals",
+        ("New deals in the pipeline", "Новые сделки в воронке"),
+        (
+            "Deals moved to the “Qualified” stage in the CRM: a budget, a decision maker and a date. "
+            "About one in four becomes one of the [Contracts signed](internal:kpis/{contracts_signed}).",
+            "Сделки, переведённые в CRM на этап «Квалифицирована»: есть бюджет, лицо, принимающее "
+            "решение, и срок. Примерно каждая четвёртая становится "
+            "[подписанным договором](internal:kpis/{contracts_signed}).",
+        ),
+        "deals",
+        kind=KpiKind.SECONDARY,
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        ratio=("1", 2),
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.INTERNAL_PROCESS,
+    ),
+    DemoKpi(
+        "calls_made",
+        ("Calls made", "Совершённые звонки"),
+        (
+            "Calls to clients and prospects logged in the CRM that lasted at least a minute. Calls "
+            "feed [New deals in the pipeline](internal:kpis/{new_deals}). "
+            "Before you dial: [call script](https://wiki.demo.example/sales/call-script).",
+            "Звонки клиентам и потенциальным клиентам длительностью от минуты, записанные в CRM. "
+            "Из звонков появляются [новые сделки в воронке](internal:kpis/{new_deals}). "
+            "Перед звонком: [скрипт разговора](https://wiki.demo.example/sales/call-script).",
+        ),
+        "calls",
+        kind=KpiKind.SECONDARY,
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        ratio=("5", 1),
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.INTERNAL_PROCESS,
+    ),
+    DemoKpi(
+        "product_demos",
+        ("Product demos held", "Проведённые демонстрации"),
+        (
+            "Live demos of the product for a prospect's team, online or on site. Mid-Market clients "
+            "start with a self-serve trial instead, so that team hides this KPI.",
+            "Демонстрации продукта команде потенциального клиента, онлайн или на месте. Клиенты "
+            "Mid-Market начинают с самостоятельной пробной версии, поэтому эта команда скрывает KPI.",
+        ),
+        "meetings",
+        kind=KpiKind.SECONDARY,
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        ratio=("1", 3),
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.CUSTOMER,
+        hidden_for=("Mid-Market Sales",),
+    ),
+    DemoKpi(
+        "key_account_renewals",
+        ("Key account renewals", "Продления ключевых клиентов"),
+        (
+            "Renewal contracts of the twenty largest accounts, signed before the old contract ends. "
+            "Only the account owners receive this KPI.",
+            "Договоры продления двадцати крупнейших клиентов, подписанные до окончания старого "
+            "договора. KPI получают только ответственные за этих клиентов.",
+        ),
+        "contracts",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        ratio=("1", 15),
+        owner=MANAGER_EMAIL,
+        category=Category.STRATEGIC,
+        timing=Timing.LAGGING,
+        perspective=Perspective.CUSTOMER,
+        audience=(LEAD_EMAIL, MEMBER_EMAIL, _email("Benjamin", "Hayes"), _email("Harper", "Lewis")),
+    ),
+    DemoKpi(
+        "upsell_revenue",
+        ("Upsell revenue", ""),
+        ("Revenue from extra licences and modules sold to existing clients. Draft: terms under review.", ""),
+        "RUB",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        status=KpiStatus.HIDDEN,
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "executive_meetings",
+        ("Executive meetings", "Встречи с руководством клиентов"),
+        (
+            "Meetings with a client's C-level or board, with notes in the CRM within a day. "
+            "Enterprise deals are won there: see [Contracts signed](internal:kpis/{contracts_signed}).",
+            "Встречи с первыми лицами или советом директоров клиента, с заметками в CRM в течение "
+            "дня. Там выигрываются крупные сделки: см. "
+            "[Подписанные договоры](internal:kpis/{contracts_signed}).",
+        ),
+        "meetings",
+        kind=KpiKind.SECONDARY,
+        level=Level.TEAM,
+        unit_of="Enterprise Sales",
+        ratio=("1", 5),
+        owner=LEAD_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.CUSTOMER,
+    ),
+    DemoKpi(
+        "trial_conversion",
+        ("Trial-to-paid conversion", "Конверсия пробных версий в оплату"),
+        (
+            "Share of 14-day trials that turn into a paid subscription within 30 days of the start.",
+            "Доля 14-дневных пробных версий, перешедших в платную подписку в течение 30 дней от начала.",
+        ),
+        "%",
+        level=Level.TEAM,
+        unit_of="Mid-Market Sales",
+        owner=_email("Noah", "Parker"),
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    # --- Customer Success ---------------------------------------------------------------------------
+    DemoKpi(
+        "referral_leads",
+        ("Referral leads", "Лиды по рекомендациям"),
+        (
+            "Clients' colleagues and partners you pass to Sales as a lead with a contact and a need. "
+            "Sales counts them as [New deals in the pipeline](internal:kpis/{new_deals}) instead, so "
+            "the Sales department hides this KPI.",
+            "Коллеги и партнёры клиентов, которых вы передаёте в продажи как лид с контактом и "
+            "потребностью. Продажи учитывают их как [новые сделки в воронке](internal:kpis/{new_deals}), "
+            "поэтому отдел продаж скрывает этот KPI.",
+        ),
+        "leads",
+        kind=KpiKind.SECONDARY,
+        ratio=("1", 2),
+        owner=_email("Sophia", "Turner"),
+        category=Category.FUNCTIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.CUSTOMER,
+        hidden_for=("Sales",),
+    ),
+    DemoKpi(
+        "customer_retention",
+        ("Customer retention", "Удержание клиентов"),
+        (
+            "Share of the clients at the start of the period who still pay at its end. Follows "
+            "[Customer satisfaction (CSAT)](internal:kpis/{csat}) with a lag of a quarter or two.",
+            "Доля клиентов на начало периода, которые всё ещё платят на его конец. Следует за "
+            "[удовлетворённостью клиентов (CSAT)](internal:kpis/{csat}) с отставанием на квартал-два.",
+        ),
+        "%",
+        level=Level.DEPARTMENT,
+        unit_of="Customer Success",
+        owner=_email("Sophia", "Turner"),
+        category=Category.STRATEGIC,
+        timing=Timing.LAGGING,
+        perspective=Perspective.CUSTOMER,
+    ),
+    DemoKpi(
+        "customers_onboarded",
+        ("Customers onboarded", "Подключённые клиенты"),
+        (
+            "New clients whose first users signed in and finished the setup checklist. "
+            "[Onboarding checklist](https://wiki.demo.example/cs/onboarding).",
+            "Новые клиенты, чьи первые пользователи вошли в систему и прошли чек-лист настройки. "
+            "[Чек-лист подключения](https://wiki.demo.example/cs/onboarding).",
+        ),
+        "customers",
+        level=Level.TEAM,
+        unit_of="Onboarding",
+        ratio=("1", 5),
+        owner=_email("Ava", "Mitchell"),
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.INTERNAL_PROCESS,
+    ),
+    DemoKpi(
+        "tickets_resolved",
+        ("Tickets resolved", "Решённые обращения"),
+        (
+            "Helpdesk tickets closed as solved and not reopened within 7 days.",
+            "Обращения в службу поддержки, закрытые как решённые и не открытые повторно в течение 7 дней.",
+        ),
+        "tickets",
+        level=Level.TEAM,
+        unit_of="Support",
+        ratio=("2", 1),
+        owner=_email("Mason", "Reed"),
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.INTERNAL_PROCESS,
+    ),
+    DemoKpi(
+        "first_response_time",
+        ("Average first response time", "Среднее время первого ответа"),
+        (
+            "Working hours from a new ticket to the first answer of a person (auto-replies do not "
+            "count). Lower is better; it drives [Customer satisfaction (CSAT)](internal:kpis/{csat}).",
+            "Рабочие часы от нового обращения до первого ответа сотрудника (автоответы не в счёт). "
+            "Чем меньше, тем лучше; от него зависит "
+            "[удовлетворённость клиентов (CSAT)](internal:kpis/{csat}).",
+        ),
+        "hours",
+        kind=KpiKind.SECONDARY,
+        level=Level.TEAM,
+        unit_of="Support",
+        direction=Direction.LOWER_IS_BETTER,
+        owner=_email("Dmitry", "Sokolov"),
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.CUSTOMER,
+    ),
+)
+
+
+# --- The step --------------------------------------------------------------------------------------
+
+
+def demo_kpis(demo: Demo) -> None:
+    units = {english: _unit(demo, english, russian) for english, russian in UNITS}
+    units["points"] = services.default_unit()
+    kpis: dict[str, Kpi] = {}
+    for spec in KPIS:
+        kpis[spec.key] = _kpi(demo, spec, units, kpis)
+    _targets(demo, kpis)
+
+
+def _unit(demo: Demo, english: str, russian: str) -> Unit:
+    """The unit that carries either name already, or a new one."""
+    found = (
+        UnitName.objects.filter(key__in={services.name_key(english), services.name_key(russian)})
+        .select_related("unit")
+        .first()
+    )
+    if found is not None:
+        return found.unit
+    demo.created["units"] += 1
+    return services.unit_create(name={"en": english, "ru": russian})
+
+
+def _holder(demo: Demo, name: str) -> Department | Team:
+    return demo.departments.get(name) or demo.teams[name]
+
+
+def _kpi(demo: Demo, spec: DemoKpi, units: dict[str, Unit], earlier: dict[str, Kpi]) -> Kpi:
+    existing = Kpi.objects.filter(integration_name__iexact=spec.key).first()
+    if existing is not None:
+        return existing
+    ids = {key: kpi.id for key, kpi in earlier.items()}
+    english, russian = (text.format(**ids) for text in spec.description)
+    fields = {
+        "name": {"en": spec.name[0], "ru": spec.name[1]},
+        "description": {"en": english, "ru": russian},
+        "integration_name": spec.key,
+        "unit": units[spec.unit],
+        "kind": spec.kind,
+        "status": spec.status,
+        "level": spec.level,
+        "direction": spec.direction,
+        "owner": demo.members.get(spec.owner),
+        "category": spec.category,
+        "timing": spec.timing,
+        "measure": spec.measure,
+        "perspective": spec.perspective,
+    }
+    if spec.ratio is not None:
+        fields.update(in_rating=True, rating_units=spec.ratio[0], rating_points=spec.ratio[1])
+    if spec.level == Level.DEPARTMENT:
+        fields["department"] = demo.departments[spec.unit_of]
+    elif spec.level == Level.TEAM:
+        fields["team"] = demo.teams[spec.unit_of]
+    audience = None
+    if spec.audience:
+        # Only people still in the KPI's department: someone may have moved them since.
+        department_id = fields["department"].id
+        people = [demo.members[email] for email in spec.audience]
+        audience = Audience(members=[member for member in people if member.department_id == department_id])
+    kpi = services.kpi_create(audience=audience, **fields)
+    demo.created["KPIs"] += 1
+    for name in spec.hidden_for:
+        holder = _holder(demo, name)
+        if isinstance(holder, Department):
+            services.kpi_hide(kpi=kpi, department=holder)
+        else:
+            services.kpi_hide(kpi=kpi, team=holder)
+        demo.created["hidden inherited KPIs"] += 1
+    return kpi
+
+
+# --- Targets (K9) ----------------------------------------------------------------------------------
+
+
+def _team_people(demo: Demo, team: str) -> list[Member]:
+    return [demo.members[person.address] for person in PEOPLE if person.team == team]
+
+
+class _Targets:
+    """Finds or creates the targets of one run; the period starts are those of today in the
+    company's time zone."""
+
+    def __init__(self, demo: Demo):
+        self.demo = demo
+        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.company.time_zone))
+        self.starts = period_starts(today)
+
+    def set(
+        self,
+        kpi: Kpi,
+        period: str,
+        value: int | str,
+        *,
+        holder: Department | Team | Member | None = None,
+        breakdown: tuple[str, str] | None = None,
+    ) -> None:
+        if kpi.archived_at is not None:  # its unit was deleted since: nothing to aim at
+            return
+        scope, holders = TargetScope.COMPANY, {}
+        if isinstance(holder, Department):
+            scope, holders = TargetScope.DEPARTMENT, {"department": holder}
+        elif isinstance(holder, Team):
+            scope, holders = TargetScope.TEAM, {"team": holder}
+        elif isinstance(holder, Member):
+            scope, holders = TargetScope.USER, {"member": holder}
+        start = self.starts[period]
+        lookup = {"department": None, "team": None, "member": None, **holders}
+        if Target.objects.filter(kpi=kpi, period=period, start=start, scope=scope, **lookup).exists():
+            return
+        target = services.target_create(
+            kpi=kpi, period=period, start=start, value=Decimal(value), scope=scope, **holders
+        )
+        self.demo.created["targets"] += 1
+        if breakdown is not None:
+            into, method = breakdown
+            services.target_break_down(target=target, into=into, method=method)
+
+
+def _targets(demo: Demo, kpis: dict[str, Kpi]) -> None:
+    rng, targets = demo.rng, _Targets(demo)
+    month, quarter, year = TargetPeriod.MONTH, TargetPeriod.QUARTER, TargetPeriod.YEAR
+    sales, success = demo.departments["Sales"], demo.departments["Customer Success"]
+    enterprise, mid_market = demo.teams["Enterprise Sales"], demo.teams["Mid-Market Sales"]
+    onboarding, support = demo.teams["Onboarding"], demo.teams["Support"]
+    by_days, evenly = BreakdownMethod.DAYS, BreakdownMethod.EVEN
+    # Every draw happens on every run, in the same order, so the values never depend on what exists.
+    # Per person (revenue, contracts, calls), adding up to about their team's target: enterprise
+    # sellers close fewer, bigger deals after fewer, longer calls.
+    sellers = {
+        member: (rng.randint(20, 32) * 100_000, rng.randint(1, 2), rng.randint(25, 35) * 10)
+        for member in _team_people(demo, "Enterprise Sales")
+    } | {
+        member: (rng.randint(12, 20) * 100_000, rng.randint(2, 3), rng.randint(40, 50) * 10)
+        for member in _team_people(demo, "Mid-Market Sales")
+    }
+    agents = {member: rng.randint(100, 140) for member in _team_people(demo, "Support")}
+    onboarders = {member: rng.randint(1, 3) for member in _team_people(demo, "Onboarding")}
+
+    revenue = kpis["revenue"]
+    targets.set(revenue, year, 480_000_000, breakdown=(BreakdownPeriod.QUARTER, evenly))
+    targets.set(revenue, quarter, 120_000_000, breakdown=(BreakdownPeriod.MONTH, by_days))
+    targets.set(revenue, month, 40_000_000, breakdown=(BreakdownPeriod.WEEK, by_days))
+    targets.set(revenue, month, 34_000_000, holder=sales)
+    targets.set(revenue, month, 21_000_000, holder=enterprise)
+    targets.set(revenue, month, 13_000_000, holder=mid_market)
+    targets.set(kpis["csat"], quarter, 90)
+    targets.set(kpis["csat"], quarter, 92, holder=success)
+    targets.set(kpis["training_hours"], year, 1_600, breakdown=(BreakdownPeriod.QUARTER, evenly))
+    targets.set(kpis["training_hours"], year, 40, holder=demo.members[MEMBER_EMAIL])
+
+    contracts = kpis["contracts_signed"]
+    targets.set(contracts, quarter, 90, holder=sales, breakdown=(BreakdownPeriod.MONTH, evenly))
+    targets.set(contracts, month, 30, holder=sales)
+    targets.set(contracts, month, 12, holder=enterprise)
+    targets.set(contracts, month, 18, holder=mid_market)
+    targets.set(kpis["new_deals"], month, 50, holder=enterprise)
+    targets.set(kpis["new_deals"], month, 80, holder=mid_market)
+    targets.set(kpis["product_demos"], month, 24, holder=enterprise)
+    targets.set(kpis["key_account_renewals"], quarter, 12, holder=sales)
+    targets.set(kpis["key_account_renewals"], quarter, 3, holder=demo.members[MEMBER_EMAIL])
+    targets.set(kpis["executive_meetings"], month, 20, holder=enterprise)
+    targets.set(kpis["executive_meetings"], month, 4, holder=demo.members[MEMBER_EMAIL])
+    targets.set(kpis["trial_conversion"], month, 18, holder=mid_market)
+    for member, (money, signed, calls) in sellers.items():
+        targets.set(revenue, month, money, holder=member)
+        targets.set(contracts, month, signed, holder=member)
+        targets.set(
+            kpis["calls_made"], month, calls, holder=member, breakdown=(BreakdownPeriod.WEEK, by_days)
+        )
+
+    targets.set(kpis["customer_retention"], year, 95, holder=success)
+    targets.set(
+        kpis["customers_onboarded"], quarter, 45, holder=onboarding, breakdown=(BreakdownPeriod.MONTH, evenly)
+    )
+    for member, onboarded in onboarders.items():
+        targets.set(kpis["customers_onboarded"], month, onboarded, holder=member)
+    targets.set(
+        kpis["tickets_resolved"], month, 1_200, holder=support, breakdown=(BreakdownPeriod.WEEK, by_days)
+    )
+    for member, resolved in agents.items():
+        targets.set(kpis["tickets_resolved"], month, resolved, holder=member)
+    targets.set(kpis["first_response_time"], month, "2.5", holder=support)
