@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("orgs.api.urls")),
+    path("api/v1/", include("kpis.api.urls")),
     path("", include("kpis.urls")),  # pages; orgs.urls (Home) stays last
     path("", include("orgs.urls")),
 ]
