@@ -714,12 +714,28 @@ def kpi_create(*, actor: Actor = None, audience: Audience | None = None, **field
     return kpi
 
 
+def _counts_in_rating(kpi: Kpi) -> bool:
+    return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None
+
+
+# The ratings app moves a KPI's points into or out of the rating totals when it starts or stops
+# counting (R6), in the transaction of the change: ``hook(kpi=..., counted_before=...)``.
+KPI_RATING_STATE_HOOKS: list = []
+
+
+def _rating_state_changed(kpi: Kpi, counted_before: bool) -> None:
+    if _counts_in_rating(kpi) != counted_before:
+        for hook in KPI_RATING_STATE_HOOKS:
+            hook(kpi=kpi, counted_before=counted_before)
+
+
 @transaction.atomic
 def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = None, **fields) -> Kpi:
     """Change a KPI. Localized fields merge: the languages given change, the others stay."""
     company = _company()
     errors = _Errors()
     before = snapshot(kpi, _HISTORY_FIELDS)
+    counted_before = _counts_in_rating(kpi)
     level_before = (kpi.level, kpi.department_id, kpi.team_id)
     _apply_kpi_fields(errors, kpi, fields, company, creating=False)
     current_audience = kpi_audience_get(kpi)
@@ -735,6 +751,7 @@ def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = Non
     if (kpi.level, kpi.department_id, kpi.team_id) != level_before:
         _drop_hides_not_inherited(kpi)
     history_record(obj=kpi, action=ChangeAction.CHANGED, actor=actor, changes=changes)
+    _rating_state_changed(kpi, counted_before)
     return kpi
 
 
@@ -749,10 +766,12 @@ def kpi_archive(*, kpi: Kpi, actor: Actor = None) -> Kpi:
     """Retire a KPI for good: hidden, kept with its history (and, later, its actions)."""
     if kpi.archived_at is not None:
         return kpi
+    counted_before = _counts_in_rating(kpi)
     kpi.archived_at = timezone.now()
     kpi.status = KpiStatus.HIDDEN
     kpi.save(update_fields=["archived_at", "status", "updated_at"])
     history_record(obj=kpi, action=ChangeAction.ARCHIVED, actor=actor)
+    _rating_state_changed(kpi, counted_before)
     return kpi
 
 

@@ -1,0 +1,131 @@
+"""KPI actions and the aggregates ratings are read from (PRODUCT R1–R7).
+
+``KpiAction`` is the source of truth: one recorded result, with its points computed when it was
+recorded (R2), never edited, only voided (R5). The aggregates are kept up to date by the
+recording service in the same transaction, and ``manage.py rebuild_ratings`` recomputes them from
+the actions to exactly the same numbers:
+
+* ``DailyTotal``: per person, KPI and local day, every non-voided action (targets, dashboards,
+  arbitrary date ranges);
+* ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
+  non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
+  leaderboard is an index scan.
+"""
+
+import datetime
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from orgs.tenancy import CompanyScopedModel
+
+EXTERNAL_ID_MAX_LENGTH = 100
+COMMENT_MAX_LENGTH = 2000
+ALL_TIME_START = datetime.date(1970, 1, 1)  # the one "period" of all time
+
+
+class ActionSource(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    LOGGER = "logger", _("Activity logger")
+    API = "api", _("API")
+    IMPORT = "import", _("File import")
+
+
+class KpiAction(CompanyScopedModel):
+    """One recorded result of a person on a KPI (R1)."""
+
+    member = models.ForeignKey("orgs.Member", models.PROTECT, related_name="+", verbose_name=_("person"))
+    kpi = models.ForeignKey("kpis.Kpi", models.PROTECT, related_name="+", verbose_name=_("KPI"))
+    value = models.DecimalField(_("value"), max_digits=14, decimal_places=2)
+    points = models.DecimalField(_("points"), max_digits=16, decimal_places=2)
+    occurred_at = models.DateTimeField(_("when"))
+    # The local date in the company's time zone when recorded: periods are counted by it (R6).
+    day = models.DateField(_("day"))
+    source = models.CharField(_("source"), max_length=8, choices=ActionSource)
+    recorded_by = models.ForeignKey(
+        "orgs.Member", models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("recorded by")
+    )
+    external_id = models.CharField(
+        _("external id"), max_length=EXTERNAL_ID_MAX_LENGTH, blank=True, default=""
+    )
+    comment = models.TextField(_("comment"), blank=True, default="")
+    voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
+    voided_by = models.ForeignKey(
+        "orgs.Member", models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("voided by")
+    )
+    void_reason = models.TextField(_("reason for voiding"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("KPI action")
+        verbose_name_plural = _("KPI actions")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="action_external_id_unique_in_company",
+            ),
+            models.CheckConstraint(condition=models.Q(value__gte=0), name="action_value_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["company", "occurred_at"], name="action_company_occurred"),
+            models.Index(fields=["company", "member", "occurred_at"], name="action_company_member"),
+            models.Index(fields=["company", "kpi", "occurred_at"], name="action_company_kpi"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id}: {self.value} ({self.occurred_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+
+class DailyTotal(CompanyScopedModel):
+    """The non-voided actions of one person on one KPI on one local day."""
+
+    member = models.ForeignKey("orgs.Member", models.PROTECT, related_name="+")
+    kpi = models.ForeignKey("kpis.Kpi", models.PROTECT, related_name="+")
+    day = models.DateField()
+    value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    actions = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "member", "kpi", "day"], name="daily_total_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["company", "day"], name="daily_total_company_day"),
+            models.Index(fields=["company", "kpi", "day"], name="daily_total_company_kpi_day"),
+        ]
+
+
+class RatingPeriod(models.TextChoices):
+    WEEK = "week", _("Week")
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+    YEAR = "year", _("Year")
+    ALL = "all", _("All time")
+
+
+class RatingTotal(CompanyScopedModel):
+    """A person's rating for one period (R6): the sum their leaderboard rank comes from (R7)."""
+
+    member = models.ForeignKey("orgs.Member", models.PROTECT, related_name="+")
+    period = models.CharField(max_length=8, choices=RatingPeriod)
+    start = models.DateField()
+    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "period", "start", "member"], name="rating_total_unique"
+            ),
+        ]
+        indexes = [
+            # Top N and "how many are ahead of me" are both range scans of this index.
+            models.Index(
+                "company", "period", "start", models.F("points").desc(), "member", name="rating_total_rank"
+            ),
+        ]

@@ -1,0 +1,860 @@
+"""Recording KPI actions: the one way in (R3) for the admin, the activity logger, the API and
+imports, and the upkeep of the rating aggregates.
+
+``actions_record`` takes a batch of plain items (as the API receives them), validates every item
+against the rules of R1 and K5/K8, computes points (R2), applies idempotency (R4), and writes the
+batch and its aggregate changes in one transaction, all or nothing. It works on whole batches:
+a handful of queries per batch whatever its size, and on PostgreSQL one ``INSERT … SELECT FROM
+unnest(…) ON CONFLICT DO NOTHING`` for the actions and one ordered upsert per aggregate. The
+conflict clause is what makes two concurrent batches with the same external ids safe: the second
+waits for the first to commit, inserts nothing for those ids, and reports them as duplicates (or
+refuses a changed one as a conflict) instead of counting twice or failing with a 500.
+"""
+
+import datetime
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from rest_framework import status
+
+from kpi_platform.errors import DomainError, DomainErrors
+from kpis.models import Kpi, KpiAudience, KpiHide, KpiStatus, Level
+from orgs.models import Company, Member
+from orgs.tenancy import current_company_id
+from ratings.errors import RatingErrorCode
+from ratings.models import (
+    COMMENT_MAX_LENGTH,
+    EXTERNAL_ID_MAX_LENGTH,
+    ActionSource,
+    DailyTotal,
+    KpiAction,
+    RatingTotal,
+)
+from ratings.periods import period_starts
+
+MAX_BATCH = 5000
+CENT = Decimal("0.01")
+MAX_VALUE = Decimal("999999999999.99")  # max_digits=14
+FUTURE_TOLERANCE = datetime.timedelta(days=1)
+
+
+def compute_points(value: Decimal, *, in_rating: bool, rating_units: Decimal, rating_points: int) -> Decimal:
+    """R2: value × M / N, rounded half-up to two decimals; no points outside the rating (K4)."""
+    if not in_rating:
+        return Decimal("0.00")
+    return (value * rating_points / rating_units).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def counts_in_rating(kpi: Kpi) -> bool:
+    """R6: only Active KPIs in the rating count."""
+    return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None
+
+
+# --- Parsing one item --------------------------------------------------------------------------------
+
+
+def parse_value(value) -> Decimal | None:
+    """R1: a decimal ≥ 0 with at most two decimal places."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite() or number < 0 or number > MAX_VALUE or number != number.quantize(CENT):
+        return None
+    return number.quantize(CENT)
+
+
+def parse_occurred_at(value, *, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -> datetime.datetime | None:
+    """ISO 8601; without an offset it is the company's local time. Not more than a day ahead."""
+    if value is None:
+        return now
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = parse_datetime(value.strip())
+        except ValueError:
+            return None
+        if moment is None:
+            return None
+    else:
+        return None
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=tz)
+    if moment > now + FUTURE_TOLERANCE or moment.year < 1971:
+        return None
+    return moment
+
+
+@dataclass
+class _Item:
+    index: int
+    kpi_key: str = ""
+    user_key: str = ""
+    value: Decimal | None = None
+    occurred_at: datetime.datetime | None = None
+    external_id: str = ""
+    comment: str = ""
+    kpi: Kpi | None = None
+    member: "_Person | None" = None
+    points: Decimal | None = None
+    day: datetime.date | None = None
+    id: int | None = None
+    status: str = "created"
+
+
+@dataclass(frozen=True)
+class _Person:
+    user_id: int
+    department_id: int | None
+    team_id: int | None
+
+
+@dataclass
+class RecordResult:
+    created: int = 0
+    duplicates: int = 0
+    results: list[dict] = field(default_factory=list)
+
+
+def _error(errors: list, code: str, message: str, index: int, field_name: str | None) -> None:
+    errors.append(DomainError(code, message, field=field_name, index=index))
+
+
+def _parse_items(raw_items: list, errors: list, *, now: datetime.datetime, tz) -> list[_Item]:
+    items = []
+    for index, raw in enumerate(raw_items):
+        item = _Item(index=index)
+        items.append(item)
+        if not isinstance(raw, dict):
+            _error(errors, RatingErrorCode.INVALID, _("Each action is an object."), index, None)
+            continue
+        for name in ("kpi", "user"):
+            value = raw.get(name)
+            if isinstance(value, Kpi | Member):
+                continue
+            if not isinstance(value, str) or not value.strip():
+                _error(errors, RatingErrorCode.REQUIRED, _("This field is required."), index, name)
+        kpi_value, user_value = raw.get("kpi"), raw.get("user")
+        if isinstance(kpi_value, Kpi):
+            item.kpi = kpi_value
+        elif isinstance(kpi_value, str):
+            item.kpi_key = kpi_value.strip().lower()
+        if isinstance(user_value, Member):
+            item.member = _Person(user_value.user_id, user_value.department_id, user_value.team_id)
+        elif isinstance(user_value, str):
+            item.user_key = user_value.strip()
+        if "value" not in raw:
+            _error(errors, RatingErrorCode.REQUIRED, _("This field is required."), index, "value")
+        else:
+            item.value = parse_value(raw["value"])
+            if item.value is None:
+                _error(
+                    errors,
+                    RatingErrorCode.VALUE_INVALID,
+                    _("A value is a number ≥ 0 with at most two decimal places."),
+                    index,
+                    "value",
+                )
+        item.occurred_at = parse_occurred_at(raw.get("occurred_at"), now=now, tz=tz)
+        if item.occurred_at is None:
+            _error(
+                errors,
+                RatingErrorCode.OCCURRED_AT_INVALID,
+                _("Give the time in ISO 8601 (e.g. 2026-11-02T10:00:00+03:00), not more than a day ahead."),
+                index,
+                "occurred_at",
+            )
+        external_id = raw.get("external_id")
+        if external_id is not None:
+            if not isinstance(external_id, str | int) or isinstance(external_id, bool):
+                _error(errors, RatingErrorCode.EXTERNAL_ID_INVALID, _("Expected text."), index, "external_id")
+            else:
+                item.external_id = str(external_id).strip()
+                if len(item.external_id) > EXTERNAL_ID_MAX_LENGTH:
+                    _error(
+                        errors,
+                        RatingErrorCode.EXTERNAL_ID_INVALID,
+                        _("An external id has at most %(n)d characters.") % {"n": EXTERNAL_ID_MAX_LENGTH},
+                        index,
+                        "external_id",
+                    )
+        comment = raw.get("comment")
+        if comment is not None:
+            if not isinstance(comment, str) or len(comment) > COMMENT_MAX_LENGTH:
+                _error(
+                    errors,
+                    RatingErrorCode.COMMENT_INVALID,
+                    _("A comment is text of at most %(n)d characters.") % {"n": COMMENT_MAX_LENGTH},
+                    index,
+                    "comment",
+                )
+            else:
+                item.comment = comment
+    return items
+
+
+# --- Resolving KPIs and people -----------------------------------------------------------------------
+
+
+def _load_kpis(keys: set[str]) -> dict[str, Kpi]:
+    """The batch's KPIs by lower-cased integration name. On PostgreSQL they are locked ``FOR SHARE``
+    so a KPI cannot stop counting in the rating (its aggregates moved out) between our read and
+    our aggregate update; concurrent recorders share the lock."""
+    if not keys:
+        return {}
+    kpis = Kpi.objects.annotate(key=Lower("integration_name")).filter(key__in=keys)
+    if connection.vendor == "postgresql":
+        ids = list(kpis.values_list("id", flat=True))
+        _lock_kpis_for_share(ids)
+        # Read again: the lock waited for any change in flight, and this read sees its result.
+        kpis = Kpi.objects.annotate(key=Lower("integration_name")).filter(id__in=ids)
+    return {kpi.key: kpi for kpi in kpis}
+
+
+def _lock_kpis_for_share(ids: list[int]) -> None:
+    """Recorders share the lock; a KPI change that moves the rating aggregates (``UPDATE``) waits
+    for them and they for it (PostgreSQL; SQLite serializes writers anyway)."""
+    if ids and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM kpis_kpi WHERE id = ANY(%s) ORDER BY id FOR SHARE", [sorted(ids)])
+
+
+def _load_people(keys: set[str]) -> tuple[dict[str, _Person], dict[str, _Person]]:
+    """Active people by e-mail (lower-cased) and by external id."""
+    if not keys:
+        return {}, {}
+    emails = {key.lower() for key in keys if "@" in key}
+    rows = Member.objects.filter(
+        Q(user__email__in=emails) | Q(external_id__in=keys), user__is_active=True
+    ).values_list("user_id", "department_id", "team_id", "user__email", "external_id")
+    by_email, by_external_id = {}, {}
+    for user_id, department_id, team_id, email, external_id in rows:
+        person = _Person(user_id, department_id, team_id)
+        by_email[email.lower()] = person
+        if external_id:
+            by_external_id[external_id] = person
+    return by_email, by_external_id
+
+
+@dataclass
+class _Reach:
+    """What K6/K8 need to decide, in memory, whether a KPI reaches a person."""
+
+    hidden_departments: dict[int, set[int]]
+    hidden_teams: dict[int, set[int]]
+    audience: dict[int, tuple[set[int], set[int], set[int]]]
+
+    @classmethod
+    def load(cls, kpi_ids: Iterable[int]) -> "_Reach":
+        kpi_ids = list(kpi_ids)
+        hidden_departments, hidden_teams = defaultdict(set), defaultdict(set)
+        for kpi_id, department_id, team_id in KpiHide.objects.filter(kpi_id__in=kpi_ids).values_list(
+            "kpi_id", "department_id", "team_id"
+        ):
+            if department_id:
+                hidden_departments[kpi_id].add(department_id)
+            else:
+                hidden_teams[kpi_id].add(team_id)
+        audience: dict[int, tuple[set[int], set[int], set[int]]] = {}
+        for kpi_id, department_id, team_id, member_id in KpiAudience.objects.filter(
+            kpi_id__in=kpi_ids
+        ).values_list("kpi_id", "department_id", "team_id", "member_id"):
+            departments, teams, members = audience.setdefault(kpi_id, (set(), set(), set()))
+            if department_id:
+                departments.add(department_id)
+            elif team_id:
+                teams.add(team_id)
+            else:
+                members.add(member_id)
+        return cls(hidden_departments, hidden_teams, audience)
+
+    def reaches(self, kpi: Kpi, person: _Person) -> bool:
+        """The same rule as ``kpis.selectors.member_kpis_condition`` (level, hides, audience)."""
+        if kpi.level == Level.DEPARTMENT and person.department_id != kpi.department_id:
+            return False
+        if kpi.level == Level.TEAM and person.team_id != kpi.team_id:
+            return False
+        if kpi.level == Level.COMPANY and person.department_id in self.hidden_departments.get(kpi.id, ()):
+            return False
+        if kpi.level in (Level.COMPANY, Level.DEPARTMENT) and person.team_id in self.hidden_teams.get(
+            kpi.id, ()
+        ):
+            return False
+        entries = self.audience.get(kpi.id)
+        if entries is None:
+            return True
+        departments, teams, members = entries
+        return (
+            person.user_id in members
+            or (person.team_id is not None and person.team_id in teams)
+            or (person.department_id is not None and person.department_id in departments)
+        )
+
+
+def _resolve(items: list[_Item], errors: list) -> None:
+    kpis = _load_kpis({item.kpi_key for item in items if item.kpi_key})
+    by_email, by_external_id = _load_people({item.user_key for item in items if item.user_key})
+    for item in items:
+        if item.kpi is None and item.kpi_key:
+            item.kpi = kpis.get(item.kpi_key)
+            if item.kpi is None:
+                _error(
+                    errors,
+                    RatingErrorCode.UNKNOWN_KPI,
+                    _("No KPI has the integration name “%(kpi)s”.") % {"kpi": item.kpi_key},
+                    item.index,
+                    "kpi",
+                )
+        if item.member is None and item.user_key:
+            item.member = by_email.get(item.user_key.lower()) or by_external_id.get(item.user_key)
+            if item.member is None:
+                _error(
+                    errors,
+                    RatingErrorCode.UNKNOWN_USER,
+                    _("No active person has the e-mail or external id “%(user)s”.") % {"user": item.user_key},
+                    item.index,
+                    "user",
+                )
+    reach = _Reach.load({item.kpi.id for item in items if item.kpi is not None})
+    for item in items:
+        if item.kpi is None:
+            continue
+        if not (item.kpi.status == KpiStatus.ACTIVE and item.kpi.archived_at is None):
+            _error(
+                errors,
+                RatingErrorCode.KPI_INACTIVE,
+                _("The KPI “%(kpi)s” is hidden and accepts no actions.") % {"kpi": item.kpi.integration_name},
+                item.index,
+                "kpi",
+            )
+        elif item.member is not None and not reach.reaches(item.kpi, item.member):
+            _error(
+                errors,
+                RatingErrorCode.NOT_IN_AUDIENCE,
+                _("This person does not receive the KPI “%(kpi)s”.") % {"kpi": item.kpi.integration_name},
+                item.index,
+                "user",
+            )
+
+
+# --- Idempotency (R4) --------------------------------------------------------------------------------
+
+
+def _same_content(item: _Item, existing: KpiAction) -> bool:
+    return (
+        existing.member_id == item.member.user_id
+        and existing.kpi_id == item.kpi.id
+        and existing.value == item.value
+        and existing.occurred_at == item.occurred_at
+        and existing.comment == item.comment
+    )
+
+
+def _conflict(item: _Item) -> DomainError:
+    return DomainError(
+        RatingErrorCode.EXTERNAL_ID_CONFLICT,
+        _("An action with the external id “%(id)s” exists with different content.")
+        % {"id": item.external_id},
+        field="external_id",
+        index=item.index,
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+def _match_existing(items: list[_Item], conflicts: list) -> None:
+    """Items whose external id is already recorded (or repeated in the batch) are duplicates when
+    their content is the same, conflicts otherwise."""
+    first_in_batch: dict[str, _Item] = {}
+    for item in items:
+        if not item.external_id:
+            continue
+        earlier = first_in_batch.get(item.external_id)
+        if earlier is None:
+            first_in_batch[item.external_id] = item
+            continue
+        same = (earlier.member, earlier.kpi.id, earlier.value, earlier.occurred_at, earlier.comment) == (
+            item.member,
+            item.kpi.id,
+            item.value,
+            item.occurred_at,
+            item.comment,
+        )
+        if same:
+            item.status = "duplicate"
+        else:
+            conflicts.append(_conflict(item))
+    existing = {
+        action.external_id: action
+        for action in KpiAction.objects.filter(external_id__in=list(first_in_batch)).only(
+            "id", "member_id", "kpi_id", "value", "occurred_at", "comment", "points", "external_id"
+        )
+    }
+    for item in items:
+        action = existing.get(item.external_id) if item.external_id else None
+        if action is None:
+            continue
+        if _same_content(item, action):
+            item.status, item.id, item.points = "duplicate", action.id, action.points
+        else:
+            conflicts.append(_conflict(item))
+
+
+# --- Writing -----------------------------------------------------------------------------------------
+
+
+def _insert_postgresql(company_id: int, rows: list[_Item], source: str, recorded_by_id, now) -> set[int]:
+    """One statement for the whole batch. Ids are drawn first so each item knows its row; the
+    conflict clause skips external ids a concurrent batch committed meanwhile (returned: the ids
+    that were really inserted)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('ratings_kpiaction', 'id')) FROM generate_series(1, %s)",
+            [len(rows)],
+        )
+        for item, (new_id,) in zip(rows, cursor.fetchall(), strict=True):
+            item.id = new_id
+        cursor.execute(
+            """
+            INSERT INTO ratings_kpiaction (id, company_id, member_id, kpi_id, value, points, occurred_at, day,
+                source, recorded_by_id, external_id, comment, void_reason, created_at, updated_at)
+            SELECT t.id, %s, t.member_id, t.kpi_id, t.value, t.points, t.occurred_at, t.day,
+                %s, %s, t.external_id, t.comment, '', %s, %s
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[],
+                        %s::timestamptz[], %s::date[], %s::text[], %s::text[])
+                AS t(id, member_id, kpi_id, value, points, occurred_at, day, external_id, comment)
+            ON CONFLICT (company_id, external_id) WHERE NOT (external_id = '') DO NOTHING
+            RETURNING id
+            """,
+            [
+                company_id,
+                source,
+                recorded_by_id,
+                now,
+                now,
+                [item.id for item in rows],
+                [item.member.user_id for item in rows],
+                [item.kpi.id for item in rows],
+                [item.value for item in rows],
+                [item.points for item in rows],
+                [item.occurred_at for item in rows],
+                [item.day for item in rows],
+                [item.external_id for item in rows],
+                [item.comment for item in rows],
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _insert_portable(rows: list[_Item], source: str, recorded_by_id) -> set[int]:
+    # SQLite serializes writers, so nothing can slip in between the check and this insert.
+    actions = KpiAction.objects.bulk_create(
+        [
+            KpiAction(
+                member_id=item.member.user_id,
+                kpi_id=item.kpi.id,
+                value=item.value,
+                points=item.points,
+                occurred_at=item.occurred_at,
+                day=item.day,
+                source=source,
+                recorded_by_id=recorded_by_id,
+                external_id=item.external_id,
+                comment=item.comment,
+            )
+            for item in rows
+        ]
+    )
+    for item, action in zip(rows, actions, strict=True):
+        item.id = action.id
+    return {action.id for action in actions}
+
+
+@dataclass
+class AggregateChange:
+    """Amounts to add to (or, negative, take from) the aggregates, keyed like their rows."""
+
+    daily: dict[tuple[int, int, datetime.date], list] = field(default_factory=dict)
+    rating: dict[tuple[str, datetime.date, int], Decimal] = field(default_factory=dict)
+
+    def add_points(self, *, member_id: int, kpi: Kpi, day: datetime.date, delta: Decimal) -> None:
+        """A change of points alone (a recalculation): the value and the count stay."""
+        self.daily.setdefault((member_id, kpi.id, day), [Decimal(0), Decimal(0), 0])[1] += delta
+        if counts_in_rating(kpi):
+            for period, start in period_starts(day):
+                key = (period, start, member_id)
+                self.rating[key] = self.rating.get(key, Decimal(0)) + delta
+
+    def add(
+        self, *, member_id: int, kpi: Kpi, day: datetime.date, value: Decimal, points: Decimal, sign: int
+    ) -> None:
+        entry = self.daily.setdefault((member_id, kpi.id, day), [Decimal(0), Decimal(0), 0])
+        entry[0] += sign * value
+        entry[1] += sign * points
+        entry[2] += sign
+        if counts_in_rating(kpi):
+            for period, start in period_starts(day):
+                key = (period, start, member_id)
+                self.rating[key] = self.rating.get(key, Decimal(0)) + sign * points
+
+
+def aggregates_apply(change: AggregateChange) -> None:
+    """Add ``change`` to the aggregates: one upsert per table, keys in sorted order so that
+    concurrent batches lock rows in the same order and cannot deadlock."""
+    company_id = current_company_id()
+    now = timezone.now()
+    daily = sorted(change.daily.items())
+    rating = sorted((key, points) for key, points in change.rating.items())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if daily:
+                cursor.execute(
+                    """
+                    INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points,
+                        actions, created_at, updated_at)
+                    SELECT %s, t.member_id, t.kpi_id, t.day, t.value, t.points, t.actions, %s, %s
+                    FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::numeric[], %s::numeric[],
+                                %s::int[])
+                        AS t(member_id, kpi_id, day, value, points, actions)
+                    ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET
+                        value = ratings_dailytotal.value + EXCLUDED.value,
+                        points = ratings_dailytotal.points + EXCLUDED.points,
+                        actions = ratings_dailytotal.actions + EXCLUDED.actions,
+                        updated_at = EXCLUDED.updated_at
+                    """,
+                    [
+                        company_id,
+                        now,
+                        now,
+                        [key[0] for key, _v in daily],
+                        [key[1] for key, _v in daily],
+                        [key[2] for key, _v in daily],
+                        [v[0] for _k, v in daily],
+                        [v[1] for _k, v in daily],
+                        [v[2] for _k, v in daily],
+                    ],
+                )
+            if rating:
+                cursor.execute(
+                    """
+                    INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points,
+                        created_at, updated_at)
+                    SELECT %s, t.period, t.start, t.member_id, t.points, %s, %s
+                    FROM unnest(%s::text[], %s::date[], %s::bigint[], %s::numeric[])
+                        AS t(period, start, member_id, points)
+                    ON CONFLICT (company_id, period, start, member_id) DO UPDATE SET
+                        points = ratings_ratingtotal.points + EXCLUDED.points,
+                        updated_at = EXCLUDED.updated_at
+                    """,
+                    [
+                        company_id,
+                        now,
+                        now,
+                        [key[0] for key, _p in rating],
+                        [key[1] for key, _p in rating],
+                        [key[2] for key, _p in rating],
+                        [points for _k, points in rating],
+                    ],
+                )
+        return
+    _apply_portable(company_id, now, daily, rating)
+
+
+def _apply_portable(company_id: int, now, daily: list, rating: list) -> None:
+    """The same upserts as plain ``INSERT … ON CONFLICT`` (SQLite has it too), in chunks."""
+    with connection.cursor() as cursor:
+        for chunk in _chunks(daily, 400):
+            # Only placeholders are joined into the SQL; the values are parameters.
+            cursor.execute(
+                "INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,"  # noqa: S608
+                " created_at, updated_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET"
+                " value = ratings_dailytotal.value + excluded.value,"
+                " points = ratings_dailytotal.points + excluded.points,"
+                " actions = ratings_dailytotal.actions + excluded.actions, updated_at = excluded.updated_at",
+                [
+                    param
+                    for (member_id, kpi_id, day), (value, points, count) in chunk
+                    for param in (company_id, member_id, kpi_id, day, value, points, count, now, now)
+                ],
+            )
+        for chunk in _chunks(rating, 400):
+            cursor.execute(
+                "INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points, created_at,"  # noqa: S608
+                " updated_at) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (company_id, period, start, member_id) DO UPDATE SET"
+                " points = ratings_ratingtotal.points + excluded.points, updated_at = excluded.updated_at",
+                [
+                    param
+                    for (period, start, member_id), points in chunk
+                    for param in (company_id, period, start, member_id, points, now, now)
+                ],
+            )
+
+
+def _chunks(rows: list, size: int):
+    for position in range(0, len(rows), size):
+        yield rows[position : position + size]
+
+
+@transaction.atomic
+def actions_record(
+    *,
+    items: list,
+    source: str = ActionSource.API,
+    recorded_by: Member | None = None,
+    now: datetime.datetime | None = None,
+) -> RecordResult:
+    """Record a batch of actions (R1–R4), all or nothing.
+
+    Each item is a dict ``{"kpi", "user", "value", "occurred_at", "external_id", "comment"}``:
+    ``kpi`` an integration name (or a ``Kpi``), ``user`` an e-mail or a person's external id (or a
+    ``Member``). Invalid items raise ``DomainErrors`` with every item's errors (``index``); an
+    external id recorded with other content raises ``external_id_conflict`` (409).
+    """
+    if source not in ActionSource.values:
+        raise ValueError(f"unknown source {source!r}")
+    if not isinstance(items, list):
+        raise DomainError(RatingErrorCode.INVALID, _("Expected an action or a list of actions."))
+    if len(items) > MAX_BATCH:
+        raise DomainError(
+            RatingErrorCode.BATCH_TOO_LARGE,
+            _("A batch has at most %(n)d actions.") % {"n": MAX_BATCH},
+            status_code=status.HTTP_400_BAD_REQUEST,
+        )
+    company = Company.objects.get(id=current_company_id())
+    tz = zoneinfo.ZoneInfo(company.time_zone)
+    now = now or timezone.now()
+    errors: list[DomainError] = []
+    parsed = _parse_items(items, errors, now=now, tz=tz)
+    _resolve(parsed, errors)
+    if errors:
+        raise DomainErrors(sorted(errors, key=lambda error: error.index))
+
+    for item in parsed:
+        item.points = compute_points(
+            item.value,
+            in_rating=item.kpi.in_rating,
+            rating_units=item.kpi.rating_units,
+            rating_points=item.kpi.rating_points,
+        )
+        item.day = item.occurred_at.astimezone(tz).date()
+    conflicts: list[DomainError] = []
+    _match_existing(parsed, conflicts)
+    if conflicts:
+        raise DomainErrors(conflicts, status_code=status.HTTP_409_CONFLICT)
+
+    new = [item for item in parsed if item.status == "created"]
+    recorded_by_id = recorded_by.user_id if recorded_by is not None else None
+    if new:
+        if connection.vendor == "postgresql":
+            inserted = _insert_postgresql(company.id, new, source, recorded_by_id, now)
+        else:
+            inserted = _insert_portable(new, source, recorded_by_id)
+        raced = [item for item in new if item.id not in inserted]
+        if raced:
+            # A concurrent batch committed these external ids after our check.
+            for item in raced:
+                item.status, item.id = "duplicate", None
+            _match_existing(raced, conflicts)
+            if conflicts:
+                raise DomainErrors(conflicts, status_code=status.HTTP_409_CONFLICT)
+    change = AggregateChange()
+    for item in parsed:
+        if item.status == "created":
+            change.add(
+                member_id=item.member.user_id,
+                kpi=item.kpi,
+                day=item.day,
+                value=item.value,
+                points=item.points,
+                sign=1,
+            )
+    aggregates_apply(change)
+
+    result = RecordResult()
+    for item in parsed:
+        if item.status == "created":
+            result.created += 1
+        else:
+            result.duplicates += 1
+        result.results.append(
+            {
+                "index": item.index,
+                "id": item.id,
+                "external_id": item.external_id or None,
+                "points": item.points,
+                "status": item.status,
+            }
+        )
+    return result
+
+
+# --- Voiding (R5) ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def action_void(*, action: KpiAction, reason: str, voided_by: Member | None = None) -> KpiAction:
+    """Void a wrong action: it stays, marked with who, when and why, and stops counting."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(RatingErrorCode.REQUIRED, _("Say why the action is voided."), field="reason")
+    locked = KpiAction.objects.select_for_update().get(id=action.id)
+    _lock_kpis_for_share([locked.kpi_id])
+    locked.kpi = Kpi.objects.get(id=locked.kpi_id)
+    if locked.voided_at is not None:
+        raise DomainError(RatingErrorCode.ALREADY_VOIDED, _("This action is already voided."))
+    locked.voided_at, locked.voided_by, locked.void_reason = timezone.now(), voided_by, reason
+    locked.save(update_fields=["voided_at", "voided_by", "void_reason", "updated_at"])
+    change = AggregateChange()
+    change.add(
+        member_id=locked.member_id,
+        kpi=locked.kpi,
+        day=locked.day,
+        value=locked.value,
+        points=locked.points,
+        sign=-1,
+    )
+    aggregates_apply(change)
+    return locked
+
+
+# --- When a KPI starts or stops counting (R6) -------------------------------------------------------
+
+
+def kpi_rating_state_changed(*, kpi: Kpi, counted_before: bool) -> None:
+    """A KPI became Active and in the rating, or stopped being so: move its points into or out of
+    the rating totals, in the transaction of the change (a kpis hook). Its rows are locked by the
+    change's ``UPDATE``, so no recorder adds to it meanwhile."""
+    counts_now = counts_in_rating(kpi)
+    if counts_now == counted_before:
+        return
+    sign = 1 if counts_now else -1
+    change = AggregateChange()
+    sums = (
+        DailyTotal.objects.filter(kpi_id=kpi.id)
+        .values_list("member_id", "day", "points")
+        .iterator(chunk_size=5000)
+    )
+    for member_id, day, points in sums:
+        if points:
+            for period, start in period_starts(day):
+                key = (period, start, member_id)
+                change.rating[key] = change.rating.get(key, Decimal(0)) + sign * points
+    aggregates_apply(change)
+
+
+# --- Recalculation (R2) ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def kpi_points_recalculate(*, kpi: Kpi, actor=None) -> int:
+    """Recompute the points of every action of ``kpi`` with its current ratio (R2), and the
+    aggregates with them. Returns how many actions changed. Recorded in the KPI's history (K10)."""
+    from kpis.history import history_record
+    from kpis.models import ChangeAction
+
+    _lock_kpis_for_share([kpi.id])
+    kpi = Kpi.objects.get(id=kpi.id)
+    change = AggregateChange()
+    changed = []
+    for action in (
+        KpiAction.objects.filter(kpi_id=kpi.id)
+        .only("id", "member_id", "day", "value", "points", "voided_at")
+        .iterator(chunk_size=5000)
+    ):
+        points = compute_points(
+            action.value,
+            in_rating=kpi.in_rating,
+            rating_units=kpi.rating_units,
+            rating_points=kpi.rating_points,
+        )
+        if points == action.points:
+            continue
+        if action.voided_at is None:
+            change.add_points(
+                member_id=action.member_id, kpi=kpi, day=action.day, delta=points - action.points
+            )
+        action.points = points
+        changed.append(action)
+    KpiAction.objects.bulk_update(changed, ["points"], batch_size=2000)
+    aggregates_apply(change)
+    history_record(
+        obj=kpi,
+        action=ChangeAction.RECALCULATED,
+        actor=actor,
+        changes={"ratio": f"{kpi.rating_units} = {kpi.rating_points}", "actions": len(changed)},
+    )
+    return len(changed)
+
+
+# --- Rebuild -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def aggregates_rebuild() -> tuple[int, int]:
+    """Recompute the company's aggregates from its actions (``manage.py rebuild_ratings``): the
+    result must equal the incrementally kept ones. Returns the numbers of rows written."""
+    DailyTotal.objects.all().delete()
+    RatingTotal.objects.all().delete()
+    company_id = current_company_id()
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
+                    created_at, updated_at)
+                SELECT company_id, member_id, kpi_id, day, SUM(value), SUM(points), COUNT(*), %s, %s
+                FROM ratings_kpiaction
+                WHERE company_id = %s AND voided_at IS NULL
+                GROUP BY company_id, member_id, kpi_id, day
+                """,
+                [now, now, company_id],
+            )
+            daily = cursor.rowcount
+            cursor.execute(
+                """
+                INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points,
+                    created_at, updated_at)
+                SELECT d.company_id, p.period,
+                    CASE p.period WHEN 'all' THEN DATE '1970-01-01'
+                        ELSE date_trunc(p.period, d.day)::date END AS start,
+                    d.member_id, SUM(d.points), %s, %s
+                FROM ratings_dailytotal d
+                JOIN kpis_kpi k ON k.id = d.kpi_id
+                CROSS JOIN (VALUES ('week'), ('month'), ('quarter'), ('year'), ('all')) AS p(period)
+                WHERE d.company_id = %s AND k.status = 'active' AND k.in_rating AND k.archived_at IS NULL
+                GROUP BY d.company_id, p.period, start, d.member_id
+                """,
+                [now, now, company_id],
+            )
+            return daily, cursor.rowcount
+    change = AggregateChange()
+    counting = {kpi.id: kpi for kpi in Kpi.objects.all()}
+    for action in KpiAction.objects.filter(voided_at__isnull=True).iterator(chunk_size=5000):
+        change.add(
+            member_id=action.member_id,
+            kpi=counting[action.kpi_id],
+            day=action.day,
+            value=action.value,
+            points=action.points,
+            sign=1,
+        )
+    aggregates_apply(change)
+    return len(change.daily), len(change.rating)

@@ -1,0 +1,492 @@
+"""The one recording service (R1–R5) and the aggregates it keeps (R6), through the service."""
+
+import datetime
+import random
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from kpi_platform.errors import DomainError, DomainErrors
+from kpis import services as kpi_services
+from kpis.tests.factories import make_active_kpi
+from orgs.models import Role
+from orgs.tenancy import company_context
+from ratings import services
+from ratings.models import DailyTotal, KpiAction, RatingTotal
+from ratings.periods import period_starts
+from ratings.selectors import Scope, leaderboard, leaderboard_range
+
+MOSCOW = datetime.timezone(datetime.timedelta(hours=3))
+NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
+
+
+def errors_of(excinfo) -> list[tuple]:
+    error = excinfo.value
+    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    return [(e.code, e.field, e.index) for e in errors]
+
+
+@pytest.fixture
+def org(company, make_member):
+    """Acme with a Sales department (teams Alpha, Beta), people and two active KPIs."""
+    from orgs.services import department_create, team_create
+
+    with company_context(company.id):
+        sales = department_create(name="Sales")
+        alpha = team_create(name="Alpha", department=sales)
+        beta = team_create(name="Beta", department=sales)
+    people = {
+        "ann": make_member(company, Role.MEMBER, email="ann@acme.example", team=alpha, external_id="e-ann"),
+        "bob": make_member(company, Role.MEMBER, email="bob@acme.example", team=alpha),
+        "cid": make_member(company, Role.MEMBER, email="cid@acme.example", team=beta),
+        "dan": make_member(company, Role.MEMBER, email="dan@acme.example"),
+    }
+    with company_context(company.id):
+        calls = make_active_kpi(
+            company, integration_name="calls", in_rating=True, rating_units="5", rating_points=1
+        )
+        deals = make_active_kpi(
+            company, integration_name="deals", in_rating=True, rating_units="1", rating_points=10
+        )
+    return type(
+        "Org",
+        (),
+        {
+            "company": company,
+            "sales": sales,
+            "alpha": alpha,
+            "beta": beta,
+            "calls": calls,
+            "deals": deals,
+            **people,
+        },
+    )
+
+
+def record(org, items, **kwargs):
+    with company_context(org.company.id):
+        return services.actions_record(items=items, now=NOW, **kwargs)
+
+
+# --- Points (R2) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "units", "points", "expected"),
+    [
+        ("3", "1", 1, "3.00"),
+        ("1", "3", 1, "0.33"),
+        ("2", "3", 1, "0.67"),
+        ("1", "8", 1, "0.13"),  # 0.125 rounds half up
+        ("0.05", "0.10", 1, "0.50"),
+        ("1.25", "0.5", 3, "7.50"),
+        ("0.01", "1.50", 1, "0.01"),  # 0.00667 → 0.01
+        ("0.01", "3", 1, "0.00"),  # 0.00333 → 0.00
+        ("7", "2.5", 7, "19.60"),
+        ("0", "1", 5, "0.00"),
+    ],
+)
+def test_points_are_value_times_m_over_n_rounded_half_up(value, units, points, expected):
+    assert services.compute_points(
+        Decimal(value), in_rating=True, rating_units=Decimal(units), rating_points=points
+    ) == Decimal(expected)
+
+
+def test_a_kpi_outside_the_rating_gives_no_points():
+    assert (
+        services.compute_points(Decimal("9"), in_rating=False, rating_units=Decimal(1), rating_points=1) == 0
+    )
+
+
+def test_recorded_points_stay_until_a_recalculation(org):
+    # given an action recorded at 5 calls = 1 point
+    record(
+        org,
+        [
+            {
+                "kpi": "calls",
+                "user": "ann@acme.example",
+                "value": "10",
+                "occurred_at": "2026-11-02T10:00:00+03:00",
+            }
+        ],
+    )
+    with company_context(org.company.id):
+        # when the ratio changes to 2 calls = 1 point
+        kpi_services.kpi_update(kpi=org.calls, rating_units="2")
+        action = KpiAction.objects.get()
+        # then the recorded points did not change
+        assert action.points == Decimal("2.00")
+        # until an administrator recalculates
+        assert services.kpi_points_recalculate(kpi=org.calls) == 1
+        assert KpiAction.objects.get().points == Decimal("5.00")
+        assert RatingTotal.objects.get(period="month").points == Decimal("5.00")
+        assert DailyTotal.objects.get().points == Decimal("5.00")
+        assert org.calls.changes.filter(action="recalculated").count() == 1
+
+
+# --- Validation (R1, K5, K8) ------------------------------------------------------------------------
+
+
+def test_a_batch_with_one_bad_item_records_nothing_and_reports_every_error(org):
+    items = [
+        {"kpi": "calls", "user": "ann@acme.example", "value": "3"},
+        {"kpi": "nope", "user": "ann@acme.example", "value": "3"},
+        {"kpi": "calls", "user": "ghost@acme.example", "value": "3"},
+        {"kpi": "calls", "user": "bob@acme.example", "value": "-1"},
+        {"kpi": "calls", "user": "bob@acme.example", "value": "1.005"},
+        {"kpi": "calls", "user": "bob@acme.example", "value": "1", "occurred_at": "yesterday"},
+        {
+            "kpi": "calls",
+            "user": "bob@acme.example",
+            "value": "1",
+            "occurred_at": "2026-12-25T10:00:00+03:00",
+        },
+    ]
+    with pytest.raises(DomainErrors) as excinfo:
+        record(org, items)
+    assert errors_of(excinfo) == [
+        ("unknown_kpi", "kpi", 1),
+        ("unknown_user", "user", 2),
+        ("value_invalid", "value", 3),
+        ("value_invalid", "value", 4),
+        ("occurred_at_invalid", "occurred_at", 5),
+        ("occurred_at_invalid", "occurred_at", 6),
+    ]
+    with company_context(org.company.id):
+        assert not KpiAction.objects.exists()
+        assert not DailyTotal.objects.exists()
+
+
+def test_a_hidden_kpi_accepts_no_actions(org):
+    with company_context(org.company.id):
+        kpi_services.kpi_update(kpi=org.calls, status="hidden")
+    with pytest.raises(DomainErrors) as excinfo:
+        record(org, [{"kpi": "calls", "user": "ann@acme.example", "value": "1"}])
+    assert errors_of(excinfo) == [("kpi_inactive", "kpi", 0)]
+
+
+def test_people_outside_the_audience_are_refused(org):
+    # given a KPI of team Alpha, and a company KPI hidden for team Beta
+    with company_context(org.company.id):
+        alpha_kpi = make_active_kpi(org.company, integration_name="alpha_only", level="team", team=org.alpha)
+        kpi_services.kpi_hide(kpi=org.deals, team=org.beta)
+    with pytest.raises(DomainErrors) as excinfo:
+        record(
+            org,
+            [
+                {"kpi": "alpha_only", "user": "ann@acme.example", "value": "1"},
+                {"kpi": "alpha_only", "user": "cid@acme.example", "value": "1"},
+                {"kpi": "deals", "user": "cid@acme.example", "value": "1"},
+                {"kpi": "deals", "user": "dan@acme.example", "value": "1"},
+            ],
+        )
+    assert errors_of(excinfo) == [("not_in_audience", "user", 1), ("not_in_audience", "user", 2)]
+    assert alpha_kpi.id
+
+
+def test_the_in_memory_audience_rule_agrees_with_the_selectors(org):
+    """The recording service decides reach in memory; kpis.selectors decides it in SQL."""
+    from kpis.selectors import kpi_reaches_member
+    from ratings.services import _Person, _Reach
+
+    with company_context(org.company.id):
+        kpis = [
+            org.calls,
+            make_active_kpi(org.company, level="department", department=org.sales),
+            make_active_kpi(org.company, level="team", team=org.beta),
+            make_active_kpi(org.company, audience=kpi_services.Audience(members=[org.bob])),
+            make_active_kpi(org.company, audience=kpi_services.Audience(teams=[org.beta])),
+            make_active_kpi(org.company, audience=kpi_services.Audience(departments=[org.sales])),
+        ]
+        kpi_services.kpi_hide(kpi=kpis[1], team=org.alpha)
+        kpi_services.kpi_hide(kpi=org.calls, department=org.sales)
+        reach = _Reach.load([kpi.id for kpi in kpis])
+        for kpi in kpis:
+            for member in (org.ann, org.bob, org.cid, org.dan):
+                person = _Person(member.user_id, member.department_id, member.team_id)
+                assert reach.reaches(kpi, person) == kpi_reaches_member(kpi, member), (kpi, member)
+
+
+def test_a_user_is_found_by_external_id_and_case_insensitive_email(org):
+    result = record(
+        org,
+        [
+            {"kpi": "CALLS", "user": "e-ann", "value": "5"},
+            {"kpi": "calls", "user": "BOB@Acme.Example", "value": "5"},
+        ],
+    )
+    assert result.created == 2
+    with company_context(org.company.id):
+        assert sorted(KpiAction.objects.values_list("member_id", flat=True)) == sorted(
+            [org.ann.user_id, org.bob.user_id]
+        )
+
+
+def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_member):
+    make_member(other_company, Role.MEMBER, email="eve@globex.example")
+    with company_context(other_company.id):
+        make_active_kpi(other_company, integration_name="globex_kpi")
+    with pytest.raises(DomainErrors) as excinfo:
+        record(
+            org,
+            [
+                {"kpi": "globex_kpi", "user": "ann@acme.example", "value": "1"},
+                {"kpi": "calls", "user": "eve@globex.example", "value": "1"},
+            ],
+        )
+    assert errors_of(excinfo) == [("unknown_kpi", "kpi", 0), ("unknown_user", "user", 1)]
+
+
+def test_batch_too_large(org):
+    with pytest.raises(DomainError) as excinfo:
+        record(org, [{"kpi": "calls", "user": "ann@acme.example", "value": "1"}] * 5001)
+    assert errors_of(excinfo) == [("batch_too_large", None, None)]
+
+
+# --- Idempotency (R4) -------------------------------------------------------------------------------
+
+
+def test_the_same_external_id_with_the_same_content_is_a_duplicate(org):
+    item = {
+        "kpi": "deals",
+        "user": "ann@acme.example",
+        "value": "2",
+        "external_id": "crm-1",
+        "occurred_at": "2026-11-02T10:00:00+03:00",
+    }
+    first = record(org, [item])
+    again = record(org, [item, dict(item)])
+    assert (first.created, first.duplicates) == (1, 0)
+    assert (again.created, again.duplicates) == (0, 2)
+    assert again.results[0]["id"] == first.results[0]["id"]
+    with company_context(org.company.id):
+        assert KpiAction.objects.count() == 1
+        assert RatingTotal.objects.get(period="all", member_id=org.ann.user_id).points == Decimal("20.00")
+
+
+def test_the_same_external_id_with_other_content_is_a_conflict(org):
+    item = {
+        "kpi": "deals",
+        "user": "ann@acme.example",
+        "value": "2",
+        "external_id": "crm-1",
+        "occurred_at": "2026-11-02T10:00:00+03:00",
+    }
+    record(org, [item])
+    with pytest.raises(DomainErrors) as excinfo:
+        record(org, [{"kpi": "calls", "user": "bob@acme.example", "value": "1"}, {**item, "value": "3"}])
+    assert errors_of(excinfo) == [("external_id_conflict", "external_id", 1)]
+    assert excinfo.value.status_code == 409
+    with company_context(org.company.id):
+        assert KpiAction.objects.count() == 1
+
+
+# --- Time zone (R6) ---------------------------------------------------------------------------------
+
+
+def test_an_action_late_on_the_last_local_day_counts_in_that_month(org):
+    # 23:30 in Moscow on 30 November is 20:30 UTC; 00:30 on 1 December is 21:30 UTC on 30 November
+    with company_context(org.company.id):
+        services.actions_record(
+            items=[
+                {
+                    "kpi": "deals",
+                    "user": "ann@acme.example",
+                    "value": "1",
+                    "occurred_at": "2026-11-30T23:30:00+03:00",
+                },
+                {
+                    "kpi": "deals",
+                    "user": "ann@acme.example",
+                    "value": "2",
+                    "occurred_at": "2026-11-30T21:30:00+00:00",
+                },
+            ],
+            now=datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC),
+        )
+        november = leaderboard(period="month", day=datetime.date(2026, 11, 1))
+        december = leaderboard(period="month", day=datetime.date(2026, 12, 1))
+    assert [(row.member_id, row.points) for row in november.rows] == [(org.ann.user_id, Decimal("10.00"))]
+    assert [(row.member_id, row.points) for row in december.rows] == [(org.ann.user_id, Decimal("20.00"))]
+
+
+# --- Voiding (R5) and KPIs that stop counting (R6) --------------------------------------------------
+
+
+def test_a_voided_action_stops_counting_and_keeps_who_and_why(org):
+    result = record(org, [{"kpi": "deals", "user": "ann@acme.example", "value": "1"}])
+    with company_context(org.company.id):
+        action = KpiAction.objects.get(id=result.results[0]["id"])
+        services.action_void(action=action, reason="typo", voided_by=org.bob)
+        action.refresh_from_db()
+        assert (action.void_reason, action.voided_by_id) == ("typo", org.bob.user_id)
+        assert RatingTotal.objects.get(period="all").points == 0
+        assert DailyTotal.objects.get().actions == 0
+        with pytest.raises(DomainError) as excinfo:
+            services.action_void(action=action, reason="again")
+        assert excinfo.value.code == "already_voided"
+
+
+def test_a_kpi_leaving_the_rating_takes_its_points_out_and_back(org):
+    record(
+        org,
+        [
+            {"kpi": "deals", "user": "ann@acme.example", "value": "1"},
+            {"kpi": "calls", "user": "ann@acme.example", "value": "10"},
+        ],
+    )
+    with company_context(org.company.id):
+        assert RatingTotal.objects.get(period="week").points == Decimal("12.00")
+        kpi_services.kpi_update(kpi=org.deals, in_rating=False)
+        assert RatingTotal.objects.get(period="week").points == Decimal("2.00")
+        kpi_services.kpi_update(kpi=org.deals, in_rating=True)
+        assert RatingTotal.objects.get(period="week").points == Decimal("12.00")
+        kpi_services.kpi_update(kpi=org.calls, status="hidden")
+        assert RatingTotal.objects.get(period="week").points == Decimal("10.00")
+
+
+# --- Leaderboards and the rebuild against brute force (R6, R7) ----------------------------------------
+
+
+def _brute_force(actions, kpis, start, end, members=None):
+    counting = {kpi.id for kpi in kpis if services.counts_in_rating(kpi)}
+    totals: dict[int, Decimal] = {}
+    for action in actions:
+        if action.voided_at or action.kpi_id not in counting or not start <= action.day <= end:
+            continue
+        if members is not None and action.member_id not in members:
+            continue
+        totals[action.member_id] = totals.get(action.member_id, Decimal(0)) + action.points
+    ordered = sorted(((m, p) for m, p in totals.items() if p > 0), key=lambda pair: (-pair[1], pair[0]))
+    ranks = []
+    for position, (member_id, points) in enumerate(ordered):
+        rank = ranks[-1][0] if position and points == ordered[position - 1][1] else position + 1
+        ranks.append((rank, member_id, points))
+    return ranks
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_leaderboards_and_the_rebuild_match_brute_force_on_random_data(org, make_member, seed):
+    rng = random.Random(seed)
+    people = [org.ann, org.bob, org.cid, org.dan] + [
+        make_member(
+            org.company,
+            Role.MEMBER,
+            email=f"p{seed}-{n}@acme.example",
+            team=rng.choice([org.alpha, org.beta, None]),
+        )
+        for n in range(12)
+    ]
+    with company_context(org.company.id):
+        extra = make_active_kpi(
+            org.company, integration_name="meetings", in_rating=True, rating_units="0.5", rating_points=3
+        )
+        kpis = [org.calls, org.deals, extra]
+        items = []
+        for _n in range(300):
+            moment = datetime.datetime(2026, 1, 1, tzinfo=MOSCOW) + datetime.timedelta(
+                minutes=rng.randrange(0, 60 * 24 * 320)
+            )
+            items.append(
+                {
+                    "kpi": rng.choice(kpis),
+                    "user": rng.choice(people),
+                    "value": str(rng.choice([1, 2, 3, 5])),  # small values: many ties
+                    "occurred_at": moment.isoformat(),
+                }
+            )
+        services.actions_record(items=items, now=NOW)
+        for action in rng.sample(list(KpiAction.objects.all()), 30):
+            services.action_void(action=action, reason="test")
+        kpi_services.kpi_update(kpi=extra, in_rating=False)
+        kpi_services.kpi_update(kpi=org.deals, status="hidden")
+        kpi_services.kpi_update(kpi=org.deals, status="active")
+        kpi_services.kpi_update(kpi=org.calls, status="hidden")
+        kpis = [type(k).objects.get(id=k.id) for k in kpis]
+        actions = list(KpiAction.objects.all())
+        incremental = _snapshot()
+        services.aggregates_rebuild()
+        assert _snapshot() == incremental
+
+        for period in ("week", "month", "quarter", "year", "all"):
+            for day in (datetime.date(2026, 3, 14), datetime.date(2026, 11, 2)):
+                start = period_starts(day)[["week", "month", "quarter", "year", "all"].index(period)][1]
+                board = leaderboard(period=period, day=day, limit=1000, viewer=org.ann)
+                end = board.end or datetime.date(2100, 1, 1)
+                expected = _brute_force(actions, kpis, start, end)
+                assert [(r.rank, r.member_id, r.points) for r in board.rows] == expected
+                assert board.count == len(expected)
+                # a page in the middle keeps its ranks
+                page = leaderboard(period=period, day=day, limit=3, offset=2)
+                assert [(r.rank, r.member_id, r.points) for r in page.rows] == expected[2:5]
+                mine = next(((rank, points) for rank, m, points in expected if m == org.ann.user_id), None)
+                if mine:
+                    assert (board.me.rank, board.me.points) == mine
+                team = leaderboard(period=period, day=day, scope=Scope("team", org.alpha.id), limit=1000)
+                alpha = {p.user_id for p in people if p.team_id == org.alpha.id}
+                assert [(r.rank, r.member_id, r.points) for r in team.rows] == _brute_force(
+                    actions, kpis, start, end, alpha
+                )
+        ranged = leaderboard_range(
+            start=datetime.date(2026, 2, 10), end=datetime.date(2026, 6, 3), limit=1000
+        )
+        assert [(r.rank, r.member_id, r.points) for r in ranged.rows] == _brute_force(
+            actions, kpis, datetime.date(2026, 2, 10), datetime.date(2026, 6, 3)
+        )
+
+
+def _snapshot():
+    daily = sorted(
+        (d.member_id, d.kpi_id, d.day, d.value, d.points, d.actions)
+        for d in DailyTotal.objects.all()
+        if d.actions or d.value or d.points
+    )
+    rating = sorted((r.period, r.start, r.member_id, r.points) for r in RatingTotal.objects.all() if r.points)
+    return daily, rating
+
+
+# --- Concurrency on PostgreSQL (R4) -----------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_from_two_clients_at_once_counts_once(company, make_member):
+    make_member(company, Role.MEMBER, email="ann@acme.example")
+    with company_context(company.id):
+        make_active_kpi(company, integration_name="deals", in_rating=True, rating_points=10)
+    for round_ in range(5):
+        batch = [
+            {
+                "kpi": "deals",
+                "user": "ann@acme.example",
+                "value": "1",
+                "external_id": f"r{round_}-{n}",
+                "occurred_at": "2026-11-02T10:00:00+03:00",
+            }
+            for n in range(50)
+        ]
+        barrier = threading.Barrier(2)
+        outcomes: list = [None, None]
+
+        def run(position: int, barrier=barrier, outcomes=outcomes, batch=batch) -> None:
+            try:
+                with company_context(company.id):
+                    barrier.wait(timeout=10)
+                    outcomes[position] = services.actions_record(items=batch, now=NOW)
+            except Exception as error:  # reported by the assertion below
+                outcomes[position] = error
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted((o.created, o.duplicates) for o in outcomes) == [(0, 50), (50, 0)], outcomes
+    with company_context(company.id):
+        assert KpiAction.objects.count() == 250
+        assert RatingTotal.objects.get(period="all").points == Decimal("2500.00")
