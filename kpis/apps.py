@@ -19,6 +19,9 @@ class KpisConfig(AppConfig):
         if services.archive_unit_kpis not in org_services.UNIT_DELETED_HOOKS:
             org_services.UNIT_DELETED_HOOKS.append(services.archive_unit_kpis)
         org_services.UNIT_DELETION_COUNTERS["kpis"] = selectors.unit_own_kpi_count
+        # A team's own KPIs follow it to another department.
+        if services.kpis_follow_team not in org_services.TEAM_MOVED_HOOKS:
+            org_services.TEAM_MOVED_HOOKS.append(services.kpis_follow_team)
         # The demo company's units, KPIs, hides and targets, after its organization.
         if demo_kpis not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.append(demo_kpis)

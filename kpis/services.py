@@ -784,6 +784,14 @@ def archive_unit_kpis(*, department: Department | None, teams: list[Team]) -> in
     return archived
 
 
+def kpis_follow_team(*, team: Team) -> int:
+    """A team moved to another department: its own KPIs are now under that department (an orgs
+    team-moved hook), so the new department's managers see them and the old one's do not."""
+    return Kpi.objects.filter(level=Level.TEAM, team=team).update(
+        department_id=team.department_id, updated_at=timezone.now()
+    )
+
+
 # --- Hiding inherited KPIs (K6) ----------------------------------------------------------------------
 
 

@@ -210,6 +210,9 @@ def department_delete(*, department: Department, move_to: Department | None = No
 # Apps whose rows hang on a unit (kpis: archive the unit's own KPIs) register here.
 UNIT_DELETED_HOOKS: list = []
 
+# Apps whose rows carry a team's department (kpis: team-level KPIs) follow a team that moves.
+TEAM_MOVED_HOOKS: list = []
+
 
 def _team_name_taken(name: str, department: Department, exclude_id: int | None = None) -> bool:
     return Team.objects.filter(department=department, name__iexact=name).exclude(id=exclude_id).exists()
@@ -250,6 +253,8 @@ def team_update(
         _save_unique(team, message=message, update_fields=[*fields, "updated_at"])
         if "department" in fields:  # a team's people are in its department (O3)
             Member.objects.filter(team=team).update(department=team.department, updated_at=timezone.now())
+            for hook in TEAM_MOVED_HOOKS:
+                hook(team=team)
     if leads is not None:
         team_set_leads(team=team, leads=leads)
     return team

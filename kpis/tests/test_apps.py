@@ -96,3 +96,29 @@ def test_the_admins_deletion_page_says_how_many_kpis_are_archived(client, in_com
     html = response.content.decode()
     assert "2 KPIs of its own are archived, with their history and actions kept." in html
     assert "Own KPIs (archived, kept)" in html
+
+
+def test_a_teams_own_kpis_follow_it_to_another_department(in_company, make_member):
+    """K6/O4: a team-level KPI is under its team's department, also after the team moves."""
+    from kpis.access import may_change_kpi
+    from kpis.tests.factories import make_kpi
+    from orgs.services import company_update, department_create, team_create, team_update
+
+    # given a team in Sales with a KPI of its own, and a manager of Support
+    company_update(company=in_company, units_define_kpis=True)
+    sales, support = department_create(name="Sales"), department_create(name="Support")
+    team = team_create(name="Alpha", department=sales)
+    kpi = make_kpi(level="team", team=team)
+    manager = make_member(in_company, "manager")
+    from orgs.services import department_set_managers
+
+    department_set_managers(department=support, managers=[manager])
+
+    # when the team moves to Support
+    team_update(team=team, department=support)
+
+    # then its KPI is under Support, and Support's manager may change it
+    kpi.refresh_from_db()
+    assert kpi.department_id == support.id
+    kpi.team = team
+    assert may_change_kpi(manager, kpi)
