@@ -14,7 +14,7 @@ refuses a changed one as a conflict) instead of counting twice or failing with a
 import datetime
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -29,7 +29,7 @@ from rest_framework import status
 from kpi_platform.errors import DomainError, DomainErrors
 from kpis.models import Kpi, KpiAudience, KpiHide, KpiStatus, Level
 from orgs.models import Company, Member
-from orgs.tenancy import current_company_id
+from orgs.tenancy import company_context, current_company_id
 from ratings.errors import RatingErrorCode
 from ratings.models import (
     COMMENT_MAX_LENGTH,
@@ -38,6 +38,8 @@ from ratings.models import (
     DailyTotal,
     KpiAction,
     RatingTotal,
+    Recalculation,
+    RecalculationStatus,
 )
 from ratings.periods import period_starts
 
@@ -104,6 +106,7 @@ class _Item:
     index: int
     kpi_key: str = ""
     user_key: str = ""
+    user_id_key: int | None = None
     value: Decimal | None = None
     occurred_at: datetime.datetime | None = None
     external_id: str = ""
@@ -149,12 +152,13 @@ def _parse_items(raw_items: list, errors: list, *, now: datetime.datetime, tz) -
             if not isinstance(value, str) or not value.strip():
                 _error(errors, RatingErrorCode.REQUIRED, _("This field is required."), index, name)
         kpi_value, user_value = raw.get("kpi"), raw.get("user")
+        # Objects are looked up again like names: scoped, active, locked; never trusted as given.
         if isinstance(kpi_value, Kpi):
-            item.kpi = kpi_value
+            item.kpi_key = kpi_value.integration_name.lower()
         elif isinstance(kpi_value, str):
             item.kpi_key = kpi_value.strip().lower()
         if isinstance(user_value, Member):
-            item.member = _Person(user_value.user_id, user_value.department_id, user_value.team_id)
+            item.user_id_key = user_value.user_id
         elif isinstance(user_value, str):
             item.user_key = user_value.strip()
         if "value" not in raw:
@@ -233,21 +237,24 @@ def _lock_kpis_for_share(ids: list[int]) -> None:
             cursor.execute("SELECT id FROM kpis_kpi WHERE id = ANY(%s) ORDER BY id FOR SHARE", [sorted(ids)])
 
 
-def _load_people(keys: set[str]) -> tuple[dict[str, _Person], dict[str, _Person]]:
-    """Active people by e-mail (lower-cased) and by external id."""
-    if not keys:
-        return {}, {}
+def _load_people(
+    keys: set[str], ids: set[int]
+) -> tuple[dict[str, _Person], dict[str, _Person], dict[int, _Person]]:
+    """Active people of the company by e-mail (lower-cased), by external id and by id."""
+    if not keys and not ids:
+        return {}, {}, {}
     emails = {key.lower() for key in keys if "@" in key}
     rows = Member.objects.filter(
-        Q(user__email__in=emails) | Q(external_id__in=keys), user__is_active=True
+        Q(user__email__in=emails) | Q(external_id__in=keys) | Q(user_id__in=ids), user__is_active=True
     ).values_list("user_id", "department_id", "team_id", "user__email", "external_id")
-    by_email, by_external_id = {}, {}
+    by_email, by_external_id, by_id = {}, {}, {}
     for user_id, department_id, team_id, email, external_id in rows:
         person = _Person(user_id, department_id, team_id)
+        by_id[user_id] = person
         by_email[email.lower()] = person
         if external_id:
             by_external_id[external_id] = person
-    return by_email, by_external_id
+    return by_email, by_external_id, by_id
 
 
 @dataclass
@@ -307,7 +314,10 @@ class _Reach:
 
 def _resolve(items: list[_Item], errors: list) -> None:
     kpis = _load_kpis({item.kpi_key for item in items if item.kpi_key})
-    by_email, by_external_id = _load_people({item.user_key for item in items if item.user_key})
+    by_email, by_external_id, by_id = _load_people(
+        {item.user_key for item in items if item.user_key},
+        {item.user_id_key for item in items if item.user_id_key is not None},
+    )
     for item in items:
         if item.kpi is None and item.kpi_key:
             item.kpi = kpis.get(item.kpi_key)
@@ -319,7 +329,17 @@ def _resolve(items: list[_Item], errors: list) -> None:
                     item.index,
                     "kpi",
                 )
-        if item.member is None and item.user_key:
+        if item.user_id_key is not None:
+            item.member = by_id.get(item.user_id_key)
+            if item.member is None:
+                _error(
+                    errors,
+                    RatingErrorCode.UNKNOWN_USER,
+                    _("This person is not an active member of the company."),
+                    item.index,
+                    "user",
+                )
+        elif item.user_key:
             item.member = by_email.get(item.user_key.lower()) or by_external_id.get(item.user_key)
             if item.member is None:
                 _error(
@@ -762,45 +782,119 @@ def kpi_rating_state_changed(*, kpi: Kpi, counted_before: bool) -> None:
 # --- Recalculation (R2) ------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def kpi_points_recalculate(*, kpi: Kpi, actor=None) -> int:
+RECALCULATION_CHUNK = 2000
+
+
+def kpi_points_recalculate(
+    *,
+    kpi: Kpi,
+    actor=None,
+    chunk_size: int = RECALCULATION_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Recompute the points of every action of ``kpi`` with its current ratio (R2), and the
-    aggregates with them. Returns how many actions changed. Recorded in the KPI's history (K10)."""
+    aggregates with them. Returns how many actions changed. Recorded in the KPI's history (K10).
+
+    Works through the actions in chunks by id, each in its own transaction that changes the
+    points and the aggregates together, so the aggregates equal a rebuild after every commit and a
+    large KPI holds no long transaction. ``progress(done, total)`` is called after each chunk
+    (``total`` may grow while actions are recorded; they already carry the current ratio).
+    """
     from kpis.history import history_record
     from kpis.models import ChangeAction
 
-    _lock_kpis_for_share([kpi.id])
-    kpi = Kpi.objects.get(id=kpi.id)
-    change = AggregateChange()
-    changed = []
-    for action in (
-        KpiAction.objects.filter(kpi_id=kpi.id)
-        .only("id", "member_id", "day", "value", "points", "voided_at")
-        .iterator(chunk_size=5000)
-    ):
-        points = compute_points(
-            action.value,
-            in_rating=kpi.in_rating,
-            rating_units=kpi.rating_units,
-            rating_points=kpi.rating_points,
-        )
-        if points == action.points:
-            continue
-        if action.voided_at is None:
-            change.add_points(
-                member_id=action.member_id, kpi=kpi, day=action.day, delta=points - action.points
+    total = KpiAction.objects.filter(kpi_id=kpi.id).count()
+    if progress is not None:
+        progress(0, total)
+    done, changed_count, last_id = 0, 0, 0
+    while True:
+        with transaction.atomic():
+            # Rows first, then the KPI: the order ``action_void`` locks in, so the two cannot deadlock.
+            actions = list(
+                KpiAction.objects.select_for_update()
+                .filter(kpi_id=kpi.id, id__gt=last_id)
+                .order_by("id")
+                .only("id", "member_id", "day", "value", "points", "voided_at")[:chunk_size]
             )
-        action.points = points
-        changed.append(action)
-    KpiAction.objects.bulk_update(changed, ["points"], batch_size=2000)
-    aggregates_apply(change)
+            if not actions:
+                break
+            _lock_kpis_for_share([kpi.id])
+            kpi = Kpi.objects.get(id=kpi.id)
+            change = AggregateChange()
+            changed = []
+            for action in actions:
+                points = compute_points(
+                    action.value,
+                    in_rating=kpi.in_rating,
+                    rating_units=kpi.rating_units,
+                    rating_points=kpi.rating_points,
+                )
+                if points == action.points:
+                    continue
+                if action.voided_at is None:
+                    change.add_points(
+                        member_id=action.member_id, kpi=kpi, day=action.day, delta=points - action.points
+                    )
+                action.points = points
+                changed.append(action)
+            KpiAction.objects.bulk_update(changed, ["points"], batch_size=2000)
+            aggregates_apply(change)
+        last_id = actions[-1].id
+        done += len(actions)
+        changed_count += len(changed)
+        if progress is not None:
+            progress(done, max(total, done))
+    kpi = Kpi.objects.get(id=kpi.id)
     history_record(
         obj=kpi,
         action=ChangeAction.RECALCULATED,
         actor=actor,
-        changes={"ratio": f"{kpi.rating_units} = {kpi.rating_points}", "actions": len(changed)},
+        changes={"ratio": f"{kpi.rating_units} = {kpi.rating_points}", "actions": changed_count},
     )
-    return len(changed)
+    return changed_count
+
+
+@transaction.atomic
+def recalculation_start(*, kpi: Kpi, actor: Member | None) -> Recalculation:
+    """Queue a recalculation of ``kpi``'s points (R2); a worker runs it (``recalculation_run``)."""
+    from ratings.tasks import kpi_points_recalculate as kpi_points_recalculate_task
+
+    recalculation = Recalculation.objects.create(kpi=kpi, requested_by=actor)
+    company_id = current_company_id()
+
+    def enqueue() -> None:
+        # on_commit may run after the caller's context ended (an outer transaction's commit).
+        with company_context(company_id):
+            kpi_points_recalculate_task.delay(recalculation_id=recalculation.id)
+
+    transaction.on_commit(enqueue)
+    return recalculation
+
+
+def recalculation_run(*, recalculation: Recalculation) -> Recalculation:
+    """Run a queued recalculation, saving its progress as it goes (each save commits on its own,
+    so whoever polls sees it). A message delivered again after a worker died runs it again from
+    the start, which is safe: points already recalculated do not change twice."""
+    if recalculation.status in (RecalculationStatus.SUCCEEDED, RecalculationStatus.FAILED):
+        return recalculation
+    recalculation.status, recalculation.started_at = RecalculationStatus.RUNNING, timezone.now()
+    recalculation.done = 0
+    recalculation.save(update_fields=["status", "started_at", "done", "updated_at"])
+
+    def progress(done: int, total: int) -> None:
+        recalculation.done, recalculation.total = done, total
+        recalculation.save(update_fields=["done", "total", "updated_at"])
+
+    try:
+        kpi_points_recalculate(kpi=recalculation.kpi, actor=recalculation.requested_by, progress=progress)
+    except Exception as exc:
+        recalculation.status, recalculation.error = RecalculationStatus.FAILED, str(exc)[:2000]
+        recalculation.finished_at = timezone.now()
+        recalculation.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        raise
+    recalculation.status, recalculation.finished_at = RecalculationStatus.SUCCEEDED, timezone.now()
+    recalculation.save(update_fields=["status", "finished_at", "updated_at"])
+    return recalculation
 
 
 # --- Rebuild -----------------------------------------------------------------------------------------

@@ -490,3 +490,28 @@ def test_the_same_batch_from_two_clients_at_once_counts_once(company, make_membe
     with company_context(company.id):
         assert KpiAction.objects.count() == 250
         assert RatingTotal.objects.get(period="all").points == Decimal("2500.00")
+
+
+def test_objects_given_instead_of_names_are_looked_up_again(org, other_company, make_member):
+    """A caller passing a Member or Kpi object gets the same checks as one passing names."""
+    from orgs.services import member_update
+
+    eve = make_member(other_company, Role.MEMBER, email="eve@globex.example")
+    with company_context(other_company.id):
+        foreign = make_active_kpi(other_company, integration_name="globex_kpi")
+    with company_context(org.company.id):
+        member_update(member=org.bob, is_active=False)
+    with pytest.raises(DomainErrors) as excinfo:
+        record(
+            org,
+            [
+                {"kpi": org.calls, "user": eve, "value": "1"},
+                {"kpi": foreign, "user": org.ann, "value": "1"},
+                {"kpi": org.calls, "user": org.bob, "value": "1"},
+            ],
+        )
+    assert errors_of(excinfo) == [
+        ("unknown_user", "user", 0),
+        ("unknown_kpi", "kpi", 1),
+        ("unknown_user", "user", 2),
+    ]
