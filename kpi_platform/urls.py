@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("orgs.api.urls")),
     path("api/v1/", include("kpis.api.urls")),
+    path("api/v1/", include("ratings.api.urls")),
     path("", include("kpis.urls")),  # pages; orgs.urls (Home) stays last
     path("", include("orgs.urls")),
 ]

@@ -129,3 +129,42 @@ class RatingTotal(CompanyScopedModel):
                 "company", "period", "start", models.F("points").desc(), "member", name="rating_total_rank"
             ),
         ]
+
+
+class RecalculationStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class Recalculation(CompanyScopedModel):
+    """A background recalculation of a KPI's past points with its current ratio (R2), and its
+    progress: ``done`` of ``total`` actions looked at."""
+
+    kpi = models.ForeignKey("kpis.Kpi", models.PROTECT, related_name="+", verbose_name=_("KPI"))
+    requested_by = models.ForeignKey(
+        "orgs.Member",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=RecalculationStatus, default=RecalculationStatus.QUEUED
+    )
+    total = models.IntegerField(_("actions in all"), default=0)
+    done = models.IntegerField(_("actions done"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recalculation")
+        verbose_name_plural = _("recalculations")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["company", "kpi"], name="recalculation_company_kpi")]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id}: {self.status} ({self.done}/{self.total})"

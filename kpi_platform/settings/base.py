@@ -193,6 +193,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "KpiStatusEnum": "kpis.models.KpiStatus",
+        "RecalculationStatusEnum": "ratings.models.RecalculationStatus",
+        "ActionRecordStatusEnum": ["created", "duplicate"],
+    },
 }
 
 LOGGING = {

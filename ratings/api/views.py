@@ -1,0 +1,430 @@
+"""The actions and ratings API (API.md "Actions" and "Ratings", PRODUCT R1–R7, O4).
+
+Who may do what (O4). A token acts for its whole company: ``actions`` scope to record and void,
+``read`` to list and to read ratings, ``definitions`` to recalculate. A session user:
+
+* records and voids actions for the people they manage: a company admin for anyone, a department
+  manager for the people of their departments, a team lead for the people of their teams; anyone
+  else is refused (403). A person outside their reach is ``unknown_user``, exactly as someone who
+  does not exist, so nobody learns who else is in the company;
+* lists the actions of the people they see (``orgs.access.visible_members``: a member their own);
+* reads the company's leaderboard and those of the departments and teams they see
+  (``visible_departments`` / ``visible_teams``); another unit's id is ``not_found`` on ``scope``;
+* starts and follows recalculations only as a company admin.
+"""
+
+import datetime
+import zoneinfo
+
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from kpi_platform.errors import DomainError, DomainErrors
+from kpis import access as kpi_access
+from orgs import access
+from orgs.api.permissions import CompanyApi, require
+from orgs.models import Member, TokenScope
+from orgs.selectors import company_get
+from ratings.api.serializers import (
+    ActionOutputSerializer,
+    ActionRecordOutputSerializer,
+    LeaderboardOutputSerializer,
+    RecalculationOutputSerializer,
+    RecalculationStartedSerializer,
+)
+from ratings.errors import RatingErrorCode
+from ratings.models import ActionSource, RatingPeriod, Recalculation
+from ratings.selectors import Scope, action_list, leaderboard, leaderboard_range
+from ratings.services import MAX_BATCH, action_void, actions_record, recalculation_start
+
+MAX_LIMIT = 1000
+
+
+def _path_id(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, int, OpenApiParameter.PATH, description=description)
+
+
+def may_record(viewer: Member | None) -> bool:
+    """Tokens and company admins record for anyone; managers and leads for their people."""
+    if viewer is None or access.is_company_admin(viewer):
+        return True
+    return bool(access.managed_department_ids(viewer) or access.led_team_ids(viewer))
+
+
+def visible_actions(viewer: Member | None):
+    actions = action_list()
+    if viewer is None or access.is_company_admin(viewer):
+        return actions
+    return actions.filter(member_id__in=access.visible_members(viewer).values("user_id"))
+
+
+class _UnreachablePeople(Exception):
+    """Rolls a batch back once the service has reported its own errors."""
+
+
+def _unknown_user(key: str, index: int | None) -> DomainError:
+    # The service's own message (ratings.services._resolve): the same answer as nobody at all.
+    return DomainError(
+        RatingErrorCode.UNKNOWN_USER,
+        _("No active person has the e-mail or external id “%(user)s”.") % {"user": key},
+        field="user",
+        index=index,
+    )
+
+
+_ACTION_SCHEMA = {
+    "type": "object",
+    "required": ["kpi", "user", "value"],
+    "properties": {
+        "kpi": {"type": "string", "description": "The KPI's integration name."},
+        "user": {"type": "string", "description": "The person's e-mail or external id."},
+        "value": {
+            "oneOf": [{"type": "string"}, {"type": "number"}],
+            "description": 'A number ≥ 0 with at most two decimals, e.g. "3" or 2.5.',
+        },
+        "occurred_at": {"type": "string", "format": "date-time", "description": "Default: now."},
+        "external_id": {"type": "string", "maxLength": 100, "description": "Unique in the company."},
+        "comment": {"type": "string", "maxLength": 2000},
+    },
+}
+_ACTIONS_REQUEST = {
+    "oneOf": [_ACTION_SCHEMA, {"type": "array", "items": _ACTION_SCHEMA, "maxItems": MAX_BATCH}],
+}
+
+
+class ActionApi(CompanyApi):
+    write_scope = TokenScope.ACTIONS
+
+
+class ActionCursorPagination(CursorPagination):
+    ordering = ("-occurred_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = MAX_LIMIT
+
+
+class ActionListApi(ActionApi):
+    """Record actions (POST, one object or a list of up to 5,000) and list them (GET)."""
+
+    pagination_class = ActionCursorPagination
+
+    class FilterSerializer(serializers.Serializer):
+        kpi = serializers.CharField(required=False, help_text=_("A KPI's integration name or id."))
+        user = serializers.CharField(required=False, help_text=_("A person's e-mail, external id or id."))
+        from_ = serializers.CharField(
+            required=False,
+            help_text=_("occurred_at ≥ this: a time (ISO 8601) or a date (from its local midnight)."),
+        )
+        to = serializers.CharField(
+            required=False,
+            help_text=_("occurred_at < this time; a date includes that whole local day."),
+        )
+        source = serializers.ChoiceField(ActionSource.choices, required=False)
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=MAX_LIMIT, help_text=_("Actions per page (default 50).")
+        )
+
+        class Meta:
+            ref_name = "ActionFilter"
+
+        def get_fields(self):
+            fields = super().get_fields()
+            fields["from"] = fields.pop("from_")
+            return fields
+
+    @extend_schema(
+        operation_id="actions_list",
+        parameters=[FilterSerializer],
+        responses=ActionOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.validated(self.FilterSerializer, request.query_params)
+        actions = visible_actions(self.viewer)
+        if "kpi" in filters:
+            key = filters["kpi"].strip()
+            condition = Q(kpi__integration_name__iexact=key)
+            if key.isdigit() and len(key) <= 18:
+                condition |= Q(kpi_id=int(key))
+            actions = actions.filter(condition)
+        if "user" in filters:
+            key = filters["user"].strip()
+            condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
+            if key.isdigit() and len(key) <= 18:
+                condition |= Q(member_id=int(key))
+            actions = actions.filter(condition)
+        tz = None
+        for name, lookup in (("from", "occurred_at__gte"), ("to", "occurred_at__lt")):
+            if name in filters:
+                if tz is None:
+                    tz = zoneinfo.ZoneInfo(company_get().time_zone)
+                actions = actions.filter(**{lookup: _moment(filters[name], name, tz, end=name == "to")})
+        if "source" in filters:
+            actions = actions.filter(source=filters["source"])
+        return self.paginated_response(actions, ActionOutputSerializer)
+
+    @extend_schema(
+        operation_id="actions_create",
+        description=_(
+            "One action, or a list of up to 5,000 recorded all or nothing. Every invalid item is "
+            "reported with its ``index`` (null when one object was posted). An external id recorded "
+            "before with the same content is a ``duplicate``; with other content, 409 "
+            "``external_id_conflict``."
+        ),
+        request={"application/json": _ACTIONS_REQUEST},
+        responses={201: ActionRecordOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        viewer = self.viewer
+        require(may_record(viewer))
+        single = isinstance(request.data, dict)
+        items = [request.data] if single else request.data
+        try:
+            result = self._record(items, viewer)
+        except DomainErrors as errors:
+            if single:
+                for error in errors.errors:
+                    error.index = None
+            raise
+        results = [
+            {**row, "index": None if single else row["index"], "points": str(row["points"])}
+            for row in result.results
+        ]
+        return Response(
+            {"created": result.created, "duplicates": result.duplicates, "results": results},
+            status=status.HTTP_201_CREATED,
+        )
+
+    def _record(self, items, viewer: Member | None):
+        hidden = self._unreachable(items, viewer)
+        if not hidden:
+            return actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
+        # Someone in the batch is out of the viewer's reach: the answer is 400 whatever else, with
+        # the service's errors for the other items; the batch is rolled back.
+        errors: list[DomainError] = []
+        try:
+            with transaction.atomic():
+                actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
+                raise _UnreachablePeople
+        except DomainErrors as service_errors:
+            errors = service_errors.errors
+        except _UnreachablePeople:
+            pass
+        # Whatever the service said about those people (``not_in_audience``) would reveal them.
+        errors = [error for error in errors if not (error.index in hidden and error.field == "user")]
+        errors += [_unknown_user(key, index) for index, key in hidden.items()]
+        raise DomainErrors(sorted(errors, key=lambda error: error.index))
+
+    @staticmethod
+    def _unreachable(items, viewer: Member | None) -> dict[int, str]:
+        """{index: user key} of the items for people a manager or lead does not manage (one query)."""
+        if viewer is None or access.is_company_admin(viewer) or not isinstance(items, list):
+            return {}
+        if len(items) > MAX_BATCH:
+            return {}  # the service refuses the batch as a whole
+        keys = {
+            index: item["user"].strip()
+            for index, item in enumerate(items)
+            if isinstance(item, dict) and isinstance(item.get("user"), str) and item["user"].strip()
+        }
+        if not keys:
+            return {}
+        values = set(keys.values())
+        emails = {key.lower() for key in values if "@" in key}
+        reachable_emails, reachable_ids = set(), set()
+        for email, external_id in (
+            access.visible_members(viewer)
+            .filter(Q(user__email__in=emails) | Q(external_id__in=values))
+            .values_list("user__email", "external_id")
+        ):
+            reachable_emails.add(email.lower())
+            if external_id:
+                reachable_ids.add(external_id)
+        return {
+            index: key
+            for index, key in keys.items()
+            if key.lower() not in reachable_emails and key not in reachable_ids
+        }
+
+
+def _moment(value: str, name: str, tz, *, end: bool) -> datetime.datetime:
+    """A time, or a date meaning its local midnight (``end``: the midnight after it)."""
+    value = value.strip()
+    try:
+        day = parse_date(value)
+        moment = None if day is not None else parse_datetime(value)
+    except ValueError:
+        day = moment = None
+    if day is not None:
+        if end:
+            day += datetime.timedelta(days=1)
+        return datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+    if moment is not None:
+        return moment if timezone.is_aware(moment) else moment.replace(tzinfo=tz)
+    raise DomainError(
+        RatingErrorCode.INVALID, _("Give a date (YYYY-MM-DD) or a time (ISO 8601)."), field=name
+    )
+
+
+_ACTION_ID = _path_id("action_id", "An action id.")
+
+
+class ActionVoidApi(ActionApi):
+    """R5: void a wrong action (who, when, why). The same people may void as may record it."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+        class Meta:
+            ref_name = "ActionVoid"
+
+    @extend_schema(
+        operation_id="actions_void",
+        parameters=[_ACTION_ID],
+        request=InputSerializer,
+        responses=ActionOutputSerializer,
+    )
+    def post(self, request: Request, action_id: int) -> Response:
+        action = visible_actions(self.viewer).get(id=action_id)
+        require(may_record(self.viewer))
+        data = self.validated(self.InputSerializer, request.data)
+        action_void(action=action, reason=data["reason"], voided_by=self.viewer)
+        return Response(ActionOutputSerializer(action_list().get(id=action.id)).data)
+
+
+# --- Ratings (R6, R7) ---------------------------------------------------------------------------------
+
+
+class RatingApi(CompanyApi):
+    """A leaderboard: a page of the top people of a period and scope, and the viewer's own place
+    (``me``, null for a token or when the viewer is outside the scope)."""
+
+    class FilterSerializer(serializers.Serializer):
+        period = serializers.CharField(
+            required=False, help_text="week, month (default), quarter, year or all."
+        )
+        date = serializers.CharField(
+            required=False, help_text=_("A day of the period (default: today in the company's time zone).")
+        )
+        from_ = serializers.CharField(required=False, help_text=_("With `to`: a date range instead."))
+        to = serializers.CharField(required=False, help_text=_("The range's last day (inclusive)."))
+        scope = serializers.CharField(
+            required=False, help_text="company (default), department:ID or team:ID."
+        )
+        limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
+        offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+        class Meta:
+            ref_name = "RatingFilter"
+
+        def get_fields(self):
+            fields = super().get_fields()
+            fields["from"] = fields.pop("from_")
+            return fields
+
+    @extend_schema(
+        operation_id="ratings_retrieve", parameters=[FilterSerializer], responses=LeaderboardOutputSerializer
+    )
+    def get(self, request: Request) -> Response:
+        params = self.validated(self.FilterSerializer, request.query_params)
+        scope = self._scope(params.get("scope", "company"))
+        viewer = self.viewer
+        page = {"scope": scope, "limit": params["limit"], "offset": params["offset"], "viewer": viewer}
+        if "from" in params or "to" in params:
+            if "period" in params or "date" in params:
+                raise DomainError(
+                    RatingErrorCode.INVALID,
+                    _("Give either a period and a date or from and to."),
+                    field="from",
+                )
+            start, end = _day(params.get("from"), "from"), _day(params.get("to"), "to")
+            if start > end:
+                raise DomainError(RatingErrorCode.INVALID, _("`from` is after `to`."), field="from")
+            board = leaderboard_range(start=start, end=end, **page)
+        else:
+            period = params.get("period", RatingPeriod.MONTH)
+            if period not in RatingPeriod.values:
+                raise DomainError(
+                    RatingErrorCode.PERIOD_INVALID,
+                    _("A period is one of: %(periods)s.") % {"periods": ", ".join(RatingPeriod.values)},
+                    field="period",
+                )
+            if "date" in params:
+                day = _day(params["date"], "date")
+            else:
+                day = timezone.now().astimezone(zoneinfo.ZoneInfo(company_get().time_zone)).date()
+            board = leaderboard(period=period, day=day, **page)
+        return Response(LeaderboardOutputSerializer(board).data)
+
+    def _scope(self, value: str) -> Scope:
+        kind, _sep, raw_id = value.strip().partition(":")
+        if kind == "company" and not raw_id:
+            return Scope()
+        if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
+            raise DomainError(
+                RatingErrorCode.SCOPE_INVALID,
+                _("A scope is company, department:ID or team:ID."),
+                field="scope",
+            )
+        units = access.visible_departments if kind == "department" else access.visible_teams
+        if not units(self.viewer).filter(id=int(raw_id)).exists():
+            raise DomainError("not_found", _("No such %(kind)s.") % {"kind": kind}, field="scope")
+        return Scope(kind, int(raw_id))
+
+
+def _day(value: str | None, name: str) -> datetime.date:
+    try:
+        day = parse_date((value or "").strip())
+    except ValueError:
+        day = None
+    if day is None:
+        raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
+    return day
+
+
+# --- Recalculation (R2) -------------------------------------------------------------------------------
+
+
+class KpiRecalculateApi(CompanyApi):
+    """R2: recalculate the past points of a KPI with its current ratio, in the background. A
+    company admin or a token with the ``definitions`` scope; follow it at the answer's ``url``."""
+
+    write_scope = TokenScope.DEFINITIONS
+
+    @extend_schema(
+        operation_id="kpis_recalculate",
+        parameters=[_path_id("kpi_id", "A KPI id.")],
+        request=None,
+        responses={202: RecalculationStartedSerializer},
+    )
+    def post(self, request: Request, kpi_id: int) -> Response:
+        kpi = kpi_access.visible_kpis(self.viewer, include_archived=True).get(id=kpi_id)
+        require(access.may_manage_company(self.viewer))
+        recalculation = recalculation_start(kpi=kpi, actor=self.viewer)
+        url = request.build_absolute_uri(reverse("recalculation-detail", args=[recalculation.id]))
+        return Response(
+            {"id": recalculation.id, "status": recalculation.status, "url": url},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class RecalculationDetailApi(CompanyApi):
+    """The progress of a recalculation: ``done`` of ``total`` actions; a company admin or a token."""
+
+    @extend_schema(
+        operation_id="recalculations_retrieve",
+        parameters=[_path_id("recalculation_id", "A recalculation id.")],
+        responses=RecalculationOutputSerializer,
+    )
+    def get(self, request: Request, recalculation_id: int) -> Response:
+        recalculation = Recalculation.objects.get(id=recalculation_id)
+        require(access.may_manage_company(self.viewer))
+        return Response(RecalculationOutputSerializer(recalculation).data)
