@@ -417,12 +417,15 @@ def _match_existing(items: list[_Item], conflicts: list) -> None:
             item.status = "duplicate"
         else:
             conflicts.append(_conflict(item))
-    existing = {
-        action.external_id: action
-        for action in KpiAction.objects.filter(external_id__in=list(first_in_batch)).only(
-            "id", "member_id", "kpi_id", "value", "occurred_at", "comment", "points", "external_id"
-        )
-    }
+    # ``exclude(external_id="")`` lets PostgreSQL prove the partial unique index's condition, which
+    # it cannot do from an IN list of more than 100 values: 15 ms instead of a 740 ms scan of 10 M
+    # actions per batch of 1,000 (bench/ratings_ingest.py).
+    recorded = (
+        KpiAction.objects.filter(external_id__in=list(first_in_batch))
+        .exclude(external_id="")
+        .only("id", "member_id", "kpi_id", "value", "occurred_at", "comment", "points", "external_id")
+    )
+    existing = {action.external_id: action for action in recorded}
     for item in items:
         action = existing.get(item.external_id) if item.external_id else None
         if action is None:
