@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install lint format ci browser-deps bench clean
+.PHONY: run test install lint format ci browser-deps bench bench-ratings clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,12 @@ clean:
 
 bench: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kpi_bench} $(BIN)/python -m bench.tenancy_overhead
+
+# Ratings: data (small by default; BENCH_PEOPLE=100000 BENCH_ACTIONS=10000000 for the issue's
+# scale), then leaderboards and ingestion, against kpi_bench_ratings (BENCH_RATINGS_DATABASE_URL).
+BENCH_PEOPLE ?= 10000
+BENCH_ACTIONS ?= 500000
+bench-ratings: install
+	$(BIN)/python -m bench.ratings_data --people $(BENCH_PEOPLE) --actions $(BENCH_ACTIONS)
+	$(BIN)/python -m bench.ratings_leaderboard
+	$(BIN)/python -m bench.ratings_ingest --api
