@@ -10,7 +10,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from kpis.models import Kpi, KpiStatus
 from orgs.models import Member
@@ -87,24 +87,32 @@ def leaderboard(
     page = list(
         totals.order_by("-points", "member_id").values_list("member_id", "points")[offset : offset + limit]
     )
-    first_rank = offset + 1
-    if page and offset:
-        first_rank = totals.filter(points__gt=page[0][1]).count() + 1
-    board = Leaderboard(
-        start=None if period == RatingPeriod.ALL else start,
-        end=period_end(period, start),
-        scope=scope,
-        count=totals.count(),
-        rows=_ranked(page, offset=offset, first_rank=first_rank),
-    )
+    mine = None
     if viewer is not None and scope.contains(viewer):
         mine = (
             RatingTotal.objects.filter(period=period, start=start, member_id=viewer.user_id)
             .values_list("points", flat=True)
             .first()
         ) or Decimal("0.00")
-        ahead = totals.filter(points__gt=mine).count()
-        board.me = Row(rank=ahead + 1, member_id=viewer.user_id, points=mine)
+    # The board's size, the rank of the page's first row and the viewer's rank in one pass over
+    # the period's index entries instead of three. Count a column of the index (member_id, not the
+    # id): an index-only scan, 10x faster than one that visits the rows (bench/ratings_leaderboard.py).
+    counts = {"count": Count("member_id")}
+    if page and offset:
+        counts["before_page"] = Count("member_id", filter=Q(points__gt=page[0][1]))
+    if mine is not None:
+        counts["ahead"] = Count("member_id", filter=Q(points__gt=mine))
+    counted = totals.aggregate(**counts)
+    first_rank = counted["before_page"] + 1 if "before_page" in counted else offset + 1
+    board = Leaderboard(
+        start=None if period == RatingPeriod.ALL else start,
+        end=period_end(period, start),
+        scope=scope,
+        count=counted["count"],
+        rows=_ranked(page, offset=offset, first_rank=first_rank),
+    )
+    if mine is not None:
+        board.me = Row(rank=counted["ahead"] + 1, member_id=viewer.user_id, points=mine)
     _attach_members(board)
     return board
 
