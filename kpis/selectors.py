@@ -5,6 +5,7 @@ import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from kpi_platform.periods import period_start
 from kpis.models import (
     Change,
     Kpi,
@@ -188,11 +189,7 @@ def unit_own_kpi_count(*, department: Department | None, teams: list[Team]) -> i
 
 def period_starts(day: datetime.date) -> dict[str, datetime.date]:
     """The first days of the month, quarter and year that ``day`` is in (target periods, K9)."""
-    return {
-        TargetPeriod.MONTH: day.replace(day=1),
-        TargetPeriod.QUARTER: datetime.date(day.year, (day.month - 1) // 3 * 3 + 1, 1),
-        TargetPeriod.YEAR: datetime.date(day.year, 1, 1),
-    }
+    return {period: period_start(period, day) for period in TargetPeriod.values}
 
 
 def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list[Target]:

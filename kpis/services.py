@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,7 +23,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.periods import period_end as calendar_period_end
+from kpi_platform.periods import period_start
 from kpis import terms
 from kpis.errors import KpiErrorCode
 from kpis.history import Actor, diff, history_record, snapshot
@@ -63,7 +66,6 @@ DEFAULT_UNIT_NAME = gettext_lazy("points")
 INTEGRATION_NAME = re.compile(r"[A-Za-z0-9_]+")
 MAX_RATING_POINTS = 2_147_483_647
 MAX_DECIMAL = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
-CENT = Decimal("0.01")
 
 
 def _company() -> Company:
@@ -290,22 +292,7 @@ _OPTIONAL_CHOICES = {"category", "timing", "measure", "perspective"}
 _HISTORY_FIELDS = (
     *_localized_fields("name"),
     *_localized_fields("description"),
-    "integration_name",
-    "unit",
-    "kind",
-    "status",
-    "in_rating",
-    "rating_units",
-    "rating_points",
-    "level",
-    "department",
-    "team",
-    "direction",
-    "owner",
-    "category",
-    "timing",
-    "measure",
-    "perspective",
+    *(name for name in KPI_FIELDS if name not in ("name", "description")),
 )
 
 
@@ -323,15 +310,7 @@ class Audience:
 
 def parse_rating_units(value) -> Decimal | None:
     """A positive number with at most two decimals (K4), or None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not number.is_finite() or number <= 0 or number > MAX_DECIMAL or number != number.quantize(CENT):
-        return None
-    return number.quantize(CENT)
+    return parse_cents(value, maximum=MAX_DECIMAL, positive=True)
 
 
 def parse_rating_points(value) -> int | None:
@@ -862,38 +841,17 @@ def _drop_hides_not_inherited(kpi: Kpi) -> None:
 
 
 def period_end(period: str, start: datetime.date) -> datetime.date:
-    """The last day of the period that starts on ``start``."""
-    months = {TargetPeriod.MONTH: 1, TargetPeriod.QUARTER: 3, TargetPeriod.YEAR: 12}[period]
-    month = start.month - 1 + months
-    return datetime.date(start.year + month // 12, month % 12 + 1, 1) - datetime.timedelta(days=1)
+    """The last day of the target period (month, quarter, year) that starts on ``start``."""
+    return calendar_period_end(period, start)
 
 
 def is_period_start(period: str, start: datetime.date) -> bool:
-    if start.day != 1:
-        return False
-    if period == TargetPeriod.QUARTER:
-        return start.month in (1, 4, 7, 10)
-    if period == TargetPeriod.YEAR:
-        return start.month == 1
-    return True
+    return period_start(period, start) == start
 
 
 def parse_target_value(value) -> Decimal | None:
     """A number ≥ 0 with at most two decimals, or None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if (
-        not number.is_finite()
-        or number < 0
-        or number > Decimal("999999999999.99")
-        or number != number.quantize(CENT)
-    ):
-        return None
-    return number.quantize(CENT)
+    return parse_cents(value, maximum=Decimal("999999999999.99"))
 
 
 def _target_holder(errors: _Errors, kpi: Kpi, scope: str, department, team, member) -> str:

@@ -16,7 +16,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from rest_framework import status
 
+from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError, DomainErrors
 from kpis.models import Kpi, KpiAudience, KpiHide, KpiStatus, Level
 from orgs.models import Company, Member
@@ -44,7 +45,6 @@ from ratings.models import (
 from ratings.periods import period_starts
 
 MAX_BATCH = 5000
-CENT = Decimal("0.01")
 MAX_VALUE = Decimal("999999999999.99")  # max_digits=14
 FUTURE_TOLERANCE = datetime.timedelta(days=1)
 
@@ -66,17 +66,7 @@ def counts_in_rating(kpi: Kpi) -> bool:
 
 def parse_value(value) -> Decimal | None:
     """R1: a decimal ≥ 0 with at most two decimal places."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, float):
-        value = repr(value)
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not number.is_finite() or number < 0 or number > MAX_VALUE or number != number.quantize(CENT):
-        return None
-    return number.quantize(CENT)
+    return parse_cents(value, maximum=MAX_VALUE)
 
 
 def parse_occurred_at(value, *, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -> datetime.datetime | None:
