@@ -9,7 +9,8 @@ the actions to exactly the same numbers:
   arbitrary date ranges);
 * ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
   non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
-  leaderboard is an index scan.
+  leaderboard is an index scan;
+* ``RatingBoard``: per period, how many people have points in it (a leaderboard's size).
 """
 
 import datetime
@@ -17,7 +18,7 @@ import datetime
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from orgs.tenancy import CompanyScopedModel
+from orgs.tenancy import CompanyScopedModel, current_company_id
 
 EXTERNAL_ID_MAX_LENGTH = 100
 COMMENT_MAX_LENGTH = 2000
@@ -81,11 +82,21 @@ class KpiAction(CompanyScopedModel):
         return self.voided_at is not None
 
 
+# The aggregates are derived from the actions, whose foreign keys already guard every person, KPI
+# and company they name (and the ORM's PROTECT still refuses a deletion; people and KPIs are
+# deactivated and archived, not deleted). Without constraints of their own, the thousands of rows
+# a batch or a rebuild writes skip a referential check each (a ``SELECT … FOR KEY SHARE`` of the
+# person, the KPI and the company), and without single-column indexes (every read goes through
+# the composite ones, which start with the company) each write updates fewer indexes.
+_AGGREGATE_FK = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False, "db_index": False}
+
+
 class DailyTotal(CompanyScopedModel):
     """The non-voided actions of one person on one KPI on one local day."""
 
-    member = models.ForeignKey("orgs.Member", models.PROTECT, related_name="+")
-    kpi = models.ForeignKey("kpis.Kpi", models.PROTECT, related_name="+")
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
+    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
+    kpi = models.ForeignKey("kpis.Kpi", **_AGGREGATE_FK)
     day = models.DateField()
     value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
@@ -96,7 +107,10 @@ class DailyTotal(CompanyScopedModel):
             models.UniqueConstraint(fields=["company", "member", "kpi", "day"], name="daily_total_unique"),
         ]
         indexes = [
-            models.Index(fields=["company", "day"], name="daily_total_company_day"),
+            # Covering: a date range's edge days are summed from the index alone (leaderboard_range).
+            models.Index(
+                fields=["company", "day"], include=["member", "kpi", "points"], name="daily_total_company_day"
+            ),
             models.Index(fields=["company", "kpi", "day"], name="daily_total_company_kpi_day"),
         ]
 
@@ -112,7 +126,8 @@ class RatingPeriod(models.TextChoices):
 class RatingTotal(CompanyScopedModel):
     """A person's rating for one period (R6): the sum their leaderboard rank comes from (R7)."""
 
-    member = models.ForeignKey("orgs.Member", models.PROTECT, related_name="+")
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
+    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
     period = models.CharField(max_length=8, choices=RatingPeriod)
     start = models.DateField()
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
@@ -128,6 +143,20 @@ class RatingTotal(CompanyScopedModel):
             models.Index(
                 "company", "period", "start", models.F("points").desc(), "member", name="rating_total_rank"
             ),
+        ]
+
+
+class RatingBoard(CompanyScopedModel):
+    """How many people have more than zero points in a period: the size of the company's
+    leaderboard (R7), kept with the rating totals so that a board is not counted row by row."""
+
+    period = models.CharField(max_length=8, choices=RatingPeriod)
+    start = models.DateField()
+    people = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "period", "start"], name="rating_board_unique"),
         ]
 
 

@@ -38,6 +38,7 @@ from ratings.models import (
     ActionSource,
     DailyTotal,
     KpiAction,
+    RatingBoard,
     RatingTotal,
     Recalculation,
     RecalculationStatus,
@@ -571,6 +572,7 @@ def aggregates_apply(change: AggregateChange) -> None:
                     ON CONFLICT (company_id, period, start, member_id) DO UPDATE SET
                         points = ratings_ratingtotal.points + EXCLUDED.points,
                         updated_at = EXCLUDED.updated_at
+                    RETURNING period, start, member_id, points
                     """,
                     [
                         company_id,
@@ -582,12 +584,43 @@ def aggregates_apply(change: AggregateChange) -> None:
                         [points for _k, points in rating],
                     ],
                 )
+                _boards_apply(cursor, company_id, now, _board_changes(cursor.fetchall(), change.rating))
         return
-    _apply_portable(company_id, now, daily, rating)
+    _apply_portable(company_id, now, daily, rating, change.rating)
 
 
-def _apply_portable(company_id: int, now, daily: list, rating: list) -> None:
+def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, datetime.date], int]]:
+    """How many people each board gains (points now, none before) or loses, from the rating totals
+    as an upsert returned them and the amounts it added; keys sorted (locked in order)."""
+    changes: dict[tuple[str, datetime.date], int] = defaultdict(int)
+    for period, start, member_id, points in totals:
+        before = points - deltas[(period, start, member_id)]
+        changes[(period, start)] += (points > 0) - (before > 0)
+    return sorted((key, change) for key, change in changes.items() if change)
+
+
+def _boards_apply(cursor, company_id: int, now, changes: list) -> None:
+    """Last in the transaction: a board's row is shared by every recorder of the company, so it
+    is held from here to the commit only."""
+    if changes:
+        cursor.execute(
+            # Only placeholders are joined into the SQL; the values are parameters.
+            "INSERT INTO ratings_ratingboard (company_id, period, start, people, created_at,"  # noqa: S608
+            " updated_at) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(changes))
+            + " ON CONFLICT (company_id, period, start) DO UPDATE SET"
+            " people = ratings_ratingboard.people + excluded.people, updated_at = excluded.updated_at",
+            [
+                param
+                for (period, start), people in changes
+                for param in (company_id, period, start, people, now, now)
+            ],
+        )
+
+
+def _apply_portable(company_id: int, now, daily: list, rating: list, deltas: dict) -> None:
     """The same upserts as plain ``INSERT … ON CONFLICT`` (SQLite has it too), in chunks."""
+    totals: list[tuple] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(daily, 400):
             # Only placeholders are joined into the SQL; the values are parameters.
@@ -611,13 +644,24 @@ def _apply_portable(company_id: int, now, daily: list, rating: list) -> None:
                 " updated_at) VALUES "
                 + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
                 + " ON CONFLICT (company_id, period, start, member_id) DO UPDATE SET"
-                " points = ratings_ratingtotal.points + excluded.points, updated_at = excluded.updated_at",
+                " points = ratings_ratingtotal.points + excluded.points, updated_at = excluded.updated_at"
+                " RETURNING period, start, member_id, points",
                 [
                     param
                     for (period, start, member_id), points in chunk
                     for param in (company_id, period, start, member_id, points, now, now)
                 ],
             )
+            totals += cursor.fetchall()
+        _boards_apply(cursor, company_id, now, _board_changes(_typed(totals), deltas))
+
+
+def _typed(totals: list[tuple]) -> list[tuple]:
+    """SQLite returns dates as text and decimals as floats: as the ORM would read them."""
+    return [
+        (period, datetime.date.fromisoformat(str(start)), member_id, Decimal(str(points)).quantize(CENT))
+        for period, start, member_id, points in totals
+    ]
 
 
 def _chunks(rows: list, size: int):
@@ -893,45 +937,78 @@ def recalculation_run(*, recalculation: Recalculation) -> Recalculation:
 # --- Rebuild -----------------------------------------------------------------------------------------
 
 
+# Rebuilding reads the whole company: a larger sort and hash memory than the server's default
+# (4 MB) keeps its aggregates from spilling to disk in a hundred batches (bench/ratings_data.py).
+REBUILD_WORK_MEM = "256MB"
+
+_REBUILD_DAILY = """
+    INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
+        created_at, updated_at)
+    SELECT company_id, member_id, kpi_id, day, SUM(value), SUM(points), COUNT(*), %(now)s, %(now)s
+    FROM ratings_kpiaction
+    WHERE company_id = %(company)s AND voided_at IS NULL
+    GROUP BY company_id, member_id, kpi_id, day
+    ORDER BY company_id, member_id, kpi_id, day  -- the unique index's order: appended, not scattered
+"""
+
+# One pass over the counting daily totals sums each person's weeks and months (GROUPING SETS);
+# quarters, years and all time are rolled up from the months, not from the days again.
+_REBUILD_RATING = """
+    WITH sums AS MATERIALIZED (
+        SELECT d.member_id, date_trunc('week', d.day)::date AS week,
+            date_trunc('month', d.day)::date AS month, SUM(d.points) AS points
+        FROM ratings_dailytotal d
+        WHERE d.company_id = %(company)s AND d.kpi_id IN (
+            SELECT id FROM kpis_kpi
+            WHERE company_id = %(company)s AND status = 'active' AND in_rating AND archived_at IS NULL
+        )
+        GROUP BY GROUPING SETS ((d.member_id, date_trunc('week', d.day)),
+                                (d.member_id, date_trunc('month', d.day)))
+    ), months AS (
+        SELECT member_id, month, points FROM sums WHERE month IS NOT NULL
+    )
+    INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points, created_at, updated_at)
+    SELECT %(company)s, period, start, member_id, points, %(now)s, %(now)s FROM (
+        SELECT 'week' AS period, week AS start, member_id, points FROM sums WHERE week IS NOT NULL
+        UNION ALL SELECT 'month', month, member_id, points FROM months
+        UNION ALL SELECT 'quarter', date_trunc('quarter', month)::date, member_id, SUM(points)
+            FROM months GROUP BY 2, 3
+        UNION ALL SELECT 'year', date_trunc('year', month)::date, member_id, SUM(points)
+            FROM months GROUP BY 2, 3
+        UNION ALL SELECT 'all', DATE '1970-01-01', member_id, SUM(points) FROM months GROUP BY 3
+    ) AS totals
+    ORDER BY period, start, member_id
+"""
+
+
+_REBUILD_BOARDS = """
+    INSERT INTO ratings_ratingboard (company_id, period, start, people, created_at, updated_at)
+    SELECT company_id, period, start, COUNT(*), %(now)s, %(now)s
+    FROM ratings_ratingtotal
+    WHERE company_id = %(company)s AND points > 0
+    GROUP BY company_id, period, start
+"""
+
+
 @transaction.atomic
 def aggregates_rebuild() -> tuple[int, int]:
     """Recompute the company's aggregates from its actions (``manage.py rebuild_ratings``): the
     result must equal the incrementally kept ones. Returns the numbers of rows written."""
     DailyTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
+    RatingBoard.objects.all().delete()
     company_id = current_company_id()
     now = timezone.now()
     if connection.vendor == "postgresql":
+        params = {"company": company_id, "now": now}
         with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
-                    created_at, updated_at)
-                SELECT company_id, member_id, kpi_id, day, SUM(value), SUM(points), COUNT(*), %s, %s
-                FROM ratings_kpiaction
-                WHERE company_id = %s AND voided_at IS NULL
-                GROUP BY company_id, member_id, kpi_id, day
-                """,
-                [now, now, company_id],
-            )
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [REBUILD_WORK_MEM])
+            cursor.execute(_REBUILD_DAILY, params)
             daily = cursor.rowcount
-            cursor.execute(
-                """
-                INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points,
-                    created_at, updated_at)
-                SELECT d.company_id, p.period,
-                    CASE p.period WHEN 'all' THEN DATE '1970-01-01'
-                        ELSE date_trunc(p.period, d.day)::date END AS start,
-                    d.member_id, SUM(d.points), %s, %s
-                FROM ratings_dailytotal d
-                JOIN kpis_kpi k ON k.id = d.kpi_id
-                CROSS JOIN (VALUES ('week'), ('month'), ('quarter'), ('year'), ('all')) AS p(period)
-                WHERE d.company_id = %s AND k.status = 'active' AND k.in_rating AND k.archived_at IS NULL
-                GROUP BY d.company_id, p.period, start, d.member_id
-                """,
-                [now, now, company_id],
-            )
-            return daily, cursor.rowcount
+            cursor.execute(_REBUILD_RATING, params)
+            rating = cursor.rowcount
+            cursor.execute(_REBUILD_BOARDS, params)
+            return daily, rating
     change = AggregateChange()
     counting = {kpi.id: kpi for kpi in Kpi.objects.all()}
     for action in KpiAction.objects.filter(voided_at__isnull=True).iterator(chunk_size=5000):

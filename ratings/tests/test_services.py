@@ -14,7 +14,7 @@ from kpis.tests.factories import make_active_kpi
 from orgs.models import Role
 from orgs.tenancy import company_context
 from ratings import services
-from ratings.models import DailyTotal, KpiAction, RatingTotal
+from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingTotal
 from ratings.periods import period_starts
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 
@@ -445,7 +445,8 @@ def _snapshot():
         if d.actions or d.value or d.points
     )
     rating = sorted((r.period, r.start, r.member_id, r.points) for r in RatingTotal.objects.all() if r.points)
-    return daily, rating
+    boards = sorted((b.period, b.start, b.people) for b in RatingBoard.objects.all() if b.people)
+    return daily, rating, boards
 
 
 # --- Concurrency on PostgreSQL (R4) -----------------------------------------------------------------
