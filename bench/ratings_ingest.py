@@ -182,7 +182,7 @@ def peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[dict]) -> None:
+def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[dict]) -> float | None:
     """(c): gunicorn, 2 workers, 2 client threads posting the batches; then single actions."""
     import http.client
 
@@ -195,7 +195,7 @@ def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[
         resolve("/api/v1/actions/")
     except Resolver404:
         print("  (c) API ingestion: SKIPPED, POST /api/v1/actions/ does not exist yet")
-        return
+        return None
     with company_context(company_id):
         secret = api_token_create(name=f"bench {uuid.uuid4().hex[:6]}", scopes=["actions", "read"]).secret
     env = dict(
@@ -288,24 +288,11 @@ def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[
         f"  statuses {dict(statuses)}  deadlocks in log {deadlocks}  worker peak RSS {rss / 1024:.0f} MB"
         "   goal >= 30,000/s, 0 x 5xx, 0 deadlocks, <= 300 MB"
     )
+    return sent / elapsed
     print(
         f"      single action alone ({len(singles)} posts): p50 {ms(percentile(samples, 0.5))}"
         f"  p95 {ms(percentile(samples, 0.95))}   goal p95 <= 30 ms"
     )
-
-
-def _patch_match_existing() -> None:
-    """The prototype of ``--proto-match``: the service's own function, one filter added."""
-    import inspect
-    import textwrap
-
-    from ratings import services
-
-    source = textwrap.dedent(inspect.getsource(services._match_existing))
-    old = "filter(external_id__in=list(first_in_batch))"
-    assert old in source
-    exec(source.replace(old, old + '.exclude(external_id="")'), services.__dict__)  # noqa: S102
-    print("  PROTOTYPE: _match_existing with external_id <> '' (in this process only)")
 
 
 def main() -> None:
@@ -317,12 +304,6 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--api", action="store_true", help="also run (c) through gunicorn")
-    parser.add_argument(
-        "--proto-match",
-        action="store_true",
-        help="prototype, in this process only: the external-id lookup with external_id <> '' so the "
-        "partial unique index serves it (ratings/services.py is not changed)",
-    )
     args = parser.parse_args()
     url = database_url()
     django_setup()
@@ -331,8 +312,6 @@ def main() -> None:
     from orgs.tenancy import company_context
     from ratings.services import actions_record
 
-    if args.proto_match:
-        _patch_match_existing()
     company = bench_company()
     tz = zoneinfo.ZoneInfo(company.time_zone)
     rng = random.Random(args.seed)
@@ -410,7 +389,9 @@ def main() -> None:
             for n in range(args.batches + 1)
         ]
         api_singles = make_items(rng, people, kpis, args.singles, f"api-{run}-single", tz)
-        api_run(url, company.id, api_batches, api_singles)
+        rate = api_run(url, company.id, api_batches, api_singles)
+        if rate is not None:
+            print(f"      ratio (c)/(b) = {rate * reference / total:.2f}   goal >= 0.35")
 
 
 if __name__ == "__main__":

@@ -134,8 +134,11 @@ class RatingTotal(CompanyScopedModel):
 
     class Meta:
         constraints = [
+            # Covering: a unit's board and a viewer's points are read from the index alone.
             models.UniqueConstraint(
-                fields=["company", "period", "start", "member"], name="rating_total_unique"
+                fields=["company", "period", "start", "member"],
+                include=["points"],
+                name="rating_total_unique",
             ),
         ]
         indexes = [

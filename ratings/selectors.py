@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from kpi_platform.decimals import CENT
@@ -21,6 +21,7 @@ from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingPeriod, Rat
 from ratings.periods import period_end, period_start
 
 ONE_DAY = datetime.timedelta(days=1)
+RANKING_WORK_MEM = "64MB"
 COVERING_PERIODS = (RatingPeriod.YEAR, RatingPeriod.QUARTER, RatingPeriod.MONTH, RatingPeriod.WEEK)
 
 
@@ -145,15 +146,30 @@ def leaderboard_range(
     periods, days = range_cover(start, end)
     member_ids = None if scope.kind == "company" else _scope_member_ids(scope)
     parts = []
-    if periods:
-        whole = RatingTotal.objects.filter(_any_period(periods))
+    for kind, first in periods:
+        # One part per period: each an index-only range scan of ``rating_total_rank``.
+        whole = RatingTotal.objects.filter(period=kind, start=first, points__gt=0)
         parts.append(whole if member_ids is None else whole.filter(member_id__in=member_ids))
     if days:
         counting = Kpi.objects.filter(status=KpiStatus.ACTIVE, in_rating=True, archived_at__isnull=True)
         edges = DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id"))
         parts.append(edges if member_ids is None else edges.filter(member_id__in=member_ids))
-    sums = _summed([part.values_list("member_id", "points") for part in parts])
-    return _board_of(sums, start=start, end=end, scope=scope, limit=limit, offset=offset, viewer=viewer)
+    rows, size = _ranked_sums(
+        [part.values_list("member_id", "points") for part in parts],
+        limit=limit,
+        offset=offset,
+        viewer_id=viewer.user_id if viewer is not None and scope.contains(viewer) else None,
+    )
+    board = Leaderboard(start=start, end=end, scope=scope, count=size)
+    for row in rows:
+        if viewer is not None and row.member_id == viewer.user_id:
+            board.me = Row(rank=row.rank, member_id=row.member_id, points=row.points)
+        if offset < row.position <= offset + limit:
+            board.rows.append(Row(rank=row.rank, member_id=row.member_id, points=row.points))
+    if board.me is None and viewer is not None and scope.contains(viewer):
+        board.me = Row(rank=size + 1, member_id=viewer.user_id, points=Decimal("0.00"))
+    _attach_members(board)
+    return board
 
 
 def range_cover(start: datetime.date, end: datetime.date) -> tuple[list[tuple[str, datetime.date]], list]:
@@ -184,30 +200,57 @@ def _cover(start: datetime.date, end: datetime.date, kinds: tuple) -> tuple[list
     return before_periods + whole + after_periods, before_days + after_days
 
 
-def _any_period(periods: list[tuple[str, datetime.date]]) -> Q:
-    condition = Q()
-    for kind, start in periods:
-        condition |= Q(period=kind, start=start)
-    return condition
+@dataclass(frozen=True)
+class _RankedSum:
+    member_id: int
+    points: Decimal
+    rank: int
+    position: int
 
 
-def _summed(parts: list[QuerySet]) -> list[tuple[int, Decimal]]:
-    """Each person's sum over the rows of ``parts`` (querysets of ``(member_id, points)``, scoped
-    to the company by their managers), positive sums only, summed by the database."""
+# Each person's sum over the parts, ranked by the database (competition ranks; positions by
+# points, then user id): only the page's rows and the viewer's come back, with the board's size.
+_RANKED_SUMS = """
+    WITH sums AS (
+        SELECT parts.member_id, SUM(parts.points) AS total FROM ({union}) AS parts
+        GROUP BY parts.member_id HAVING SUM(parts.points) > 0
+    ), ranked AS (
+        SELECT member_id, total, RANK() OVER (ORDER BY total DESC) AS rank,
+            ROW_NUMBER() OVER (ORDER BY total DESC, member_id) AS position
+        FROM sums
+    )
+    SELECT member_id, total, rank, position, NULL FROM ranked
+    WHERE (position > %s AND position <= %s) OR member_id = %s
+    UNION ALL SELECT NULL, NULL, NULL, NULL, COUNT(*) FROM sums
+"""
+
+
+def _ranked_sums(
+    parts: list[QuerySet], *, limit: int, offset: int, viewer_id: int | None
+) -> tuple[list[_RankedSum], int]:
+    """The page and the viewer's row of the board summed from ``parts`` (querysets of
+    ``(member_id, points)``, scoped to the company by their managers), and the board's size."""
     if not parts:
-        return []
+        return [], 0
     compiled = [part.query.sql_with_params() for part in parts]
+    # Only the querysets' own SQL is joined in; every value is a parameter.
     union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{n}" for n, (sql, _p) in enumerate(compiled))  # noqa: S608
     params = [param for _sql, part_params in compiled for param in part_params]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Only the querysets' own SQL is joined in; every value is a parameter.
-            f"SELECT parts.member_id, SUM(parts.points) FROM ({union}) AS parts"  # noqa: S608
-            " GROUP BY parts.member_id HAVING SUM(parts.points) > 0",
-            params,
-        )
-        # SQLite sums its decimals as floats: back to cents (PostgreSQL's numeric is exact already).
-        return [(member_id, Decimal(total).quantize(CENT)) for member_id, total in cursor.fetchall()]
+    params += [offset, offset + limit, viewer_id]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A hundred thousand sums are grouped and sorted twice: in memory, not in temp files.
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [RANKING_WORK_MEM])
+        cursor.execute(_RANKED_SUMS.format(union=union), params)
+        fetched = cursor.fetchall()
+    size = next(row[4] for row in fetched if row[0] is None)
+    # SQLite sums its decimals as floats: back to cents (PostgreSQL's numeric is exact already).
+    rows = [
+        _RankedSum(member_id, Decimal(total).quantize(CENT), rank, position)
+        for member_id, total, rank, position, _size in fetched
+        if member_id is not None
+    ]
+    return rows, size
 
 
 def _scope_member_ids(scope: Scope) -> list[int]:

@@ -430,12 +430,25 @@ def test_leaderboards_and_the_rebuild_match_brute_force_on_random_data(org, make
                 assert [(r.rank, r.member_id, r.points) for r in team.rows] == _brute_force(
                     actions, kpis, start, end, alpha
                 )
-        ranged = leaderboard_range(
-            start=datetime.date(2026, 2, 10), end=datetime.date(2026, 6, 3), limit=1000
-        )
-        assert [(r.rank, r.member_id, r.points) for r in ranged.rows] == _brute_force(
-            actions, kpis, datetime.date(2026, 2, 10), datetime.date(2026, 6, 3)
-        )
+        # Ranges read whole years, quarters, months and weeks and the edge days (R6).
+        for first, last in [
+            (datetime.date(2026, 2, 10), datetime.date(2026, 6, 3)),
+            (datetime.date(2025, 12, 30), datetime.date(2026, 11, 2)),
+            (datetime.date(2026, 3, 14), datetime.date(2026, 3, 14)),
+        ]:
+            expected = _brute_force(actions, kpis, first, last)
+            ranged = leaderboard_range(start=first, end=last, limit=1000, viewer=org.ann)
+            assert [(r.rank, r.member_id, r.points) for r in ranged.rows] == expected
+            assert ranged.count == len(expected)
+            mine = next(((rank, points) for rank, m, points in expected if m == org.ann.user_id), None)
+            assert (ranged.me.rank, ranged.me.points) == (mine or (len(expected) + 1, Decimal("0.00")))
+            page = leaderboard_range(start=first, end=last, limit=3, offset=2)
+            assert [(r.rank, r.member_id, r.points) for r in page.rows] == expected[2:5]
+            team = leaderboard_range(start=first, end=last, scope=Scope("team", org.alpha.id), limit=1000)
+            alpha = {p.user_id for p in people if p.team_id == org.alpha.id}
+            assert [(r.rank, r.member_id, r.points) for r in team.rows] == _brute_force(
+                actions, kpis, first, last, alpha
+            )
 
 
 def _snapshot():
