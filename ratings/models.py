@@ -134,11 +134,10 @@ class RatingTotal(CompanyScopedModel):
 
     class Meta:
         constraints = [
-            # Covering: a unit's board and a viewer's points are read from the index alone.
+            # On PostgreSQL it also INCLUDEs points (migration 0004), so a unit's board and a
+            # viewer's points are read from the index alone; SQLite has no covering indexes.
             models.UniqueConstraint(
-                fields=["company", "period", "start", "member"],
-                include=["points"],
-                name="rating_total_unique",
+                fields=["company", "period", "start", "member"], name="rating_total_unique"
             ),
         ]
         indexes = [

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -231,13 +230,21 @@ def _lock_kpis_for_share(ids: list[int]) -> None:
 def _load_people(
     keys: set[str], ids: set[int]
 ) -> tuple[dict[str, _Person], dict[str, _Person], dict[int, _Person]]:
-    """Active people of the company by e-mail (lower-cased), by external id and by id."""
-    if not keys and not ids:
-        return {}, {}, {}
+    """Active people of the company by e-mail (lower-cased), by external id and by id.
+
+    One query per kind of key, each served by its index (an ``OR`` of the three made PostgreSQL
+    join every person of the company to their user: 130 ms for 100,000 people per batch)."""
+    columns = ("user_id", "department_id", "team_id", "user__email", "external_id")
+    active = Member.objects.filter(user__is_active=True)
     emails = {key.lower() for key in keys if "@" in key}
-    rows = Member.objects.filter(
-        Q(user__email__in=emails) | Q(external_id__in=keys) | Q(user_id__in=ids), user__is_active=True
-    ).values_list("user_id", "department_id", "team_id", "user__email", "external_id")
+    rows = []
+    if emails:
+        rows += active.filter(user__email__in=emails).values_list(*columns)
+    if keys:
+        # ``external_id <> ''`` lets PostgreSQL prove the partial unique index's condition.
+        rows += active.filter(external_id__in=keys).exclude(external_id="").values_list(*columns)
+    if ids:
+        rows += active.filter(user_id__in=ids).values_list(*columns)
     by_email, by_external_id, by_id = {}, {}, {}
     for user_id, department_id, team_id, email, external_id in rows:
         person = _Person(user_id, department_id, team_id)
