@@ -299,7 +299,8 @@ def main() -> None:
     connection.close()
     started = time.perf_counter()
     with company_context(company.id), transaction.atomic():
-        daily, rating = aggregates_rebuild()
+        result = aggregates_rebuild()
+        daily, rating = result.daily, result.rating
     rebuild = time.perf_counter() - started
     print(
         f"  AGGREGATE REBUILD (ratings.services.aggregates_rebuild, app role + RLS): {rebuild:.1f} s"

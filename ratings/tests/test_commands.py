@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from kpis.tests.factories import make_active_kpi
 from orgs.tenancy import company_context
 from ratings import services
-from ratings.models import KpiAction
+from ratings.models import DailyTotal, KpiAction, RatingTotal
 from ratings.tests.test_recalculation import aggregates
 
 
@@ -51,18 +51,37 @@ def test_a_rebuild_leaves_the_kept_aggregates_unchanged(company, other_company, 
     # when every company is rebuilt
     out = io.StringIO()
     call_command("rebuild_ratings", stdout=out)
-    # then the totals are the same, and the command said what it wrote and how long it took
+    # then the totals are the same, and the command said so (nothing corrected) and how long it took
     for each in (company, other_company):
         with company_context(each.id):
             assert aggregates() == kept[each.slug]
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["acme", "globex"]
-    assert all("daily totals" in line and "rating totals written in" in line for line in lines)
+    assert all("daily totals" in line and "rating totals, 0 corrected, in" in line for line in lines)
+
+
+def test_a_rebuild_corrects_wrong_missing_and_excess_totals(company, make_member):
+    # given kept aggregates, then damaged: a wrong daily total, a missing rating total, an invented one
+    people = [make_member(company, email=f"p{n}@acme.example").user.email for n in range(4)]
+    record_randomly(company, people, 3)
+    with company_context(company.id):
+        kept = aggregates()
+        daily = DailyTotal.objects.filter(points__gt=0).first()
+        DailyTotal.objects.filter(id=daily.id).update(points=daily.points + 7)
+        RatingTotal.objects.filter(period="month", points__gt=0).first().delete()
+        RatingTotal.objects.create(
+            member_id=daily.member_id, period="week", start=datetime.date(2020, 1, 6), points=5
+        )
+        # when the company is rebuilt
+        result = services.aggregates_rebuild()
+        # then the three rows are put right, and only those
+        assert result.corrected == 3
+        assert aggregates() == kept
 
 
 def test_one_company_is_rebuilt_by_its_slug(company, other_company):
     out = io.StringIO()
     call_command("rebuild_ratings", "--company", "globex", stdout=out)
-    assert out.getvalue().startswith("globex: 0 daily totals, 0 rating totals written in ")
+    assert out.getvalue().startswith("globex: 0 daily totals, 0 rating totals, 0 corrected, in ")
     with pytest.raises(CommandError):
         call_command("rebuild_ratings", "--company", "nobody")

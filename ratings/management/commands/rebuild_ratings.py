@@ -29,8 +29,8 @@ class Command(BaseCommand):
         for each in companies:
             started = time.monotonic()
             with company_context(each.id):
-                daily, rating = aggregates_rebuild()
+                result = aggregates_rebuild()
             self.stdout.write(
-                f"{each.slug}: {daily} daily totals, {rating} rating totals written "
-                f"in {time.monotonic() - started:.2f} s"
+                f"{each.slug}: {result.daily} daily totals, {result.rating} rating totals, "
+                f"{result.corrected} corrected, in {time.monotonic() - started:.2f} s"
             )
