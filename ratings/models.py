@@ -6,7 +6,7 @@ recording service in the same transaction, and ``manage.py rebuild_ratings`` rec
 the actions to exactly the same numbers:
 
 * ``DailyTotal``: per person, KPI and local day, every non-voided action (targets, dashboards,
-  arbitrary date ranges);
+  arbitrary date ranges); ``CompanyDailyTotal`` the same for the whole company per KPI and day;
 * ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
   non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
   leaderboard is an index scan;
@@ -112,6 +112,23 @@ class DailyTotal(CompanyScopedModel):
                 fields=["company", "day"], include=["member", "kpi", "points"], name="daily_total_company_day"
             ),
             models.Index(fields=["company", "kpi", "day"], name="daily_total_company_kpi_day"),
+        ]
+
+
+class CompanyDailyTotal(CompanyScopedModel):
+    """The non-voided actions of the whole company on one KPI on one local day: what a company
+    dashboard sums (D3), some thousands of rows a year instead of millions of people's rows."""
+
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
+    kpi = models.ForeignKey("kpis.Kpi", **_AGGREGATE_FK)
+    day = models.DateField()
+    value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    actions = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "kpi", "day"], name="company_daily_total_unique"),
         ]
 
 

@@ -35,6 +35,7 @@ from ratings.models import (
     COMMENT_MAX_LENGTH,
     EXTERNAL_ID_MAX_LENGTH,
     ActionSource,
+    CompanyDailyTotal,
     DailyTotal,
     KpiAction,
     RatingBoard,
@@ -598,9 +599,42 @@ def aggregates_apply(change: AggregateChange) -> None:
                         _array(points for _k, points in rating),
                     ],
                 )
-                _boards_apply(cursor, company_id, now, _board_changes(cursor.fetchall(), change.rating))
+                boards = _board_changes(cursor.fetchall(), change.rating)
+            else:
+                boards = []
+            _shared_rows_apply(cursor, company_id, now, daily, boards)
         return
     _apply_portable(company_id, now, daily, rating, change.rating)
+
+
+def _shared_rows_apply(cursor, company_id: int, now, daily: list, boards: list) -> None:
+    """The rows every recorder of the company shares, last in the transaction so that they are
+    held from here to the commit only, in one order (company days, then boards): the company's
+    totals per KPI and day, and the boards' sizes."""
+    company_days: dict[tuple[int, datetime.date], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for (_member_id, kpi_id, day), (value, points, count) in daily:
+        entry = company_days[(kpi_id, day)]
+        entry[0] += value
+        entry[1] += points
+        entry[2] += count
+    for chunk in _chunks(sorted(company_days.items()), 400):
+        cursor.execute(
+            # Only placeholders are joined into the SQL; the values are parameters.
+            "INSERT INTO ratings_companydailytotal (company_id, kpi_id, day, value, points, actions,"  # noqa: S608
+            " created_at, updated_at) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            + " ON CONFLICT (company_id, kpi_id, day) DO UPDATE SET"
+            " value = ratings_companydailytotal.value + excluded.value,"
+            " points = ratings_companydailytotal.points + excluded.points,"
+            " actions = ratings_companydailytotal.actions + excluded.actions,"
+            " updated_at = excluded.updated_at",
+            [
+                param
+                for (kpi_id, day), (value, points, count) in chunk
+                for param in (company_id, kpi_id, day, value, points, count, now, now)
+            ],
+        )
+    _boards_apply(cursor, company_id, now, boards)
 
 
 def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, datetime.date], int]]:
@@ -614,8 +648,6 @@ def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, d
 
 
 def _boards_apply(cursor, company_id: int, now, changes: list) -> None:
-    """Last in the transaction: a board's row is shared by every recorder of the company, so it
-    is held from here to the commit only."""
     if changes:
         cursor.execute(
             # Only placeholders are joined into the SQL; the values are parameters.
@@ -667,7 +699,7 @@ def _apply_portable(company_id: int, now, daily: list, rating: list, deltas: dic
                 ],
             )
             totals += cursor.fetchall()
-        _boards_apply(cursor, company_id, now, _board_changes(_typed(totals), deltas))
+        _shared_rows_apply(cursor, company_id, now, daily, _board_changes(_typed(totals), deltas))
 
 
 def _typed(totals: list[tuple]) -> list[tuple]:
@@ -994,8 +1026,15 @@ _REBUILT_RATING = """
 """
 
 # (table, key columns, value columns, the temporary table's rows)
+_REBUILT_COMPANY = """
+    CREATE TEMPORARY TABLE rebuilt_company ON COMMIT DROP AS
+    SELECT kpi_id, day, SUM(value) AS value, SUM(points) AS points, SUM(actions)::int AS actions
+    FROM rebuilt_daily GROUP BY kpi_id, day
+"""
+
 _REBUILT = (
     ("ratings_dailytotal", ("member_id", "kpi_id", "day"), ("value", "points", "actions"), "rebuilt_daily"),
+    ("ratings_companydailytotal", ("kpi_id", "day"), ("value", "points", "actions"), "rebuilt_company"),
     ("ratings_ratingtotal", ("period", "start", "member_id"), ("points",), "rebuilt_rating"),
 )
 
@@ -1068,6 +1107,7 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute("ANALYZE rebuilt_daily")
             cursor.execute(_REBUILT_RATING, params)
             cursor.execute("ANALYZE rebuilt_rating")
+            cursor.execute(_REBUILT_COMPANY, params)
             for table, keys, values, rebuilt in _REBUILT:
                 corrected += _write_differences(cursor, table, keys, values, rebuilt, params)
             RatingBoard.objects.all().delete()  # a few hundred rows
@@ -1077,10 +1117,11 @@ def aggregates_rebuild() -> RebuildResult:
             )
             daily, rating = cursor.fetchone()
             # Not left to ON COMMIT: a caller's transaction may rebuild several companies.
-            cursor.execute("DROP TABLE rebuilt_daily, rebuilt_rating")
+            cursor.execute("DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company")
         return RebuildResult(daily=daily, rating=rating, corrected=corrected)
     before = _aggregate_rows()
     DailyTotal.objects.all().delete()
+    CompanyDailyTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
     RatingBoard.objects.all().delete()
     change = AggregateChange()
@@ -1106,4 +1147,6 @@ def _aggregate_rows() -> dict[tuple, tuple]:
     rating = RatingTotal.objects.values_list("period", "start", "member_id", "points")
     rows = {("daily", *row[:3]): row[3:] for row in daily if any(row[3:])}
     rows.update({("rating", *row[:3]): row[3:] for row in rating if row[3]})
+    company = CompanyDailyTotal.objects.values_list("kpi_id", "day", "value", "points", "actions")
+    rows.update({("company", *row[:2]): row[2:] for row in company if any(row[2:])})
     return rows

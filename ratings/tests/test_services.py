@@ -14,7 +14,7 @@ from kpis.tests.factories import make_active_kpi
 from orgs.models import Role
 from orgs.tenancy import company_context
 from ratings import services
-from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingTotal
+from ratings.models import CompanyDailyTotal, DailyTotal, KpiAction, RatingBoard, RatingTotal
 from ratings.periods import period_starts
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 
@@ -459,7 +459,18 @@ def _snapshot():
     )
     rating = sorted((r.period, r.start, r.member_id, r.points) for r in RatingTotal.objects.all() if r.points)
     boards = sorted((b.period, b.start, b.people) for b in RatingBoard.objects.all() if b.people)
-    return daily, rating, boards
+    company = sorted(
+        (c.kpi_id, c.day, c.value, c.points, c.actions)
+        for c in CompanyDailyTotal.objects.all()
+        if c.actions or c.value or c.points
+    )
+    # the company's day equals the sum of its people's (D3 reads it instead of theirs)
+    summed: dict = {}
+    for _member_id, kpi_id, day, value, points, actions in daily:
+        entry = summed.setdefault((kpi_id, day), [0, 0, 0])
+        entry[0], entry[1], entry[2] = entry[0] + value, entry[1] + points, entry[2] + actions
+    assert company == sorted((*key, *amounts) for key, amounts in summed.items() if any(amounts))
+    return daily, rating, boards, company
 
 
 # --- Concurrency on PostgreSQL (R4) -----------------------------------------------------------------
