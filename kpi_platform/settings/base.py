@@ -4,6 +4,9 @@ Embedded defaults need no outside service: a SQLite file in ``var/`` and kombu's
 broker. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
 """
 
+import base64
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,6 +32,7 @@ INSTALLED_APPS = [
     "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -56,6 +60,7 @@ MIDDLEWARE = [
     "orgs.middleware.CompanyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into its 429 page
 ]
 
 ROOT_URLCONF = "kpi_platform.urls"
@@ -99,12 +104,51 @@ AUTH_USER_MODEL = "orgs.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTHENTICATION_BACKENDS = [
+    "orgs.auth.LoginAttemptsBackend",  # first: refuses locked-out sign-ins before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes), for /accounts/login/ and the admin's login alike: five failures
+# of one e-mail from one address lock that pair out for 15 minutes (429). Per pair, so an attacker
+# can neither guess one password from one address nor lock a colleague out from elsewhere.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "orgs.auth.login_attempt_username"
+AXES_CLIENT_IP_CALLABLE = "orgs.auth.login_attempt_ip"
+AXES_LOCKOUT_CALLABLE = "orgs.auth.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not the throttle's business
+# Proxies in front of the app that append the client's address to X-Forwarded-For (production: 1).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy, sent by production.py's django-csp middleware. Scripts only from our own
+# static files; the one inline handler (base.html's language menu) by its hash; inline styles are
+# allowed (progress bars' widths, the admin's <style>, htmx's indicator style).
+_LANGUAGE_MENU_HANDLER = b"this.form.submit()"  # templates/base.html: <select onchange="…">
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": [
+            "'self'",
+            "'unsafe-hashes'",
+            f"'sha256-{base64.b64encode(hashlib.sha256(_LANGUAGE_MENU_HANDLER).digest()).decode()}'",
+        ],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Internationalization ---------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -168,7 +212,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "kpi_platform.tasks.sessions_clear_expired",
         "schedule": crontab(minute=17, hour=3),
     },
+    "imports-sweep": {  # re-queues imports a dead worker left behind (PRODUCT I3)
+        "task": "integrations.tasks.imports_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
+    # D5: each company's KPI report goes out at its chosen hour of its time zone, once per period.
+    "kpi-reports-dispatch": {
+        "task": "ratings.tasks.kpi_reports_dispatch",
+        "schedule": crontab(minute=2),
+    },
 }
+
+# --- Imports (PRODUCT I3) ---------------------------------------------------------------------
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)  # larger uploads: 413
+# An xlsx is a zip: refuse one that would unpack to more than this (a zip bomb).
+IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_MAX_UNCOMPRESSED_BYTES", default=2 * 1024 * 1024 * 1024)
+IMPORT_MAX_STORED_ERRORS = 10_000  # a job keeps (and its report lists) at most this many row errors
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=15 * 60)  # then a sweep queues it again
+IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this many times fails instead
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -182,6 +243,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "kpi_platform.errors.exception_handler",
+    # Per API token (orgs.auth.TokenRateThrottle): 429 with Retry-After beyond the rate.
+    "DEFAULT_THROTTLE_CLASSES": ["orgs.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env.str("API_TOKEN_RATE", default="1200/minute")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -193,8 +257,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation's error statuses and their one body shape (kpi_platform/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "kpi_platform.openapi.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "KpiStatusEnum": "kpis.models.KpiStatus",
+        "KpiKindEnum": "kpis.models.KpiKind",  # not "kind" of imports
         "RecalculationStatusEnum": "ratings.models.RecalculationStatus",
         "ActionRecordStatusEnum": ["created", "duplicate"],
     },

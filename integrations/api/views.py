@@ -1,0 +1,114 @@
+"""The imports API (API.md "Imports", PRODUCT I3).
+
+Who may import: a company admin (session), or a token with the ``actions`` scope (``definitions``
+too for a file of KPI definitions, ``org`` for people). Reading a job needs the ``read`` scope, as
+every ``GET``. Another company's job is ``not_found``, exactly as a job that does not exist.
+"""
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations.api.serializers import ImportJobOutputSerializer, ImportStartedSerializer
+from integrations.errors import ImportErrorCode
+from integrations.exports import FORMATS
+from integrations.models import ImportKind
+from integrations.reports import error_report_response
+from integrations.selectors import import_job_get
+from integrations.services import SUPPORTED_KINDS, import_job_create
+from kpi_platform.errors import DomainError
+from orgs import access
+from orgs.api.permissions import CompanyApi, require, token_of
+from orgs.models import TokenScope
+
+# What a token needs besides ``actions`` to import each kind of file.
+KIND_SCOPES = {ImportKind.KPIS: TokenScope.DEFINITIONS, ImportKind.MEMBERS: TokenScope.ORG}
+# Multipart framing around the file itself.
+MULTIPART_SLACK = 64 * 1024
+
+
+def _job_id() -> OpenApiParameter:
+    return OpenApiParameter("job_id", int, OpenApiParameter.PATH, description="An import id.")
+
+
+class ImportCreateApi(CompanyApi):
+    """Upload a spreadsheet to import in the background; follow it at the answer's ``url``."""
+
+    write_scope = TokenScope.ACTIONS
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text=_("An .xlsx or a .csv (UTF-8) file."))
+        kind = serializers.ChoiceField(
+            [(kind.value, kind.label) for kind in SUPPORTED_KINDS], default=ImportKind.ACTIONS
+        )
+        dry_run = serializers.BooleanField(default=False, help_text=_("Check every row and record nothing."))
+
+        class Meta:
+            ref_name = "ImportInput"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Refuse an oversized upload before it is read (the service checks the file itself too).
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.IMPORT_MAX_BYTES + MULTIPART_SLACK:
+            raise _too_large()
+
+    @extend_schema(
+        operation_id="imports_create",
+        request={"multipart/form-data": InputSerializer},
+        responses={202: ImportStartedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        require(access.may_manage_company(self.viewer))
+        data = self.validated(self.InputSerializer, request.data)
+        token, scope = token_of(request), KIND_SCOPES.get(data["kind"])
+        if token is not None and scope is not None and scope not in token.scopes:
+            raise exceptions.PermissionDenied(_("This token lacks the scope “%(scope)s”.") % {"scope": scope})
+        job = import_job_create(
+            file=data["file"], kind=data["kind"], dry_run=data["dry_run"], actor=self.viewer
+        )
+        url = request.build_absolute_uri(reverse("import-detail", args=[job.id]))
+        return Response({"id": job.id, "status": job.status, "url": url}, status=status.HTTP_202_ACCEPTED)
+
+
+def _too_large() -> DomainError:
+    return DomainError(
+        ImportErrorCode.FILE_TOO_LARGE,
+        _("The file is larger than %(mb)d MB.") % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
+        field="file",
+        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
+
+
+class ImportDetailApi(CompanyApi):
+    """An import's status, progress and first errors; a company admin or a token."""
+
+    @extend_schema(
+        operation_id="imports_retrieve", parameters=[_job_id()], responses=ImportJobOutputSerializer
+    )
+    def get(self, request: Request, job_id: int) -> Response:
+        job = import_job_get(job_id=job_id)
+        require(access.may_manage_company(self.viewer))
+        return Response(ImportJobOutputSerializer(job, context={"request": request}).data)
+
+
+class ImportErrorReportApi(CompanyApi):
+    """Every row error of an import as a spreadsheet (``errors.xlsx`` or ``errors.csv``)."""
+
+    @extend_schema(
+        operation_id="imports_errors_retrieve",
+        parameters=[_job_id(), OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(FORMATS))],
+        responses={(200, "application/octet-stream"): bytes},
+    )
+    def get(self, request: Request, job_id: int, fmt: str):
+        job = import_job_get(job_id=job_id)
+        require(access.may_manage_company(self.viewer))
+        if fmt not in FORMATS:
+            raise exceptions.NotFound()
+        return error_report_response(job, fmt)

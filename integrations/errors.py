@@ -1,0 +1,11 @@
+from enum import StrEnum
+
+
+class ImportErrorCode(StrEnum):
+    """The codes of API.md "Imports" (the upload; row errors are listed on the job)."""
+
+    FILE_TOO_LARGE = "file_too_large"
+    UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
+    KIND_INVALID = "kind_invalid"
+    NOT_RECORDABLE = "not_recordable"
+    NOT_FOUND = "not_found"  # a row names a role, department or team the company does not have

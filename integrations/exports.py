@@ -1,0 +1,124 @@
+"""Spreadsheet exports (PRODUCT I4): one response builder for every export of the platform.
+
+Public interface (kept stable; dashboards, leaderboards and the admin use it):
+
+* ``escape_cell(value)``: a cell made safe for a spreadsheet. Text that a spreadsheet would run as a
+  formula (first character ``=``, ``+``, ``-``, ``@``, tab or carriage return; OWASP "CSV injection")
+  gets a leading apostrophe; every other value is returned unchanged.
+* ``export_response(filename_stem, fmt, header, rows)``: an attachment download of ``header`` and
+  then ``rows`` (any iterable, consumed once, lazily) as ``fmt`` ``"csv"`` or ``"xlsx"``. Memory
+  stays bounded however many rows there are:
+
+  - csv is a ``StreamingHttpResponse`` that encodes the rows in batches (UTF-8 with a BOM, so Excel
+    opens it as UTF-8). The server reads it after the view has returned, outside the request's
+    company context, so each batch of ``rows`` is read inside the company context that was current
+    when ``export_response`` was called: a lazy queryset (or a generator of querysets) still reads
+    the right company's rows, on PostgreSQL with its row-level security too;
+  - xlsx is written by openpyxl's write-only mode (rows go straight to a temporary file on disk)
+    and then streamed from that file.
+
+Cells may be ``str``, ``int``, ``float``, ``Decimal``, ``bool``, ``date``, ``datetime`` or ``None``.
+Aware datetimes are written in the current time zone (Excel has no time zones); xlsx keeps numbers
+and dates as native cells, csv writes them as ISO text.
+"""
+
+import csv
+import datetime
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+
+from orgs.tenancy import company_context, current_company_id_or_none
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CSV_BATCH = 1000  # rows read and encoded together
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def escape_cell(value):
+    """``value``, with a leading apostrophe if it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def export_response(
+    filename_stem: str, fmt: str, header: Sequence[str], rows: Iterable[Sequence]
+) -> HttpResponse:
+    """A download of ``header`` + ``rows`` as ``<filename_stem>.<fmt>``; see the module docstring."""
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}; expected one of {sorted(FORMATS)}.")
+    filename = f"{filename_stem}.{fmt}"
+    if fmt == "csv":
+        # Read now: the generator's body runs only when the server sends the response.
+        company_id = current_company_id_or_none()
+        response = StreamingHttpResponse(_csv_chunks(header, rows, company_id), content_type=FORMATS["csv"])
+    else:
+        response = FileResponse(_xlsx_file(header, rows), content_type=FORMATS["xlsx"])
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    return response
+
+
+class _Line:
+    """A file-like object whose ``write`` hands back what it was given, so ``csv.writer`` can
+    encode one row at a time (Django's "Streaming large CSV files" recipe)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence], company_id: int | None) -> Iterator[bytes]:
+    writer = csv.writer(_Line())
+    yield "\ufeff".encode() + writer.writerow([escape_cell(name) for name in header]).encode()
+    iterator = iter(rows)
+    while True:
+        with company_context(company_id):
+            batch = [
+                writer.writerow([_csv_cell(value) for value in row]) for row in islice(iterator, CSV_BATCH)
+            ]
+        if not batch:
+            return
+        yield "".join(batch).encode()
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return escape_cell(value)
+
+
+def _xlsx_file(header: Sequence[str], rows: Iterable[Sequence]):
+    """The workbook in an anonymous temporary file, rewound for reading (deleted when closed)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append([_xlsx_cell(name) for name in header])
+    for row in rows:
+        sheet.append([_xlsx_cell(value) for value in row])
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it after streaming
+    workbook.save(output)
+    output.seek(0)
+    return output
+
+
+def _xlsx_cell(value):
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        return timezone.make_naive(value)
+    if isinstance(value, str):
+        # Control characters are not allowed in the XML of a sheet; keep the rest of the text.
+        return escape_cell(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))
+    return value

@@ -1,0 +1,75 @@
+"""Background spreadsheet imports (PRODUCT I3): the job a worker runs, with its progress and result."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from orgs.tenancy import CompanyScopedModel
+
+
+class ImportKind(models.TextChoices):
+    ACTIONS = "actions", _("KPI actions")
+    MEMBERS = "members", _("People")
+    KPIS = "kpis", _("KPI definitions")
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+class ImportJob(CompanyScopedModel):
+    """One uploaded file and what became of it.
+
+    ``errors`` holds every row error found (up to ``settings.IMPORT_MAX_STORED_ERRORS``), each
+    ``{"row", "column", "message"}`` with ``row`` the spreadsheet's row number (the header is row 1)
+    and ``None`` for a problem of the whole file. ``error_count`` counts them all.
+    """
+
+    kind = models.CharField(_("kind"), max_length=8, choices=ImportKind, default=ImportKind.ACTIONS)
+    status = models.CharField(_("status"), max_length=16, choices=ImportStatus, default=ImportStatus.QUEUED)
+    dry_run = models.BooleanField(
+        _("check only"), default=False, help_text=_("Check every row and record nothing.")
+    )
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    file_name = models.CharField(_("file name"), max_length=255)
+    file_size = models.BigIntegerField(_("file size"), default=0)
+    # The file's SHA-256: external ids of rows without one are derived from it (R4).
+    file_sha256 = models.CharField(max_length=64, editable=False)
+    # The uploader's interface language: the worker writes the row errors in it.
+    language = models.CharField(max_length=16, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        "orgs.Member", models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
+    )
+    total_rows = models.IntegerField(_("rows"), default=0)
+    processed_rows = models.IntegerField(_("rows processed"), default=0)
+    created = models.IntegerField(_("created"), default=0)
+    duplicates = models.IntegerField(_("duplicates"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    error_count = models.IntegerField(_("errors in all"), default=0)
+    attempts = models.IntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["company", "status"], name="import_company_status")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None

@@ -1,0 +1,478 @@
+"""Spreadsheet imports (PRODUCT I3): the upload, the job a worker runs, and its recovery.
+
+``import_job_create`` stores the file and queues the job: the upload answers at once.
+``import_job_run`` (the worker) reads the file in a streaming way, checks every row, and records the
+whole file or nothing:
+
+* Actions go through ``ratings.services.actions_record`` (R1–R4), the one recording service, in
+  chunks of its maximum batch, all inside one transaction. A chunk with errors records nothing and
+  the file goes on being checked, so every error of the file is reported; at the end any error
+  (or a dry run) rolls every chunk back.
+* KPI definitions go through ``kpis.resources.KpiResource`` (the services of the KPI admin).
+
+Exactly once. The job row is locked (``SELECT … FOR UPDATE``) for the whole run and the result is
+committed with the recording, so a job is either finished with everything recorded or not at all.
+A worker that dies mid-file loses its transaction; the message, acknowledged late, is delivered
+again and the job runs again from the start. ``imports_resume_stale`` re-queues jobs whose worker
+vanished without the broker noticing, and a second runner of a job that is still running waits for
+the first and then finds it finished. Rows without an external id get one derived from the file's
+SHA-256 and the row number (R4), so even the same file uploaded twice counts nothing twice.
+
+Progress. The job's own row cannot show progress while its transaction is open, so the worker
+publishes ``processed_rows``/``total_rows`` in the cache (Redis in production) as it goes, and
+``integrations.selectors.import_job_progress`` reads it from there.
+"""
+
+import datetime
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from rest_framework import status
+
+from integrations import columns
+from integrations.errors import ImportErrorCode
+from integrations.models import FINISHED, ImportJob, ImportKind, ImportStatus
+from integrations.parsing import Table, Unreadable, file_format, open_table
+from kpi_platform.errors import DomainError, DomainErrors
+from orgs.models import Member
+from orgs.tenancy import company_context, current_company_id
+
+SUPPORTED_KINDS = (ImportKind.ACTIONS, ImportKind.MEMBERS, ImportKind.KPIS)
+MEMBERS_PROGRESS_EVERY = 500
+
+
+def progress_key(job_id: int) -> str:
+    return f"integrations:import-progress:{job_id}"
+
+
+# --- Upload --------------------------------------------------------------------------------------
+
+
+def import_job_create(
+    *, file: UploadedFile, kind: str = ImportKind.ACTIONS, dry_run: bool = False, actor: Member | None = None
+) -> ImportJob:
+    """Store an uploaded file as a queued import; a worker runs it once the upload commits."""
+    if kind not in SUPPORTED_KINDS:
+        raise DomainError(
+            ImportErrorCode.KIND_INVALID,
+            _("Choose what the file holds: %(kinds)s.") % {"kinds": ", ".join(SUPPORTED_KINDS)},
+            field="kind",
+        )
+    if file.size > settings.IMPORT_MAX_BYTES:
+        raise DomainError(
+            ImportErrorCode.FILE_TOO_LARGE,
+            _("The file is larger than %(mb)d MB.") % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
+            field="file",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if file_format(file.name or "") is None:
+        raise DomainError(
+            ImportErrorCode.UNSUPPORTED_FILE_TYPE,
+            _("Upload an .xlsx or a .csv file."),
+            field="file",
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            kind=kind,
+            dry_run=dry_run,
+            file=file,
+            file_name=file.name[-255:],
+            file_size=file.size,
+            file_sha256=digest.hexdigest(),
+            language=translation.get_language() or "",
+            created_by=actor,
+        )
+        _enqueue_on_commit(job)
+    return job
+
+
+def import_job_record(*, job: ImportJob, actor: Member | None = None) -> ImportJob:
+    """After a successful check ("check only"), record the same file for real as a new job."""
+    if not (job.dry_run and job.status == ImportStatus.SUCCEEDED):
+        raise DomainError(ImportErrorCode.NOT_RECORDABLE, _("Only a successful check can be recorded."))
+    with transaction.atomic():
+        new = ImportJob.objects.create(
+            kind=job.kind,
+            file=job.file.name,
+            file_name=job.file_name,
+            file_size=job.file_size,
+            file_sha256=job.file_sha256,
+            language=translation.get_language() or "",
+            created_by=actor,
+        )
+        _enqueue_on_commit(new)
+    return new
+
+
+def _enqueue_on_commit(job: ImportJob) -> None:
+    from integrations.tasks import import_job_run as import_job_run_task
+
+    company_id, job_id = current_company_id(), job.id
+
+    def enqueue() -> None:
+        # on_commit may run after the caller's context ended (an outer transaction's commit).
+        with company_context(company_id):
+            import_job_run_task.delay(job_id=job_id)
+
+    transaction.on_commit(enqueue)
+
+
+# --- The run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    total_rows: int = 0
+    created: int = 0
+    duplicates: int = 0
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+
+    def add_error(self, row: int | None, column: str | None, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < settings.IMPORT_MAX_STORED_ERRORS:
+            self.errors.append({"row": row, "column": column, "message": str(message)})
+
+
+class _Undo(Exception):
+    """Rolls the recording back (errors, or a check only) while keeping what was learnt."""
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued (or interrupted) job from the start; a finished one is left as it is."""
+    claimed = (
+        ImportJob.objects.filter(id=job_id)
+        .exclude(status__in=FINISHED)
+        .update(
+            status=ImportStatus.RUNNING,
+            started_at=timezone.now(),
+            updated_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        )
+    )
+    if not claimed:
+        return ImportJob.objects.get(id=job_id)
+    try:
+        with transaction.atomic():
+            job = (
+                ImportJob.objects.select_for_update(of=("self",)).select_related("created_by").get(id=job_id)
+            )
+            if job.is_finished:
+                return job  # another runner finished it while we waited for the lock
+            outcome = Outcome()
+            try:
+                with transaction.atomic(), translation.override(job.language or None):
+                    _run(job, outcome)
+                    if outcome.error_count or job.dry_run:
+                        raise _Undo()
+            except _Undo:
+                pass
+            except Unreadable as exc:
+                outcome.add_error(None, None, exc.message)
+            _finish(job, outcome)
+            return job
+    except Exception:
+        import_job_fail(
+            job_id=job_id, message=_("The import stopped on an unexpected error; nothing was recorded.")
+        )
+        raise
+
+
+def import_job_fail(*, job_id: int, message: str) -> None:
+    """Mark an unfinished job failed with a file-level error (nothing of it was recorded)."""
+    ImportJob.objects.filter(id=job_id).exclude(status__in=FINISHED).update(
+        status=ImportStatus.FAILED,
+        errors=[{"row": None, "column": None, "message": str(message)}],
+        error_count=1,
+        finished_at=timezone.now(),
+    )
+    cache.delete(progress_key(job_id))
+
+
+def _finish(job: ImportJob, outcome: Outcome) -> None:
+    job.status = ImportStatus.FAILED if outcome.error_count else ImportStatus.SUCCEEDED
+    job.total_rows = job.processed_rows = outcome.total_rows
+    if not outcome.error_count:  # a failed file recorded nothing, whatever its valid chunks counted
+        job.created, job.duplicates = outcome.created, outcome.duplicates
+    job.errors, job.error_count = outcome.errors, outcome.error_count
+    job.finished_at = timezone.now()
+    job.save(
+        update_fields=[
+            "status",
+            "total_rows",
+            "processed_rows",
+            "created",
+            "duplicates",
+            "errors",
+            "error_count",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+    cache.delete(progress_key(job.id))
+
+
+def _run(job: ImportJob, outcome: Outcome) -> None:
+    with job.file.open("rb") as file:
+        table = open_table(file, job.file_name)
+        _publish_progress(job.id, 0, table.estimated_rows)
+        if job.kind == ImportKind.KPIS:
+            _import_kpis(job, table, outcome)
+        elif job.kind == ImportKind.MEMBERS:
+            _import_members(job, table, outcome)
+        else:
+            _import_actions(job, table, outcome)
+    if not outcome.total_rows and not outcome.error_count:
+        outcome.add_error(None, None, _("The file has no rows below the header."))
+
+
+def _publish_progress(job_id: int, processed: int, total: int) -> None:
+    cache.set(progress_key(job_id), (processed, max(total, processed)), timeout=settings.IMPORT_STALE_SECONDS)
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+# --- Actions -------------------------------------------------------------------------------------
+
+
+def _import_actions(job: ImportJob, table: Table, outcome: Outcome) -> None:
+    from ratings.models import ActionSource
+    from ratings.services import MAX_BATCH, actions_record
+
+    positions, spelled, missing = columns.match_header(table.header)
+    for name in missing:
+        outcome.add_error(1, name, columns.MISSING_COLUMN % {"column": name})
+    if missing:
+        return
+    derived_prefix = f"file:{job.file_sha256[:40]}:"
+    reader = columns.ActionRows(positions)
+    for chunk in _chunks(table.rows, MAX_BATCH):
+        items, numbers = [], []
+        for number, cells in chunk:
+            item = reader.item(cells)
+            if item["occurred_at"] is None:
+                outcome.add_error(number, spelled["occurred_at"], columns.required_message())
+                continue
+            item.setdefault("external_id", f"{derived_prefix}{number}")
+            items.append(item)
+            numbers.append(number)
+        try:
+            result = actions_record(items=items, source=ActionSource.IMPORT, recorded_by=job.created_by)
+        except DomainErrors as exc:
+            for error in exc.errors:
+                outcome.add_error(numbers[error.index], spelled.get(error.field, error.field), error.message)
+        else:
+            outcome.created += result.created
+            outcome.duplicates += result.duplicates
+        outcome.total_rows += len(chunk)
+        _publish_progress(job.id, outcome.total_rows, table.estimated_rows)
+
+
+# --- People --------------------------------------------------------------------------------------
+
+
+def _import_members(job: ImportJob, table: Table, outcome: Outcome) -> None:
+    """Each new e-mail becomes a person through ``orgs.services.member_create`` (its rules and
+    errors); an e-mail already in the company (or earlier in the file) is a duplicate and changes
+    nothing, so the same file twice adds nobody twice. Departments and teams are named."""
+    from orgs.models import Member
+
+    positions, spelled, missing = columns.match_header(table.header, columns.MEMBER_COLUMNS)
+    for name in missing:
+        outcome.add_error(1, name, columns.MISSING_COLUMN % {"column": name})
+    if missing:
+        return
+    known = {email.lower() for email in Member.objects.values_list("user__email", flat=True)}
+    places = _Places()
+    for number, cells in table.rows:
+        outcome.total_rows += 1
+        row = {
+            name: columns.text_cell(cells[position] if position < len(cells) else None) or ""
+            for name, position in positions.items()
+        }
+        email = row["email"].lower()
+        if not email:
+            outcome.add_error(number, spelled["email"], columns.required_message())
+        elif email in known:
+            outcome.duplicates += 1
+        else:
+            errors = _member_row_errors(row, places)
+            for field_name, message in errors:
+                outcome.add_error(number, spelled.get(field_name, field_name), message)
+            outcome.created += not errors
+            known.add(email)
+        if outcome.total_rows % MEMBERS_PROGRESS_EVERY == 0:
+            _publish_progress(job.id, outcome.total_rows, table.estimated_rows)
+
+
+def _member_row_errors(row: dict[str, str], places: "_Places") -> list[tuple[str | None, str]]:
+    """Create the row's person in a savepoint; the errors, by column, if it was refused."""
+    from django.core.exceptions import ValidationError
+
+    from orgs.services import member_create
+
+    try:
+        fields = {
+            "email": row["email"],
+            "first_name": row.get("first_name", ""),
+            "last_name": row.get("last_name", ""),
+            "external_id": row.get("external_id", ""),
+            "language": row.get("language", "").lower(),
+            "role": places.role(row.get("role", "")),
+            "department": places.department(row.get("department", "")),
+        }
+        fields["team"] = places.team(row.get("team", ""), fields["department"])
+        with transaction.atomic():
+            member_create(**fields)
+    except DomainError as error:
+        return [(error.field, error.message)]
+    except DomainErrors as errors:
+        return [(error.field, error.message) for error in errors.errors]
+    except ValidationError as error:
+        return [
+            (None if name == "__all__" else name, message)
+            for name, messages in error.message_dict.items()
+            for message in messages
+        ]
+    return []
+
+
+class _Places:
+    """The company's roles, departments and teams by the names a file uses, read once per file."""
+
+    def __init__(self):
+        from orgs.models import Department, Role, Team
+
+        self.roles = {}
+        for role in Role:
+            self.roles[role.value] = role.value
+            for language in ("en", "ru"):
+                with translation.override(language):
+                    self.roles[str(role.label).lower()] = role.value
+        self.departments = {department.name.lower(): department for department in Department.objects.all()}
+        self.teams: dict[str, list] = {}
+        for team in Team.objects.select_related("department"):
+            self.teams.setdefault(team.name.lower(), []).append(team)
+
+    def role(self, text: str) -> str:
+        from orgs.models import Role
+
+        if not text:
+            return Role.MEMBER
+        if text.lower() not in self.roles:
+            raise DomainError(
+                ImportErrorCode.NOT_FOUND, _("No role is called “%(name)s”.") % {"name": text}, field="role"
+            )
+        return self.roles[text.lower()]
+
+    def department(self, text: str):
+        if not text:
+            return None
+        if text.lower() not in self.departments:
+            raise DomainError(
+                ImportErrorCode.NOT_FOUND,
+                _("No department is called “%(name)s”.") % {"name": text},
+                field="department",
+            )
+        return self.departments[text.lower()]
+
+    def team(self, text: str, department):
+        if not text:
+            return None
+        teams = [
+            team
+            for team in self.teams.get(text.lower(), [])
+            if department is None or team.department_id == department.id
+        ]
+        if len(teams) != 1:
+            message = (
+                _("Several teams are called “%(name)s”: name the department too.")
+                if teams
+                else _("No team is called “%(name)s”.")
+            )
+            raise DomainError(ImportErrorCode.NOT_FOUND, message % {"name": text}, field="team")
+        return teams[0]
+
+
+# --- KPI definitions -----------------------------------------------------------------------------
+
+
+def _import_kpis(job: ImportJob, table: Table, outcome: Outcome) -> None:
+    """Through the KPI admin's resource: the same services, history and all-or-nothing."""
+    import tablib
+
+    from kpis.resources import KpiResource
+
+    numbers, dataset = [], tablib.Dataset(headers=table.header)
+    width = len(table.header)
+    for number, cells in table.rows:
+        numbers.append(number)
+        dataset.append([columns.text_cell(value) or "" for value in (cells + [None] * width)[:width]])
+    outcome.total_rows = len(numbers)
+    # Errors or a check only roll it back with the rest of the job (``import_job_run``).
+    result = KpiResource(actor=job.created_by).import_data(dataset, dry_run=False, raise_errors=False)
+    for error in result.base_errors:
+        outcome.add_error(None, None, str(error.error))
+    for invalid in result.invalid_rows:
+        for column, messages in invalid.error_dict.items():
+            for message in messages:
+                outcome.add_error(_row_number(numbers, invalid.number), _column(column), message)
+    for number, errors in result.row_errors():
+        for error in errors:
+            outcome.add_error(_row_number(numbers, number), None, str(error.error))
+    outcome.created = result.totals.get("new", 0) + result.totals.get("update", 0)
+    outcome.duplicates = result.totals.get("skip", 0)
+    _publish_progress(job.id, outcome.total_rows, outcome.total_rows)
+
+
+def _row_number(numbers: list[int], dataset_number: int) -> int | None:
+    # import-export numbers a dataset's rows from 1.
+    return numbers[dataset_number - 1] if 0 < dataset_number <= len(numbers) else None
+
+
+def _column(name: str) -> str | None:
+    return None if name == "__all__" else name
+
+
+# --- Recovery ------------------------------------------------------------------------------------
+
+
+def imports_resume_stale(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue again the company's jobs a worker should have finished by now (it died, or the
+    message was lost); after ``IMPORT_MAX_ATTEMPTS`` a job fails instead. Returns the ids queued."""
+    now = now or timezone.now()
+    stale_before = now - datetime.timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    stale = ImportJob.objects.filter(
+        status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING), updated_at__lt=stale_before
+    ).values_list("id", "attempts")
+    resumed = []
+    for job_id, attempts in stale:
+        if attempts >= settings.IMPORT_MAX_ATTEMPTS:
+            import_job_fail(
+                job_id=job_id,
+                message=_("The import was interrupted %(n)d times and was given up; nothing was recorded.")
+                % {"n": attempts},
+            )
+            continue
+        # Touch it, so the next sweep waits a whole period again before sending it once more.
+        ImportJob.objects.filter(id=job_id).update(updated_at=now)
+        with transaction.atomic():
+            _enqueue_on_commit(ImportJob(id=job_id))
+        resumed.append(job_id)
+    return resumed
