@@ -17,7 +17,7 @@ import argparse
 import datetime
 import time
 
-from bench._common import bench_company, database_url, django_setup, ms, percentile
+from bench._common import bench_company, database_url, django_setup, ms, percentile, vacuum_aggregates
 
 SCAN_SQL = """
 WITH sums AS (
@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--scan-runs", type=int, default=10)
     args = parser.parse_args()
-    database_url()
+    url = database_url()
+    vacuum_aggregates(url)
     django_setup()
     from django.db import connection
 

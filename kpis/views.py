@@ -61,6 +61,7 @@ def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     member = member_of(request.user)
     if member is None:
         raise Http404
+    request.member = member  # the navigation reuses it
     kpi = get_object_or_404(
         visible_kpis(member).select_related("department", "team", "owner__user"), id=kpi_id
     )

@@ -34,7 +34,7 @@ from kpi_platform.admin import (
 )
 from kpi_platform.errors import DomainError
 from orgs import services
-from orgs.models import ApiToken, Company, Department, Member, Role, Team, TokenScope
+from orgs.models import ApiToken, Company, Department, Member, ReportFrequency, Role, Team, TokenScope
 from orgs.selectors import company_get
 
 
@@ -72,6 +72,23 @@ class CompanyForm(forms.ModelForm):
         choices=settings.LANGUAGES,
         widget=forms.CheckboxSelectMultiple,
     )
+    # D5. Optional in the form: left out, a company keeps the model's defaults (weekly, 8:00).
+    report_frequency = forms.TypedChoiceField(
+        label=_("KPI report e-mail"),
+        choices=ReportFrequency.choices,
+        required=False,
+        empty_value=ReportFrequency.WEEKLY,
+        initial=ReportFrequency.WEEKLY,
+    )
+    report_hour = forms.TypedChoiceField(
+        label=_("Hour of the KPI report"),
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        coerce=int,
+        required=False,
+        empty_value=8,
+        initial=8,
+        help_text=_("In the company's time zone."),
+    )
 
     class Meta:
         model = Company
@@ -84,6 +101,8 @@ class CompanyForm(forms.ModelForm):
             "primary_frequency",
             "secondary_frequency",
             "units_define_kpis",
+            "report_frequency",
+            "report_hour",
         ]
 
 

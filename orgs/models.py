@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -20,6 +21,15 @@ class TrackingFrequency(models.TextChoices):
     WEEKLY = "weekly", _("Weekly")
     MONTHLY = "monthly", _("Monthly")
     QUARTERLY = "quarterly", _("Quarterly")
+
+
+class ReportFrequency(models.TextChoices):
+    """How often managers and team leads get the KPI report by e-mail (D5)."""
+
+    OFF = "off", _("Never")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
 
 
 def validate_time_zone(value: str) -> None:
@@ -68,6 +78,17 @@ class Company(BaseModel):
             "They may then add KPIs for their own departments and teams and hide inherited ones (K6)."
         ),
     )
+    report_frequency = models.CharField(
+        _("KPI report e-mail"), max_length=16, choices=ReportFrequency, default=ReportFrequency.WEEKLY
+    )
+    report_hour = models.PositiveSmallIntegerField(
+        _("hour of the KPI report"),
+        default=8,
+        validators=[MaxValueValidator(23)],
+        help_text=_("In the company's time zone, 0–23."),
+    )
+    # The first day of the last period reported: each period's report goes out once (D5).
+    report_last_start = models.DateField(_("last report's period"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("company")

@@ -76,6 +76,8 @@ COMPANY_SETTINGS = (
     "primary_frequency",
     "secondary_frequency",
     "units_define_kpis",
+    "report_frequency",
+    "report_hour",
 )
 
 

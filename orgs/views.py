@@ -1,38 +1,124 @@
-from dataclasses import dataclass
+"""Pages of orgs (API.md "Pages"): Home (D1) and the Organization section (O5), in the reader's
+language (D6). Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of
+queries)."""
+
+import datetime
+import zoneinfo
+from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from kpis.models import Kpi, KpiKind
+from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
-from orgs.i18n import content_languages, localized
+from orgs import access
+from orgs.i18n import content_languages
+from orgs.models import Member, Role, Team, TrackingFrequency
 from orgs.selectors import member_of
+from ratings import dashboards
+from ratings.selectors import leaderboard
 
 
-@dataclass(frozen=True)
-class KpiRow:
-    kpi: Kpi
-    name: str  # in the reader's language (D6)
-    unit: str
+def frequency_window(frequency: str, today: datetime.date) -> dashboards.Window:
+    """The current period of a tracking frequency (O1): today, this week, month or quarter."""
+    if frequency == TrackingFrequency.DAILY:
+        return dashboards.Window(dashboards.CUSTOM, today, today, today)
+    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
+    return dashboards.window_of(kind, today, today)
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Home (D1): the signed-in person's KPIs, primary apart from secondary (K6), in their language
-    (D6). Their values, points and rank join them with the ratings."""
+    """Home (D1): the signed-in person's KPIs for the current period (primary by the company's
+    primary tracking frequency, secondary by its secondary one: value, target, progress), their
+    points and rank this month, and their team's primary KPIs."""
     member = member_of(request.user)  # None for a platform operator, who has no company
-    rows: dict[str, list[KpiRow]] = {KpiKind.PRIMARY: [], KpiKind.SECONDARY: []}
-    if member is not None:
-        languages = content_languages(request.user, member.company)
-        for kpi in kpi_list_for_member(member).select_related("department", "team"):
-            name, unit = localized(kpi, "name", languages), localized(kpi.unit, "name", languages)
-            rows[kpi.kind].append(KpiRow(kpi, name, unit))
-    for kind_rows in rows.values():
-        kind_rows.sort(key=lambda row: (row.name.casefold(), row.kpi.id))
+    if member is None:
+        return render(request, "home.html", {"has_company": False})
+    request.member = member
+    company = member.company
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(company.time_zone))
+    languages = content_languages(request.user, company)
+    kpis = list(kpi_list_for_member(member).select_related("department", "team"))
+    holder = dashboards.person_holder(member)
+    windows = {
+        KpiKind.PRIMARY: frequency_window(company.primary_frequency, today),
+        KpiKind.SECONDARY: frequency_window(company.secondary_frequency, today),
+    }
+    figures = {
+        kind: dashboards.kpi_figures(holder, [kpi for kpi in kpis if kpi.kind == kind], window, languages)
+        for kind, window in windows.items()
+    }
+    board = leaderboard(period="month", day=today, limit=0, viewer=member)
     context = {
-        "has_company": member is not None,
-        "primary_kpis": rows[KpiKind.PRIMARY],
-        "secondary_kpis": rows[KpiKind.SECONDARY],
+        "has_company": True,
+        "member": member,
+        "primary": figures[KpiKind.PRIMARY],
+        "secondary": figures[KpiKind.SECONDARY],
+        "primary_window": windows[KpiKind.PRIMARY],
+        "secondary_window": windows[KpiKind.SECONDARY],
+        "month": dashboards.window_of("month", today, today),
+        "board": board,
+        **_team_context(member, windows[KpiKind.PRIMARY], languages),
     }
     return render(request, "home.html", context)
+
+
+def _team_context(member: Member, window: dashboards.Window, languages: list[str]) -> dict:
+    """D1: the key (primary) metrics of the person's team."""
+    team = Team.objects.filter(id=member.team_id).first() if member.team_id else None
+    if team is None:
+        return {"team": None}
+    holder = dashboards.team_holder(team)
+    primary = [kpi for kpi in dashboards.holder_kpis(holder) if kpi.kind == KpiKind.PRIMARY]
+    return {"team": team, "team_figures": dashboards.kpi_figures(holder, primary, window, languages)}
+
+
+@login_required
+def organization(request: HttpRequest) -> HttpResponse:
+    """The Organization section (O5), read-only: the administrators, each department with its
+    managers and teams, each team with its leads and people, as far as the viewer may see (O4).
+    Changes are made in the admin. A fixed number of queries, whatever the size of the company."""
+    viewer = member_of(request.user)
+    if viewer is None:
+        raise Http404
+    request.member = viewer
+    people = (
+        access.visible_members(viewer).select_related("user").order_by("user__first_name", "user__last_name")
+    )
+    by_team: dict[int, list[Member]] = defaultdict(list)
+    by_department: dict[int, list[Member]] = defaultdict(list)
+    unplaced = []
+    for person in people:
+        if person.team_id:
+            by_team[person.team_id].append(person)
+        elif person.department_id:
+            by_department[person.department_id].append(person)
+        else:
+            unplaced.append(person)
+    teams = access.visible_teams(viewer).prefetch_related(
+        Prefetch("leads", Member.objects.select_related("user"))
+    )
+    teams_of: dict[int, list] = defaultdict(list)
+    for team in teams.order_by("name", "id"):
+        teams_of[team.department_id].append({"team": team, "people": by_team.get(team.id, [])})
+    departments = access.visible_departments(viewer).prefetch_related(
+        Prefetch("managers", Member.objects.select_related("user"))
+    )
+    context = {
+        "admins": Member.objects.filter(role=Role.ADMIN).select_related("user").order_by("user__first_name"),
+        "departments": [
+            {
+                "department": department,
+                "teams": teams_of.get(department.id, []),
+                "people": by_department.get(department.id, []),
+            }
+            for department in departments.order_by("name", "id")
+        ],
+        "unplaced": unplaced,
+        "is_admin": access.is_company_admin(viewer),
+    }
+    return render(request, "orgs/organization.html", context)

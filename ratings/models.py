@@ -107,9 +107,12 @@ class DailyTotal(CompanyScopedModel):
             models.UniqueConstraint(fields=["company", "member", "kpi", "day"], name="daily_total_unique"),
         ]
         indexes = [
-            # Covering: a date range's edge days are summed from the index alone (leaderboard_range).
+            # Covering: a date range's edge days (leaderboard_range) and a dashboard's breakdown of
+            # the company by person or department are summed from the index alone.
             models.Index(
-                fields=["company", "day"], include=["member", "kpi", "points"], name="daily_total_company_day"
+                fields=["company", "day"],
+                include=["member", "kpi", "value", "points"],
+                name="daily_total_company_day",
             ),
             models.Index(fields=["company", "kpi", "day"], name="daily_total_company_kpi_day"),
         ]

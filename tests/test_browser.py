@@ -40,3 +40,223 @@ def test_a_wrong_password_shows_an_error_and_keeps_the_email(company, make_membe
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").is_visible()
     assert page.input_value("#id_username") == "bob@acme.example"
+
+
+# --- The pages of the demo company, role by role (PRODUCT D1–D6, O4, O5) ---------------------------
+
+
+def _demo_sign_in(page, live_server, email: str) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from orgs.demo import DEMO_PASSWORD
+
+    call_command("seed_demo", stdout=StringIO())
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def _nav(page) -> list[str]:
+    return [text.strip() for text in page.locator(".main-nav a").all_inner_texts()]
+
+
+def _status(page, url: str) -> int:
+    return page.goto(url).status
+
+
+def _units():
+    from orgs.models import Company, Department, Team
+    from orgs.tenancy import company_context
+
+    company = Company.objects.get(slug="demo")
+    with company_context(company.id):
+        units = {department.name: department.id for department in Department.objects.all()}
+        units |= {team.name: team.id for team in Team.objects.all()}
+    return units
+
+
+def _charts_drawn(page) -> int:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))"
+    )
+    return page.locator("canvas[data-chart]").count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_sees_their_own_kpis_team_and_board_and_nothing_else(browser_page, live_server, screenshot):
+    from orgs.demo import MEMBER_EMAIL
+
+    page = browser_page
+    _demo_sign_in(page, live_server, MEMBER_EMAIL)
+    units = _units()
+    # Home: their KPIs with value, target and progress; their points and rank; their team's metrics
+    assert _nav(page) == ["Home", "My profile", "Dashboards", "Leaderboard", "Organization"]
+    assert "Revenue" in page.inner_text("#primary-kpis")
+    assert page.locator("#primary-kpis .progress-cell").count() > 0
+    assert page.inner_text("#my-rank").split()[0].isdigit()
+    assert "Enterprise Sales" in page.inner_text("#team-kpis")
+    screenshot(page, "pages_member_01_home")
+    # Profile: charts, rating over time, recent actions
+    page.click(".main-nav a:text('My profile')")
+    page.wait_for_url("**/people/*/")
+    assert _charts_drawn(page) == 3
+    assert page.locator("#recent-actions tbody tr").count() > 0
+    screenshot(page, "pages_member_02_profile")
+    # Their team's dashboard is the one dashboard they have
+    page.goto(f"{live_server.url}/dashboards/")
+    assert page.locator("#dashboard-list a").all_inner_texts() == ["Sales / Enterprise Sales"]
+    page.click("#dashboard-list a")
+    assert page.inner_text("#holder-name") == "Enterprise Sales"
+    assert _charts_drawn(page) == 2
+    screenshot(page, "pages_member_03_team_dashboard")
+    page.goto(f"{live_server.url}/leaderboard/")
+    assert "Your place:" in page.inner_text("#my-place")
+    screenshot(page, "pages_member_04_leaderboard")
+    page.goto(f"{live_server.url}/organization/")
+    assert "Enterprise Sales" in page.inner_text("main")
+    assert "Customer Success" not in page.inner_text("main")
+    screenshot(page, "pages_member_05_organization")
+    # and nothing beyond their reach
+    assert _status(page, f"{live_server.url}/dashboards/company/") == 403
+    assert _status(page, f"{live_server.url}/dashboards/teams/{units['Mid-Market Sales']}/") == 404
+    assert _status(page, f"{live_server.url}/dashboards/departments/{units['Sales']}/") == 404
+    assert _status(page, f"{live_server.url}/logger/") == 403
+    screenshot(page, "pages_member_06_logger_refused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_team_lead_records_for_their_people_and_watches_their_team(browser_page, live_server, screenshot):
+    from orgs.demo import LEAD_EMAIL
+
+    page = browser_page
+    _demo_sign_in(page, live_server, LEAD_EMAIL)
+    units = _units()
+    assert "Activity logger" in _nav(page)
+    screenshot(page, "pages_lead_01_home")
+    # the logger offers their team's people only, and records all rows or none
+    page.goto(f"{live_server.url}/logger/")
+    people = page.locator("select[name=person-0] option").all_inner_texts()
+    assert "Liam Foster" in people
+    assert "Noah Parker" not in people
+    page.select_option("select[name=person-0]", label="Liam Foster")
+    page.select_option("select[name=kpi-0]", label="Calls made (calls)")
+    page.fill("input[name=value-0]", "12")
+    page.select_option("select[name=person-1]", label="Amelia Ward")
+    page.select_option("select[name=kpi-1]", label="Calls made (calls)")
+    page.fill("input[name=value-1]", "-3")
+    page.click("#logger-submit")
+    assert "A value is a number" in page.inner_text("#logger-form")
+    assert page.locator("#logger-recorded").count() == 0
+    screenshot(page, "pages_lead_02_logger_error")
+    page.fill("input[name=value-1]", "3")
+    page.click("#logger-submit")
+    assert page.inner_text("#logger-recorded") == "2 actions recorded."
+    screenshot(page, "pages_lead_03_logger_recorded")
+    # their team's dashboard: a KPI's charts and the period picker work in place (htmx)
+    page.goto(f"{live_server.url}/dashboards/teams/{units['Enterprise Sales']}/")
+    page.click("#secondary-figures a:text('Calls made')")
+    page.wait_for_function("() => document.querySelector('#kpi-chart h2').textContent.includes('Calls made')")
+    assert _charts_drawn(page) == 2
+    screenshot(page, "pages_lead_04_team_dashboard")
+    page.click(".pills a:text('Week')")
+    page.wait_for_url("**period=week**")
+    assert _charts_drawn(page) == 2
+    screenshot(page, "pages_lead_05_team_week")
+    assert _status(page, f"{live_server.url}/dashboards/departments/{units['Sales']}/") == 404
+    assert _status(page, f"{live_server.url}/dashboards/teams/{units['Support']}/") == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_department_manager_sees_their_department_by_team_and_by_period(
+    browser_page, live_server, screenshot
+):
+    from orgs.demo import MANAGER_EMAIL
+
+    page = browser_page
+    _demo_sign_in(page, live_server, MANAGER_EMAIL)
+    units = _units()
+    page.goto(f"{live_server.url}/dashboards/")
+    assert page.locator("#dashboard-list a").all_inner_texts() == [
+        "Sales",
+        "Sales / Enterprise Sales",
+        "Sales / Mid-Market Sales",
+    ]
+    page.click("#dashboard-list a:text-is('Sales')")
+    assert _charts_drawn(page) == 2
+    screenshot(page, "pages_manager_01_department")
+    # a department's breakdown is by team, and by person at a click (htmx)
+    assert "By team" in page.inner_text("#breakdown h2")
+    assert "Mid-Market Sales" in page.inner_text("#breakdown")
+    page.click("#breakdown .pills a:text('People')")
+    page.wait_for_function("() => document.querySelector('#breakdown h2').textContent.includes('By person')")
+    assert "Liam Foster" in page.inner_text("#breakdown")
+    page.locator("#breakdown").scroll_into_view_if_needed()
+    screenshot(page, "pages_manager_02_by_person")
+    # a custom range through the picker
+    page.select_option("select[name=period]", "custom")
+    page.fill("input[name=from]", "2026-09-01")
+    page.fill("input[name=to]", "2026-10-31")
+    page.click(".period-form button[type=submit]")
+    page.wait_for_url("**from=2026-09-01**")
+    assert page.inner_text("#period-label") == "Sept. 1, 2026 – Oct. 31, 2026"
+    assert "period=month" not in page.url
+    screenshot(page, "pages_manager_03_custom_range")
+    page.goto(f"{live_server.url}/leaderboard/?scope=department:{units['Sales']}&period=quarter")
+    assert page.inner_text("#scope-name") == "Sales"
+    screenshot(page, "pages_manager_04_leaderboard")
+    page.goto(f"{live_server.url}/organization/")
+    screenshot(page, "pages_manager_05_organization")
+    assert _status(page, f"{live_server.url}/dashboards/company/") == 403
+    assert _status(page, f"{live_server.url}/dashboards/departments/{units['Customer Success']}/") == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_company_admin_sees_the_whole_company_in_english_russian_and_dark(
+    browser_page, live_server, screenshot
+):
+    from orgs.demo import ADMIN_EMAIL
+
+    page = browser_page
+    _demo_sign_in(page, live_server, ADMIN_EMAIL)
+    assert _nav(page) == [
+        "Home",
+        "My profile",
+        "Dashboards",
+        "Leaderboard",
+        "Organization",
+        "Activity logger",
+        "Admin",
+    ]
+    screenshot(page, "pages_admin_01_home")
+    page.goto(f"{live_server.url}/dashboards/company/")
+    assert _charts_drawn(page) == 2
+    screenshot(page, "pages_admin_02_company")
+    # the company's breakdown is by department
+    assert "By department" in page.inner_text("#breakdown h2")
+    assert "Customer Success" in page.inner_text("#breakdown")
+    page.locator("#breakdown").scroll_into_view_if_needed()
+    screenshot(page, "pages_admin_03_by_department")
+    page.goto(f"{live_server.url}/organization/")
+    assert "Olivia Bennett" in page.inner_text("#admins")
+    screenshot(page, "pages_admin_04_organization")
+    page.goto(f"{live_server.url}/logger/")
+    screenshot(page, "pages_admin_05_logger")
+    # in Russian
+    page.goto(f"{live_server.url}/dashboards/company/")
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "ru")
+    page.wait_for_load_state("networkidle")
+    assert "Основные KPI" in page.inner_text("#primary-figures")
+    assert "Выручка" in page.inner_text("#primary-figures")
+    screenshot(page, "pages_admin_06_company_ru")
+    page.goto(f"{live_server.url}/")
+    screenshot(page, "pages_admin_07_home_ru")
+    # and in the dark theme
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{live_server.url}/dashboards/company/")
+    _charts_drawn(page)
+    screenshot(page, "pages_admin_08_company_dark")

@@ -1,0 +1,50 @@
+"""The layout's navigation (O4: each person sees links to what their role may open) and small
+formatting helpers of the pages."""
+
+from decimal import Decimal
+
+from django import template
+from django.utils.translation import gettext as _
+
+from orgs.selectors import member_of
+from ratings import dashboards
+
+register = template.Library()
+
+
+@register.inclusion_tag("pages/_nav.html", takes_context=True)
+def main_nav(context) -> dict:
+    """Links for the signed-in person: Home, their profile, the dashboards they may open, the
+    leaderboard, the organization, the activity logger (heads only), the admin (staff)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"links": []}
+    member = getattr(request, "member", None) or member_of(user)
+    path = request.path
+    links = [(_("Home"), "/", path == "/")]
+    if member is not None:
+        request.member = member
+        links += [
+            (_("My profile"), f"/people/{member.user_id}/", path.startswith("/people/")),
+            (_("Dashboards"), "/dashboards/", path.startswith("/dashboards/")),
+            (_("Leaderboard"), "/leaderboard/", path.startswith("/leaderboard/")),
+            (_("Organization"), "/organization/", path.startswith("/organization/")),
+        ]
+        if dashboards.may_record(member):
+            links.append((_("Activity logger"), "/logger/", path.startswith("/logger/")))
+    if user.is_staff:
+        links.append((_("Admin"), "/admin/", False))
+    return {"links": links}
+
+
+@register.filter
+def percent(value) -> str:
+    """A whole percentage, or an em dash when there is none."""
+    return "—" if value is None else f"{Decimal(value):.0f}%"
+
+
+@register.filter
+def bar_width(value) -> int:
+    """A progress bar's width in percent, 0–100."""
+    return 0 if value is None else max(0, min(100, int(value)))

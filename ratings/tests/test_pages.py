@@ -1,0 +1,396 @@
+"""The pages of ratings (API.md "Pages"): dashboards with targets and pacing (D3), exports (I4),
+the leaderboard (R7), profiles (D2) and the activity logger (O5); who sees what (O4), another
+company's nothing (O2), and a fixed number of queries whatever the size of the data."""
+
+import csv
+import datetime
+import io
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kpis.services import target_break_down, target_create
+from orgs.models import Role
+from orgs.services import department_create, team_create
+from orgs.tenancy import company_context
+from ratings import dashboards, views
+from ratings.models import ActionSource, KpiAction
+from ratings.tests.pages_org import NOVEMBER, build_org, record
+
+TENTH = datetime.date(2026, 11, 10)
+
+
+@pytest.fixture
+def org(company, make_member):
+    return build_org(company, make_member)
+
+
+@pytest.fixture
+def on_the_tenth(monkeypatch):
+    """Pages see 10 November 2026 as today in the company's time zone."""
+    monkeypatch.setattr(views, "company_today", lambda member: TENTH)
+
+
+def get(client, member, url: str, **params):
+    client.force_login(member.user)
+    return client.get(url, params)
+
+
+def figure(response, name: str) -> dashboards.KpiFigure:
+    figures = response.context["primary"] + response.context["secondary"]
+    return next(each for each in figures if each.name == name)
+
+
+# --- Pacing and progress (D3, K9) --------------------------------------------------------------------
+
+
+def test_a_monthly_target_of_300_expects_100_on_the_10th_of_a_30_day_month(client, org, on_the_tenth):
+    # given Alpha's November target of 300 calls (November has 30 days) and 120 calls so far
+    with company_context(org.company.id):
+        target_create(
+            kpi=org.calls, period="month", start=NOVEMBER, value="300", scope="team", team=org.alpha
+        )
+    record(org.company, (org.ann, org.calls, 70, "2026-11-03"), (org.bob, org.calls, 50, "2026-11-09"))
+    # when the lead opens Alpha's dashboard for November on the 10th
+    response = get(client, org.lead, f"/dashboards/teams/{org.alpha.id}/", period="month", date="2026-11-10")
+    # then the target is 300, 100 is expected by today, and 120 is ahead of that pace
+    calls = figure(response, "Calls made")
+    assert (calls.total, calls.target, calls.expected) == (Decimal(120), Decimal("300.00"), Decimal("100.00"))
+    assert (calls.progress, calls.pace, calls.light) == (Decimal(40), Decimal(120), dashboards.GREEN)
+    # and the chart's expected-to-date line reaches 100 on the 10th and 300 on the 30th
+    pacing = response.context["chart"]["pacing"]
+    assert pacing["expected"][9] == 100.0
+    assert pacing["expected"][29] == 300.0
+    assert pacing["actual"][9] == 120.0
+    assert pacing["actual"][10] is None
+    assert 'id="chart-data"' in response.content.decode()
+
+
+def test_a_week_of_a_monthly_target_is_its_days_share_and_a_breakdown_counts_its_parts(org):
+    with company_context(org.company.id):
+        target = target_create(kpi=org.calls, period="month", start=NOVEMBER, value="300")
+        week = dashboards.window_of("week", datetime.date(2026, 11, 2), TENTH)  # 2–8 November
+        assert dashboards.target_share(target, week.start, week.end) == Decimal("70.00")
+        target_break_down(target=target, into="week", method="days")
+        target.refresh_from_db()
+        parts = sum(part.value for part in target.parts.all() if week.start <= part.start <= week.end)
+        assert dashboards.target_share(target, week.start, week.end) == parts
+
+
+def test_lower_is_better_turns_progress_around(client, org, on_the_tenth):
+    # given a response-time ceiling of 30 for November: 10 expected by the 10th
+    with company_context(org.company.id):
+        target_create(kpi=org.response_time, period="month", start=NOVEMBER, value="30")
+    record(org.company, (org.ann, org.response_time, 8, "2026-11-05"))
+    response = get(client, org.admin, "/dashboards/company/", period="month", date="2026-11-01")
+    time = figure(response, "Response time")
+    # then 8 under a pace of 10 is on track: progress is target / actual
+    assert (time.progress, time.pace, time.light) == (Decimal(375), Decimal(125), dashboards.GREEN)
+    assert time in response.context["secondary"]
+
+
+@pytest.mark.parametrize(
+    ("pace", "light"), [(None, "none"), (Decimal(100), "green"), (Decimal(80), "amber"), (Decimal(79), "red")]
+)
+def test_the_traffic_light_follows_the_pace(pace, light):
+    assert dashboards.light_of(pace) == light
+
+
+def test_primary_and_secondary_kpis_are_shown_apart(client, org, on_the_tenth):
+    response = get(client, org.admin, "/dashboards/company/")
+    html = response.content.decode()
+    primary, secondary = html.split('id="primary-figures"')[1].split('id="secondary-figures"')
+    assert "Deals won" in primary
+    assert "Response time" not in primary
+    assert "Response time" in secondary.split('id="kpi-chart"')[0]
+
+
+# --- Periods ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "start", "end"),
+    [
+        ({"period": "week", "date": "2026-11-10"}, "2026-11-09", "2026-11-15"),
+        ({"period": "quarter", "date": "2026-11-10"}, "2026-10-01", "2026-12-31"),
+        ({"period": "year", "date": "2026-02-01"}, "2026-01-01", "2026-12-31"),
+        ({"from": "2026-09-15", "to": "2026-10-14"}, "2026-09-15", "2026-10-14"),
+        ({"period": "custom", "from": "2026-09-15", "to": "2026-10-14"}, "2026-09-15", "2026-10-14"),
+        ({}, "2026-11-01", "2026-11-30"),
+    ],
+)
+def test_the_period_comes_from_the_query(params, start, end):
+    window = dashboards.window_from_query(params, today=TENTH)
+    assert (str(window.start), str(window.end)) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "fortnight"},
+        {"period": "week", "date": "10.11.2026"},
+        {"from": "2026-11-10", "to": "2026-11-01"},
+        {"from": "2026-11-10"},
+        {"period": "week", "from": "2026-11-01", "to": "2026-11-10"},
+        {"from": "2020-01-01", "to": "2026-01-01"},
+    ],
+)
+def test_a_bad_period_is_a_400_that_says_why(client, org, params):
+    response = get(client, org.admin, "/dashboards/company/", **params)
+    assert response.status_code == 400
+    assert response.context["message"]
+
+
+# --- Who sees what (O4) and another company (O2) ------------------------------------------------------
+
+
+def urls_of(org) -> dict[str, str]:
+    return {
+        "company": "/dashboards/company/",
+        "sales": f"/dashboards/departments/{org.sales.id}/",
+        "support": f"/dashboards/departments/{org.support.id}/",
+        "alpha": f"/dashboards/teams/{org.alpha.id}/",
+        "beta": f"/dashboards/teams/{org.beta.id}/",
+        "helpdesk": f"/dashboards/teams/{org.helpdesk.id}/",
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("admin", {"company", "sales", "support", "alpha", "beta", "helpdesk"}),
+        ("manager", {"sales", "alpha", "beta"}),
+        ("lead", {"alpha"}),
+        ("ann", {"alpha"}),
+        ("eve", {"helpdesk"}),
+    ],
+)
+def test_each_role_opens_exactly_its_dashboards_exports_and_reports(client, org, who, allowed):
+    for name, url in urls_of(org).items():
+        for suffix in ("", "export.csv", "export.xlsx", "report/"):
+            status = get(client, getattr(org, who), url + suffix).status_code
+            refused = 403 if name == "company" else 404
+            assert status == (200 if name in allowed else refused), (who, name, suffix, status)
+
+
+def test_a_member_gets_404_for_anyone_elses_profile_and_a_lead_for_people_out_of_their_team(client, org):
+    assert get(client, org.ann, f"/people/{org.ann.user_id}/").status_code == 200
+    assert get(client, org.ann, f"/people/{org.bob.user_id}/").status_code == 404
+    assert get(client, org.lead, f"/people/{org.bob.user_id}/").status_code == 200
+    assert get(client, org.lead, f"/people/{org.cid.user_id}/").status_code == 404
+    assert get(client, org.manager, f"/people/{org.cid.user_id}/").status_code == 200
+    assert get(client, org.manager, f"/people/{org.eve.user_id}/").status_code == 404
+
+
+def test_another_companys_units_people_and_exports_are_not_found(client, org, other_company, make_member):
+    # given Globex with a department, a team and a person, and Globex's admin
+    with company_context(other_company.id):
+        g_department = department_create(name="Globex sales")
+        g_team = team_create(name="Globex team", department=g_department)
+    g_person = make_member(other_company, email="gus@globex.example", team=g_team)
+    g_admin = make_member(other_company, Role.ADMIN, email="boss@globex.example")
+    ours = [
+        f"/dashboards/departments/{org.sales.id}/",
+        f"/dashboards/teams/{org.alpha.id}/",
+        f"/people/{org.ann.user_id}/",
+    ]
+    theirs = [
+        f"/dashboards/departments/{g_department.id}/",
+        f"/dashboards/teams/{g_team.id}/",
+        f"/people/{g_person.user_id}/",
+    ]
+    for url in theirs:
+        for suffix in ("", "export.csv", "report/") if "dashboards" in url else ("",):
+            # then our admin (and so anyone of ours) finds none of theirs
+            assert get(client, org.admin, url + suffix).status_code == 404, url + suffix
+            assert get(client, org.ann, url + suffix).status_code == 404, url + suffix
+    for url in ours:
+        assert get(client, g_admin, url).status_code == 404, url
+    # and their company dashboard shows their figures only
+    record(org.company, (org.ann, org.calls, 10, "2026-11-02"))
+    response = get(client, g_admin, "/dashboards/company/")
+    assert response.status_code == 200
+    assert "Calls made" not in response.content.decode()
+    assert "Ann" not in response.content.decode()
+    assert get(client, g_admin, "/leaderboard/", scope=f"team:{org.alpha.id}").status_code == 404
+
+
+def test_the_leaderboard_offers_only_visible_scopes_and_shows_the_viewers_place(client, org, on_the_tenth):
+    record(
+        org.company,
+        (org.ann, org.calls, 30, "2026-11-02"),
+        (org.bob, org.calls, 20, "2026-11-02"),
+        (org.cid, org.calls, 40, "2026-11-02"),
+    )
+    response = get(client, org.bob, "/leaderboard/", period="month", date="2026-11-02")
+    assert [row.member_id for row in response.context["board"].rows] == [
+        org.cid.user_id,
+        org.ann.user_id,
+        org.bob.user_id,
+    ]
+    assert "Your place: 3 of 3, 20 points" in response.content.decode()
+    assert [value for value, _label in response.context["scopes"]] == [
+        "company",
+        f"department:{org.sales.id}",
+        f"team:{org.alpha.id}",
+    ]
+    assert get(client, org.bob, "/leaderboard/", scope=f"team:{org.beta.id}").status_code == 404
+    team = get(client, org.bob, "/leaderboard/", scope=f"team:{org.alpha.id}", period="all")
+    assert [row.member_id for row in team.context["board"].rows] == [org.ann.user_id, org.bob.user_id]
+
+
+# --- Exports (I4) ------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_exports_what_it_shows_with_formulas_escaped(client, org, on_the_tenth):
+    with company_context(org.company.id):
+        target_create(
+            kpi=org.calls, period="month", start=NOVEMBER, value="300", scope="team", team=org.alpha
+        )
+        org.calls.name_en = "=HYPERLINK(1)"
+        org.calls.save(update_fields=["name_en"])
+    record(org.company, (org.ann, org.calls, 70, "2026-11-03"))
+    response = get(
+        client, org.lead, f"/dashboards/teams/{org.alpha.id}/export.csv", period="month", date="2026-11-01"
+    )
+    assert response.status_code == 200
+    assert 'filename="kpis-team-' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0][:5] == ["KPI", "Kind", "Unit", "Total", "Target"]
+    calls = next(row for row in rows if "HYPERLINK" in row[0])
+    assert calls[0] == "'=HYPERLINK(1)"
+    assert calls[3:6] == ["70.00", "300.00", "100.00"]
+    xlsx = get(client, org.lead, f"/dashboards/teams/{org.alpha.id}/export.xlsx")
+    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+
+
+# --- Activity logger (O5, R3) ------------------------------------------------------------------------
+
+
+def logger_post(client, member, rows: list[dict]):
+    data = {}
+    for index, row in enumerate(rows):
+        data |= {f"{name}-{index}": value for name, value in row.items()}
+    client.force_login(member.user)
+    return client.post("/logger/", data)
+
+
+def actions(company):
+    with company_context(company.id):
+        return list(KpiAction.objects.order_by("id"))
+
+
+def test_a_lead_records_for_their_people_through_the_recording_service(client, org):
+    response = logger_post(
+        client,
+        org.lead,
+        [
+            {"person": org.ann.user_id, "kpi": org.calls.id, "value": "12", "when": "2026-11-02T09:30"},
+            {"person": org.bob.user_id, "kpi": org.deals.id, "value": "1,5", "comment": "half"},
+        ],
+    )
+    assert response.status_code == 200
+    assert "2 actions recorded." in response.content.decode()
+    recorded = actions(org.company)
+    assert [(a.member_id, a.value, a.source, a.recorded_by_id) for a in recorded] == [
+        (org.ann.user_id, Decimal("12.00"), ActionSource.LOGGER, org.lead.user_id),
+        (org.bob.user_id, Decimal("1.50"), ActionSource.LOGGER, org.lead.user_id),
+    ]
+    assert recorded[0].day == datetime.date(2026, 11, 2)  # 09:30 in Moscow
+    assert recorded[1].points == Decimal("15.00")
+
+
+def test_one_bad_row_records_nothing_and_says_what_is_wrong_where(client, org):
+    response = logger_post(
+        client,
+        org.lead,
+        [
+            {"person": org.ann.user_id, "kpi": org.calls.id, "value": "12"},
+            {"person": org.bob.user_id, "kpi": org.calls.id, "value": "-1"},
+        ],
+    )
+    assert response.status_code == 400
+    assert actions(org.company) == []
+    rows = response.context["rows"]
+    assert rows[0]["errors"] == []
+    assert "A value is a number" in rows[1]["errors"][0]
+    assert rows[1]["value"] == "-1"  # what they typed stays
+
+
+def test_people_out_of_reach_are_not_offered_and_are_refused(client, org, other_company, make_member):
+    stranger = make_member(other_company, email="gus@globex.example")
+    client.force_login(org.lead.user)
+    offered = {member.user_id for member in client.get("/logger/").context["people"]}
+    assert offered == {org.lead.user_id, org.ann.user_id, org.bob.user_id}
+    for person in (org.cid, stranger):
+        response = logger_post(
+            client, org.lead, [{"person": person.user_id, "kpi": org.calls.id, "value": "1"}]
+        )
+        assert response.status_code == 400
+        assert response.context["rows"][0]["errors"] == ["Choose a person from the list."]
+    assert actions(org.company) == []
+
+
+def test_members_may_not_use_the_logger(client, org):
+    assert get(client, org.ann, "/logger/").status_code == 403
+    assert (
+        logger_post(
+            client, org.ann, [{"person": org.ann.user_id, "kpi": org.calls.id, "value": "1"}]
+        ).status_code
+        == 403
+    )
+    assert actions(org.company) == []
+
+
+# --- Query counts (STYLE 10) -------------------------------------------------------------------------
+
+
+def count(client, member, url: str) -> int:
+    client.force_login(member.user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def grow(org, company, make_member, people: int) -> None:
+    """More people in every team, each with actions on several days."""
+    rows = []
+    for number in range(people):
+        for team in (org.alpha, org.beta):
+            person = make_member(company, email=f"p{number}-{team.id}@acme.example", team=team)
+            for day in ("2026-11-02", "2026-11-03", "2026-10-15"):
+                rows += [
+                    (person, org.calls, 5, day),
+                    (person, org.deals, 1, day),
+                    (person, org.response_time, 3, day),
+                ]
+    record(company, *rows)
+    with company_context(company.id):
+        target_create(kpi=org.calls, period="month", start=NOVEMBER, value="900")
+
+
+def test_pages_take_the_same_queries_for_few_and_many_people_and_actions(
+    client, org, company, make_member, on_the_tenth
+):
+    record(company, (org.ann, org.calls, 1, "2026-11-02"))
+    with company_context(company.id):  # with targets (and their parts) before and after
+        target_create(kpi=org.deals, period="quarter", start=datetime.date(2026, 10, 1), value="90")
+    urls = {
+        "company": "/dashboards/company/",
+        "company by person": "/dashboards/company/?by=members",
+        "department": f"/dashboards/departments/{org.sales.id}/",
+        "team": f"/dashboards/teams/{org.alpha.id}/",
+        "custom range": f"/dashboards/teams/{org.alpha.id}/?from=2026-10-01&to=2026-11-10",
+        "leaderboard": "/leaderboard/",
+        "leaderboard range": "/leaderboard/?from=2026-10-01&to=2026-11-10",
+        "profile": f"/people/{org.ann.user_id}/",
+        "export": "/dashboards/company/export.csv",
+        "logger": "/logger/",
+    }
+    before = {name: count(client, org.admin, url) for name, url in urls.items()}
+    grow(org, company, make_member, 12)
+    after = {name: count(client, org.admin, url) for name, url in urls.items()}
+    assert after == before
+    assert max(before.values()) <= 30

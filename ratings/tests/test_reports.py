@@ -1,0 +1,159 @@
+"""The KPI report (PRODUCT D5): sent by the hourly beat to each department manager and team lead
+with their units' figures against targets, once per period, in their language; and the same
+report downloaded from a dashboard."""
+
+import datetime
+import zoneinfo
+
+import pytest
+from django.core import mail
+
+from kpis.services import target_create
+from orgs.models import Role
+from orgs.services import company_update, department_create, department_set_managers
+from orgs.tenancy import company_context
+from ratings import tasks
+from ratings.reports import reports_send_due
+from ratings.tests.pages_org import build_org, record
+
+MOSCOW = zoneinfo.ZoneInfo("Europe/Moscow")
+OCTOBER = datetime.date(2026, 10, 1)
+
+
+def at(day: int, hour: int, month: int = 11) -> datetime.datetime:
+    return datetime.datetime(2026, month, day, hour, 5, tzinfo=MOSCOW)
+
+
+@pytest.fixture
+def org(company, make_member):
+    """Acme sends monthly reports at 8:00; October: Alpha 30 calls of 40, Beta 5; Sales 35 of 100."""
+    org = build_org(company, make_member)
+    with company_context(company.id):
+        company_update(company=company, report_frequency="monthly", report_hour=8)
+        target_create(
+            kpi=org.calls,
+            period="month",
+            start=OCTOBER,
+            value="100",
+            scope="department",
+            department=org.sales,
+        )
+        target_create(kpi=org.calls, period="month", start=OCTOBER, value="40", scope="team", team=org.alpha)
+    record(
+        company,
+        (org.ann, org.calls, 10, "2026-10-05"),
+        (org.bob, org.calls, 20, "2026-10-31"),
+        (org.cid, org.calls, 5, "2026-10-20"),
+        (org.ann, org.calls, 99, "2026-11-01"),  # November: not in October's report
+        (org.eve, org.calls, 7, "2026-10-10"),  # Support: nobody's report here heads it
+    )
+    return org
+
+
+def send(company, now: datetime.datetime) -> int:
+    with company_context(company.id):
+        return reports_send_due(now=now)
+
+
+def message_to(email: str):
+    return next(message for message in mail.outbox if message.to == [email])
+
+
+def html_of(message) -> str:
+    ((html, mime_type),) = message.alternatives
+    assert mime_type == "text/html"
+    return html
+
+
+def test_each_head_gets_their_units_figures_for_last_month_with_html_and_text(org):
+    # when the beat runs on 1 November at 8:05 in Moscow
+    assert send(org.company, at(1, 8)) == 2
+    # then the manager gets Sales (35 of 100: 35 %), and the lead Alpha (30 of 40: 75 %)
+    manager = message_to("manager@acme.example")
+    assert manager.subject == "KPI report: Acme, October 2026"
+    assert "Sales · October 2026" in manager.body
+    assert "- Calls made (points): 35 / 100, 35%" in manager.body
+    assert 'class="total">35<' in html_of(manager)
+    lead = message_to("lead@acme.example")
+    assert "- Calls made (points): 30 / 40, 75%" in lead.body
+    # and each sees only their own units
+    assert "Sales" not in lead.body
+    assert "Alpha" not in manager.body
+    assert "Support" not in manager.body + lead.body
+
+
+def test_a_period_is_reported_once_and_not_before_the_hour(org):
+    assert send(org.company, at(1, 7)) == 0  # before 8:00
+    assert send(org.company, at(1, 8)) == 2
+    assert send(org.company, at(1, 9)) == 0  # October already sent
+    assert send(org.company, at(15, 12)) == 0
+    assert len(mail.outbox) == 2
+    record(org.company, (org.ann, org.calls, 1, "2026-11-20"))
+    assert send(org.company, at(1, 8, month=12)) == 2  # November's, once December begins
+
+
+def test_weekly_and_daily_reports_cover_last_week_and_yesterday(org):
+    with company_context(org.company.id):
+        company_update(company=org.company, report_frequency="weekly")
+    assert send(org.company, at(2, 9)) == 2  # Monday 2 November: the week of 26 Oct – 1 Nov
+    assert "- Calls made (points): 119" in message_to("lead@acme.example").body  # 20 + 99
+    mail.outbox.clear()
+    with company_context(org.company.id):
+        company_update(company=org.company, report_frequency="daily")
+    assert send(org.company, at(2, 9)) == 2  # yesterday, 1 November
+    assert "- Calls made (points): 99" in message_to("lead@acme.example").body
+
+
+def test_reports_can_be_turned_off(org):
+    with company_context(org.company.id):
+        company_update(company=org.company, report_frequency="off")
+    assert send(org.company, at(1, 8)) == 0
+    assert mail.outbox == []
+
+
+def test_a_russian_speaker_gets_the_report_in_russian(org, make_member):
+    russian = make_member(org.company, Role.MANAGER, email="ivan@acme.example", language="ru")
+    with company_context(org.company.id):
+        department_set_managers(department=org.sales, managers=[org.manager, russian])
+    send(org.company, at(1, 8))
+    message = message_to("ivan@acme.example")
+    assert message.subject.startswith("Отчёт по KPI: Acme")
+    assert "Звонки" in message.body
+    assert "Calls made" not in message.body
+
+
+def test_another_companys_heads_and_figures_stay_out(org, other_company, make_member):
+    boss = make_member(other_company, Role.MANAGER, email="boss@globex.example")
+    with company_context(other_company.id):
+        department_set_managers(department=department_create(name="Globex sales"), managers=[boss])
+        company_update(company=other_company, report_frequency="monthly", report_hour=0)
+    assert send(org.company, at(1, 8)) == 2
+    assert all("globex" not in message.to[0] for message in mail.outbox)
+    mail.outbox.clear()
+    assert send(other_company, at(1, 8)) == 1
+    (theirs,) = mail.outbox
+    assert theirs.to == ["boss@globex.example"]
+    assert "Calls made" not in theirs.body
+    assert "Alpha" not in theirs.body
+
+
+def test_the_hourly_dispatcher_sends_one_task_per_reporting_company(org, other_company, monkeypatch):
+    from orgs.tenancy import current_company_id
+
+    sent = []
+    monkeypatch.setattr(tasks.kpi_reports_send, "delay", lambda: sent.append(current_company_id()))
+    with company_context(other_company.id):
+        company_update(company=other_company, report_frequency="off")
+    tasks.kpi_reports_dispatch.apply()
+    assert sent == [org.company.id]
+
+
+def test_the_report_downloads_from_the_dashboard(client, org):
+    client.force_login(org.manager.user)
+    response = client.get(
+        f"/dashboards/departments/{org.sales.id}/report/", {"period": "month", "date": "2026-10-01"}
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="kpi-report-department-')
+    assert 'class="total">35<' in response.content.decode()
+    assert client.get(f"/dashboards/departments/{org.support.id}/report/").status_code == 404

@@ -1,0 +1,513 @@
+"""Pages of ratings (API.md "Pages"): dashboards (D3), their exports and reports (I4, D5), the
+leaderboard (R7), a person's profile (D2) and the activity logger (O5).
+
+Views stay thin: ``ratings.dashboards`` reads, templates draw, ``ratings.services.actions_record``
+writes. Who may see what follows O4 (``ratings.dashboards`` and ``orgs.access``): a unit or person
+out of the viewer's reach answers 404, exactly like one that does not exist, another company's
+included; the company dashboard answers 403 to anyone but a company admin.
+"""
+
+import datetime
+import functools
+import zoneinfo
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from integrations.exports import export_response
+from kpi_platform.errors import DomainError, DomainErrors
+from kpis.models import Kpi, KpiStatus
+from kpis.selectors import kpi_list_for_member
+from orgs import access
+from orgs.i18n import content_languages, localized
+from orgs.models import Member
+from orgs.selectors import member_of
+from ratings import dashboards, reports
+from ratings.dashboards import BY_MEMBERS, Holder, Window
+from ratings.models import ActionSource, RatingPeriod
+from ratings.selectors import Scope, leaderboard, leaderboard_range
+from ratings.services import actions_record
+
+EXPORT_FORMATS = ("csv", "xlsx")
+LEADERBOARD_PAGE = 50
+EXPORT_LIMIT = 10_000
+
+
+def viewer_of(request: HttpRequest) -> Member:
+    """The signed-in person, kept on the request for the navigation; a platform operator, who has
+    no company, finds no page here (404)."""
+    member = getattr(request, "member", None) or member_of(request.user)
+    if member is None:
+        raise Http404
+    request.member = member
+    return member
+
+
+def profiles_open_to(viewer: Member, member_ids) -> set[int]:
+    """Which of these people's profiles the viewer may open (O4), to link only those: one query."""
+    return set(
+        access.visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True)
+    )
+
+
+def company_today(member: Member) -> datetime.date:
+    return timezone.localdate(timezone=zoneinfo.ZoneInfo(member.company.time_zone))
+
+
+def page(view):
+    """A page for signed-in people whose bad query (a period, a scope) is a 400 page saying why."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as error:
+            return render(request, "pages/bad_request.html", {"message": error.message}, status=400)
+
+    return wrapped
+
+
+# --- Dashboards (D3) ----------------------------------------------------------------------------------
+
+
+def _company(request: HttpRequest) -> tuple[Member, Holder]:
+    viewer = viewer_of(request)
+    if not dashboards.may_see_company_dashboard(viewer):
+        raise PermissionDenied
+    return viewer, dashboards.company_holder(viewer.company.name)
+
+
+def _department(request: HttpRequest, department_id: int) -> tuple[Member, Holder]:
+    viewer = viewer_of(request)
+    department = get_object_or_404(dashboards.dashboard_departments(viewer), id=department_id)
+    return viewer, dashboards.department_holder(department)
+
+
+def _team(request: HttpRequest, team_id: int) -> tuple[Member, Holder]:
+    viewer = viewer_of(request)
+    team = get_object_or_404(dashboards.dashboard_teams(viewer), id=team_id)
+    return viewer, dashboards.team_holder(team)
+
+
+HOLDERS = {"company": _company, "department": _department, "team": _team}
+
+
+def _holder(request: HttpRequest, kind: str, unit_id: int | None) -> tuple[Member, Holder]:
+    resolve = HOLDERS[kind]
+    return resolve(request) if unit_id is None else resolve(request, unit_id)
+
+
+def _window(request: HttpRequest, viewer: Member) -> Window:
+    return dashboards.window_from_query(request.GET, today=company_today(viewer))
+
+
+def _unit_view(request: HttpRequest, kind: str, unit_id: int | None):
+    """What every view of a unit starts with: the viewer, the unit (O4), the period of the query,
+    the reader's content languages."""
+    viewer, holder = _holder(request, kind, unit_id)
+    return viewer, holder, _window(request, viewer), content_languages(request.user, viewer.company)
+
+
+@page
+def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> HttpResponse:
+    """A unit's dashboard for a period: per KPI the total, the target and the pace, primary apart
+    from secondary; a chart of one KPI; the breakdown; the leaderboard. An htmx request (the
+    period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
+    viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
+    primary, secondary = dashboards.split_by_kind(figures)
+    chosen = _chosen(request, figures)
+    # By sub-unit where there are sub-units (the company's departments, a department's teams).
+    by = request.GET.get("by", dashboards.breakdown_choices(holder)[-1])
+    by = by if by in dashboards.breakdown_choices(holder) else BY_MEMBERS
+    breakdown = dashboards.breakdown(holder, primary or secondary, window, by)
+    board = dashboards.holder_leaderboard(holder, window, viewer=viewer)
+    context = {
+        "holder": holder,
+        "window": window,
+        "primary": primary,
+        "secondary": secondary,
+        "chosen": chosen,
+        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        "breakdown": breakdown,
+        "breakdown_choices": dashboards.breakdown_choices(holder),
+        "board": board,
+        "linkable": profiles_open_to(
+            viewer, [row.member_id for row in board.rows + breakdown.rows if row.member_id]
+        ),
+        "switch": _dashboard_switch(viewer, holder),
+        "by": by,
+        **_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
+    }
+    template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
+    return render(request, template, context)
+
+
+def _picker(window: Window, **keep) -> dict:
+    """The period picker's context; ``keep``: parameters that survive a change of period."""
+    kinds = [
+        ("week", _("Week")),
+        ("month", _("Month")),
+        ("quarter", _("Quarter")),
+        ("year", _("Year")),
+        (dashboards.CUSTOM, _("Custom range")),
+    ]
+    kept = [(name, value) for name, value in keep.items() if value]
+    return {
+        "window": window,
+        "query": urlencode(window.query),
+        "periods": _period_links(window.kind),
+        "period_kinds": kinds,
+        "previous_query": urlencode(window.shifted(1).query),
+        "next_query": urlencode(window.following().query),
+        "keep": kept,
+        "extra": f"&{urlencode(kept)}" if kept else "",
+    }
+
+
+def _chosen(request: HttpRequest, figures: list[dashboards.KpiFigure]) -> dashboards.KpiFigure | None:
+    """The KPI whose charts are drawn: ``?kpi=ID`` among the page's, else the first primary KPI
+    with a target (the one to pace), preferring one that counts in the rating."""
+    wanted = request.GET.get("kpi", "")
+    ranked = sorted(
+        figures,
+        key=lambda figure: (figure.kpi.kind != "primary", figure.target is None, not figure.kpi.in_rating),
+    )
+    return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
+
+
+def _period_links(current: str, *, all_time: bool = False) -> list[tuple[str, str, bool]]:
+    """The period picker's quick links to today's week, month, quarter, year (and all time):
+    (label, period, current)."""
+    labels = {"week": _("Week"), "month": _("Month"), "quarter": _("Quarter"), "year": _("Year")}
+    if all_time:
+        labels[RatingPeriod.ALL] = _("All time")
+    return [(label, kind, current == kind) for kind, label in labels.items()]
+
+
+def _dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
+    """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
+    with department dashboards gets the teams of the department in view only (a company of 500
+    teams would otherwise list them all on every page); the index page lists everything."""
+    holder = holder or Holder("")
+    links = []
+    if dashboards.may_see_company_dashboard(viewer):
+        links.append((_("Company"), "/dashboards/company/", holder.kind == "company"))
+    departments = list(dashboards.dashboard_departments(viewer))
+    for department in departments:
+        current = holder.kind == "department" and holder.id == department.id
+        links.append((department.name, f"/dashboards/departments/{department.id}/", current))
+    teams = dashboards.dashboard_teams(viewer)
+    if departments and holder.kind != "":
+        in_view = holder.id if holder.kind == "department" else holder.department_id
+        teams = teams.filter(department_id=in_view)
+    for team in teams:
+        current = holder.kind == "team" and holder.id == team.id
+        links.append((f"{team.department.name} / {team.name}", f"/dashboards/teams/{team.id}/", current))
+    return links
+
+
+@page
+def dashboard_index(request: HttpRequest) -> HttpResponse:
+    """Every dashboard the viewer may open (O4)."""
+    viewer = viewer_of(request)
+    return render(request, "ratings/dashboards.html", {"links": _dashboard_switch(viewer)})
+
+
+def _unit_stem(kind: str, unit_id: int | None) -> str:
+    return kind if unit_id is None else f"{kind}-{unit_id}"
+
+
+def _figure_row(figure: dashboards.KpiFigure) -> list:
+    kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
+    return [
+        figure.name,
+        kind,
+        figure.unit,
+        figure.total,
+        figure.target,
+        figure.expected,
+        figure.progress,
+        figure.pace,
+        figure.points,
+    ]
+
+
+def figure_header() -> list[str]:
+    return [
+        _("KPI"),
+        _("Kind"),
+        _("Unit"),
+        _("Total"),
+        _("Target"),
+        _("Expected by today"),
+        _("Progress, %"),
+        _("Pace, %"),
+        _("Points"),
+    ]
+
+
+@page
+def dashboard_export(request: HttpRequest, fmt: str, kind: str, unit_id: int | None = None) -> HttpResponse:
+    """What the dashboard shows per KPI, as csv or xlsx (I4; formula cells escaped)."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    _viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
+    primary, secondary = dashboards.split_by_kind(figures)
+    stem = f"kpis-{_unit_stem(kind, unit_id)}-{window.start}-{window.end}"
+    return export_response(
+        stem, fmt, figure_header(), (_figure_row(figure) for figure in primary + secondary)
+    )
+
+
+@page
+def dashboard_report(request: HttpRequest, kind: str, unit_id: int | None = None) -> HttpResponse:
+    """The KPI report (D5) of this unit and period, as the e-mail's HTML, to download."""
+    viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    html = reports.report_html(company=viewer.company, sections=[reports.section(holder, window, languages)])
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    filename = f"kpi-report-{_unit_stem(kind, unit_id)}-{window.start}-{window.end}.html"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- Leaderboard (R7) ---------------------------------------------------------------------------------
+
+
+def _scope(viewer: Member, value: str) -> tuple[Scope, str]:
+    """``company``, ``department:ID`` or ``team:ID`` among those the viewer sees; another is 404."""
+    kind, _sep, raw_id = (value or "company").strip().partition(":")
+    if kind == "company" and not raw_id:
+        return Scope(), viewer.company.name
+    if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
+        raise DomainError("scope_invalid", _("A scope is company, department:ID or team:ID."), field="scope")
+    units = access.visible_departments if kind == "department" else access.visible_teams
+    unit = get_object_or_404(units(viewer), id=int(raw_id))
+    return Scope(kind, unit.id), unit.name
+
+
+def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, offset: int = 0):
+    """The leaderboard the query asks for: ``period`` also takes ``all``."""
+    today = company_today(viewer)
+    paging = {"scope": scope, "limit": limit, "offset": offset, "viewer": viewer}
+    if request.GET.get("period") == RatingPeriod.ALL:
+        return None, leaderboard(period=RatingPeriod.ALL, day=today, **paging)
+    window = dashboards.window_from_query(request.GET, today=today)
+    if window.kind == dashboards.CUSTOM:
+        return window, leaderboard_range(start=window.start, end=window.end, **paging)
+    return window, leaderboard(period=window.kind, day=window.start, **paging)
+
+
+def _offset(request: HttpRequest) -> int:
+    raw = request.GET.get("offset", "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else 0
+
+
+@page
+def leaderboard_page(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_of(request)
+    offset = _offset(request)
+    scope, scope_name = _scope(viewer, request.GET.get("scope", "company"))
+    window, board = _board(request, viewer, scope, limit=LEADERBOARD_PAGE, offset=offset)
+    params = {key: value for key, value in request.GET.items() if key != "offset"}
+    context = {
+        "board": board,
+        "linkable": profiles_open_to(viewer, [row.member_id for row in board.rows]),
+        "window": window,
+        "scope_value": str(scope),
+        "scope_name": scope_name,
+        "scopes": _scopes(viewer, scope),
+        "query": urlencode(params),
+        "all_time": window is None,
+        "previous_offset": max(0, offset - LEADERBOARD_PAGE) if offset else None,
+        "next_offset": offset + LEADERBOARD_PAGE if offset + LEADERBOARD_PAGE < board.count else None,
+        "periods": _period_links(window.kind if window else RatingPeriod.ALL, all_time=True),
+    }
+    template = (
+        "ratings/_leaderboard.html" if request.headers.get("HX-Request") else "ratings/leaderboard.html"
+    )
+    return render(request, template, context)
+
+
+def _scopes(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
+    """The scope picker: the company, the departments the viewer sees, and their teams; with
+    several departments, only the teams of the department in view (as the dashboard switcher)."""
+    scopes = [("company", _("Whole company"))]
+    departments = list(access.visible_departments(viewer).order_by("name", "id"))
+    scopes += [(f"department:{unit.id}", unit.name) for unit in departments]
+    teams = access.visible_teams(viewer).select_related("department").order_by("department__name", "name")
+    if len(departments) > 1 and scope.kind == "department":
+        teams = teams.filter(department_id=scope.unit_id)
+    elif len(departments) > 1 and scope.kind == "team":
+        teams = teams.filter(department__teams__id=scope.unit_id)
+    elif len(departments) > 1:
+        teams = teams.none()
+    scopes += [(f"team:{team.id}", f"{team.department.name} / {team.name}") for team in teams]
+    return scopes
+
+
+@page
+def leaderboard_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    viewer = viewer_of(request)
+    scope, _name = _scope(viewer, request.GET.get("scope", "company"))
+    window, board = _board(request, viewer, scope, limit=EXPORT_LIMIT)
+    rows = ([row.rank, str(row.member.user) if row.member else "", row.points] for row in board.rows)
+    period = f"{window.start}-{window.end}" if window else "all"
+    return export_response(
+        f"leaderboard-{scope.kind}-{period}", fmt, [_("Rank"), _("Person"), _("Points")], rows
+    )
+
+
+# --- Profile (D2) -------------------------------------------------------------------------------------
+
+
+@page
+def profile(request: HttpRequest, member_id: int) -> HttpResponse:
+    """A person as the viewer may see them (``orgs.access.visible_members``): their KPIs this
+    month against their targets, one KPI's history, their rating over time, their latest actions."""
+    viewer = viewer_of(request)
+    person = get_object_or_404(
+        access.visible_members(viewer).select_related("user", "team", "department"), user_id=member_id
+    )
+    window = _window(request, viewer)
+    languages = content_languages(request.user, viewer.company)
+    holder = dashboards.person_holder(person)
+    kpis = list(kpi_list_for_member(person))
+    figures = dashboards.kpi_figures(holder, kpis, window, languages)
+    primary, secondary = dashboards.split_by_kind(figures)
+    chosen = _chosen(request, figures)
+    actions = dashboards.recent_actions(person)
+    context = {
+        "person": person,
+        "holder": holder,
+        "window": window,
+        "primary": primary,
+        "secondary": secondary,
+        "chosen": chosen,
+        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        "rating": dashboards.rating_history(person, window),
+        "actions": [
+            (action, localized(action.kpi, "name", languages), localized(action.kpi.unit, "name", languages))
+            for action in actions
+        ],
+        "is_me": person.user_id == viewer.user_id,
+        **_picker(window, kpi=chosen.kpi.id if chosen else None),
+    }
+    template = "ratings/_profile.html" if request.headers.get("HX-Request") else "ratings/profile.html"
+    return render(request, template, context)
+
+
+# --- Activity logger (O5) -----------------------------------------------------------------------------
+
+LOGGER_ROWS = 5
+
+
+@page
+def logger(request: HttpRequest) -> HttpResponse:
+    """A team lead, manager or company admin records actions for their people: up to five rows at
+    once, through the one recording service (R3), all or nothing; every error is shown at its row."""
+    viewer = viewer_of(request)
+    if not dashboards.may_record(viewer):
+        raise PermissionDenied
+    people = list(dashboards.recordable_members(viewer))
+    languages = content_languages(request.user, viewer.company)
+    kpis = _logger_kpis(people, languages)
+    rows = [{"index": index} for index in range(LOGGER_ROWS)]
+    errors, recorded, general = {}, None, []
+    if request.method == "POST":
+        rows = [_posted_row(request, index) for index in range(LOGGER_ROWS)]
+        items, positions = _items(rows, people, kpis, errors)
+        if not items:
+            general.append(_("Fill in at least one row: a person, a KPI and a value."))
+        elif not errors:
+            try:
+                result = actions_record(items=items, source=ActionSource.LOGGER, recorded_by=viewer)
+            except DomainErrors as failure:
+                for error in failure.errors:
+                    _row_error(errors, general, positions, error)
+            except DomainError as error:
+                _row_error(errors, general, positions, error)
+            else:
+                recorded = result.created
+                rows = [{"index": index} for index in range(LOGGER_ROWS)]
+    for row in rows:
+        row["errors"] = errors.get(row["index"], [])
+    context = {
+        "people": people,
+        "kpis": kpis,
+        "rows": rows,
+        "recorded": recorded,
+        "general_errors": general,
+        "now": timezone.localtime(timezone=zoneinfo.ZoneInfo(viewer.company.time_zone)).strftime(
+            "%Y-%m-%dT%H:%M"
+        ),
+    }
+    return render(request, "ratings/logger.html", context, status=400 if errors or general else 200)
+
+
+def _logger_kpis(people: list[Member], languages: list[str]) -> list[tuple[int, str, str]]:
+    """The company's Active KPIs by name, (id, name, unit), none when there is nobody to record
+    for; the service refuses a row whose KPI does not reach its person (K8)."""
+    kpis = Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True).select_related("unit")
+    choices = [
+        (kpi.id, localized(kpi, "name", languages), localized(kpi.unit, "name", languages)) for kpi in kpis
+    ]
+    return sorted(choices, key=lambda choice: choice[1].casefold()) if people else []
+
+
+def _posted_row(request: HttpRequest, index: int) -> dict:
+    return {
+        "index": index,
+        **{
+            name: request.POST.get(f"{name}-{index}", "").strip()
+            for name in ("person", "kpi", "value", "when", "comment")
+        },
+    }
+
+
+def _items(rows: list[dict], people: list[Member], kpis: list, errors: dict) -> tuple[list[dict], list[int]]:
+    """The filled rows as items for ``actions_record``, and each item's row. A person or KPI that
+    is not on the page's lists (out of the viewer's reach, or another company's) is refused here,
+    at its row, before the service sees anything."""
+    by_id = {str(member.user_id): member for member in people}
+    kpi_ids = {str(kpi_id) for kpi_id, _name, _unit in kpis}
+    chosen = Kpi.objects.select_related("unit").in_bulk(
+        [int(row["kpi"]) for row in rows if row["kpi"] in kpi_ids]
+    )
+    items, positions = [], []
+    for row in rows:
+        if not any(row[name] for name in ("person", "kpi", "value")):
+            continue
+        if row["person"] not in by_id:
+            errors.setdefault(row["index"], []).append(_("Choose a person from the list."))
+        if row["kpi"] not in kpi_ids:
+            errors.setdefault(row["index"], []).append(_("Choose a KPI from the list."))
+        item = {
+            "user": by_id.get(row["person"]),
+            "kpi": chosen.get(int(row["kpi"])) if row["kpi"] in kpi_ids else None,
+        }
+        if row["value"]:
+            item["value"] = row["value"].replace(",", ".")
+        if row["when"]:
+            item["occurred_at"] = row["when"]
+        if row["comment"]:
+            item["comment"] = row["comment"]
+        items.append(item)
+        positions.append(row["index"])
+    return items, positions
+
+
+def _row_error(errors: dict, general: list, positions: list[int], error: DomainError) -> None:
+    if error.index is None:
+        general.append(error.message)
+    else:
+        errors.setdefault(positions[error.index], []).append(error.message)
