@@ -1,12 +1,20 @@
-"""API token authentication (I2): ``Authorization: Bearer kpi_<company>_<secret>``."""
+"""Who is asking, and how often: API tokens (I2: ``Authorization: Bearer kpi_<company>_<secret>``),
+their rate limit, and the throttling of sign-in attempts (django-axes)."""
 
 import hashlib
 import hmac
 
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from rest_framework import authentication, exceptions
+from django.utils.translation import ngettext
+from rest_framework import authentication, exceptions, throttling
+from rest_framework.settings import api_settings
 
+from orgs.forms import EmailAuthenticationForm
 from orgs.models import ApiToken
 from orgs.tenancy import CompanyAlreadySet, bind_company, company_context
 
@@ -87,3 +95,76 @@ class CompanyTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class TokenRateThrottle(throttling.SimpleRateThrottle):
+    """At most ``DEFAULT_THROTTLE_RATES["token"]`` requests per API token, then 429 with
+    Retry-After (DRF's exception handler sets it from the throttle's wait).
+
+    Keyed on the token's hash, never its id: ids repeat across databases, hashes never, and the
+    raw secret must not reach the cache. Session requests are a browser's, not an integration's:
+    sign-in throttling covers them.
+    """
+
+    scope = "token"
+
+    def get_rate(self) -> str | None:
+        # Read per request rather than once at import, so that settings can change it.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not isinstance(request.user, TokenUser):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.token.token_hash}
+
+
+# --- Sign-in throttling (django-axes) -------------------------------------------------------------
+
+
+class LoginAttemptsBackend(AxesStandaloneBackend):
+    """Axes' guard, for sign-ins that come with a request (the login pages, the admin's).
+
+    An ``authenticate()`` call without a request comes from code on the server (a shell, the
+    test client's ``login``), where there is no client to throttle; axes would refuse it outright.
+    """
+
+    def authenticate(self, request: HttpRequest | None, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
+
+
+def login_attempt_username(request: HttpRequest, credentials: dict | None) -> str:
+    """The e-mail as sign-in compares it (trimmed, lower case), so that ``A@x`` and ``a@x`` count
+    as one account, on the site's form (which normalises it) and the admin's (which does not)."""
+    username = (credentials or {}).get("username") or request.POST.get("username") or ""
+    return username.strip().lower()
+
+
+def login_attempt_ip(request: HttpRequest) -> str:
+    """The address sign-in attempts are counted by.
+
+    Behind ``TRUSTED_PROXY_COUNT`` proxies, each appending the address it saw to X-Forwarded-For,
+    the client's is that many places from the right; anything further left the client may have
+    written itself, so it never counts. With no proxy, the header is ignored altogether.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if proxies and len(forwarded) >= proxies and forwarded[-proxies]:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def login_locked_out(request: HttpRequest, response: HttpResponse | None, credentials: dict | None):
+    """The sign-in page again, saying why and for how long, with 429 (Too Many Requests)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    message = ngettext(
+        "Too many failed sign-in attempts. Try again in %(minutes)d minute.",
+        "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    # An unbound form: validating it would try the password once more and count another failure.
+    username = login_attempt_username(request, credentials)
+    form = EmailAuthenticationForm(request, initial={"username": username})
+    context = {"form": form, "locked_out": message, "next": request.POST.get("next", "")}
+    return render(request, "registration/login.html", context, status=429)

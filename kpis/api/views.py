@@ -511,7 +511,7 @@ class TargetBreakdownApi(TargetApi):
         description=_("Removes the breakdown and answers with the target (its ``breakdown`` null)."),
         parameters=[_TARGET_ID],
         request=None,
-        responses=TargetOutputSerializer,
+        responses={200: TargetOutputSerializer},  # not the 204 a DELETE is documented with by default
     )
     def delete(self, request: Request, target_id: int) -> Response:
         target = self.visible_target(target_id)

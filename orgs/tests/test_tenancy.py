@@ -23,6 +23,11 @@ GLOBAL_MODELS = {
     "contenttypes.ContentType",
     "sessions.Session",
     "admin.LogEntry",
+    # django-axes: failed sign-ins, counted before anyone (and so any company) is known
+    "axes.AccessAttempt",
+    "axes.AccessAttemptExpiration",
+    "axes.AccessFailureLog",
+    "axes.AccessLog",
 }
 
 
