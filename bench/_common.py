@@ -61,6 +61,37 @@ def vacuum_aggregates(url: str) -> None:
     )
 
 
+def reference_daily_upsert(conn, company_id: int, daily: dict, now) -> None:
+    """The references' aggregate: one upsert of ``daily`` ({(member, kpi, day): [value, points,
+    actions]}) into ratings_dailytotal, keys sorted, as the owner on ``conn`` (psycopg)."""
+    keys = sorted(daily)
+    conn.execute(
+        """
+        INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
+            created_at, updated_at)
+        SELECT %s, t.m, t.k, t.d, t.v, t.p, t.n, %s, %s
+        FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::numeric[], %s::numeric[], %s::int[])
+            AS t(m, k, d, v, p, n)
+        ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET
+            value = ratings_dailytotal.value + EXCLUDED.value,
+            points = ratings_dailytotal.points + EXCLUDED.points,
+            actions = ratings_dailytotal.actions + EXCLUDED.actions,
+            updated_at = EXCLUDED.updated_at
+        """,
+        [
+            company_id,
+            now,
+            now,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [daily[k][0] for k in keys],
+            [daily[k][1] for k in keys],
+            [daily[k][2] for k in keys],
+        ],
+    )
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     position = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))

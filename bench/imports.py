@@ -43,6 +43,8 @@ from pathlib import Path
 
 import psycopg
 
+from bench._common import reference_daily_upsert
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kpi_h6_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/6"
 TIME_ZONE = "Europe/Moscow"
@@ -244,31 +246,7 @@ def reference(url: str, company, path: Path, fmt: str) -> float:
                 total[0] += value
                 total[1] += points
                 total[2] += 1
-        keys = sorted(daily)
-        conn.execute(
-            """
-            INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
-                created_at, updated_at)
-            SELECT %s, t.m, t.k, t.d, t.v, t.p, t.n, %s, %s
-            FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::numeric[], %s::numeric[], %s::int[])
-                AS t(m, k, d, v, p, n)
-            ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET
-                value = ratings_dailytotal.value + excluded.value,
-                points = ratings_dailytotal.points + excluded.points,
-                actions = ratings_dailytotal.actions + excluded.actions
-            """,
-            [
-                company.id,
-                now,
-                now,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                [daily[k][0] for k in keys],
-                [daily[k][1] for k in keys],
-                [daily[k][2] for k in keys],
-            ],
-        )
+        reference_daily_upsert(conn, company.id, daily, now)
         elapsed = time.perf_counter() - started
         conn.rollback()
     return elapsed

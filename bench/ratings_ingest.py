@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 
-from bench._common import bench_company, database_url, django_setup, ms, percentile
+from bench._common import bench_company, database_url, django_setup, ms, percentile, reference_daily_upsert
 
 API_PORT = 8077
 
@@ -93,32 +93,7 @@ def reference_copy(url: str, company_id: int, rows: list[tuple]) -> float:
             total[0] += value
             total[1] += points
             total[2] += 1
-        keys = sorted(daily)
-        conn.execute(
-            """
-            INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,
-                created_at, updated_at)
-            SELECT %s, t.m, t.k, t.d, t.v, t.p, t.n, %s, %s
-            FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::numeric[], %s::numeric[], %s::int[])
-                AS t(m, k, d, v, p, n)
-            ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET
-                value = ratings_dailytotal.value + EXCLUDED.value,
-                points = ratings_dailytotal.points + EXCLUDED.points,
-                actions = ratings_dailytotal.actions + EXCLUDED.actions,
-                updated_at = EXCLUDED.updated_at
-            """,
-            [
-                company_id,
-                now,
-                now,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                [daily[k][0] for k in keys],
-                [daily[k][1] for k in keys],
-                [daily[k][2] for k in keys],
-            ],
-        )
+        reference_daily_upsert(conn, company_id, daily, now)
         conn.commit()
     return time.perf_counter() - started
 

@@ -3,6 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kpi_platform.models import JobStatus
 from orgs.tenancy import CompanyScopedModel
 
 
@@ -12,11 +13,7 @@ class ImportKind(models.TextChoices):
     KPIS = "kpis", _("KPI definitions")
 
 
-class ImportStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
+ImportStatus = JobStatus
 
 
 FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)

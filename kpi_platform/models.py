@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class BaseModel(models.Model):
@@ -7,3 +8,12 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class JobStatus(models.TextChoices):
+    """Where a background job (a recalculation, an import) stands; the API shows these values."""
+
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")

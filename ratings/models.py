@@ -18,6 +18,7 @@ import datetime
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kpi_platform.models import JobStatus
 from orgs.tenancy import CompanyScopedModel, current_company_id
 
 EXTERNAL_ID_MAX_LENGTH = 100
@@ -182,11 +183,7 @@ class RatingBoard(CompanyScopedModel):
         ]
 
 
-class RecalculationStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
+RecalculationStatus = JobStatus
 
 
 class Recalculation(CompanyScopedModel):

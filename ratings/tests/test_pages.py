@@ -214,7 +214,13 @@ def test_another_companys_units_people_and_exports_are_not_found(client, org, ot
     assert response.status_code == 200
     assert "Calls made" not in response.content.decode()
     assert "Ann" not in response.content.decode()
-    assert get(client, g_admin, "/leaderboard/", scope=f"team:{org.alpha.id}").status_code == 404
+    for url in ("/leaderboard/", "/leaderboard/export.csv", "/leaderboard/export.xlsx"):
+        assert get(client, g_admin, url, scope=f"team:{org.alpha.id}").status_code == 404, url
+        assert get(client, g_admin, url, scope=f"department:{org.sales.id}").status_code == 404, url
+    # and their leaderboard export lists none of our people
+    export = get(client, g_admin, "/leaderboard/export.csv", period="all")
+    assert export.status_code == 200
+    assert str(org.ann.user) not in b"".join(export.streaming_content).decode("utf-8-sig")
 
 
 def test_the_leaderboard_offers_only_visible_scopes_and_shows_the_viewers_place(client, org, on_the_tenth):
