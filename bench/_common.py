@@ -37,6 +37,7 @@ def bench_company():
 AGGREGATE_TABLES = (
     "ratings_dailytotal",
     "ratings_companydailytotal",
+    "ratings_departmentdailytotal",
     "ratings_ratingtotal",
     "ratings_ratingboard",
 )

@@ -235,8 +235,9 @@ class Member(CompanyScopedModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["company", "department"], name="member_company_department"),
-            models.Index(fields=["company", "team"], name="member_company_team"),
+            # A unit's people are read from the index alone (its leaderboard looks up their rows).
+            models.Index(fields=["company", "department", "user"], name="member_company_department"),
+            models.Index(fields=["company", "team", "user"], name="member_company_team"),
         ]
 
     def __str__(self) -> str:

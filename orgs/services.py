@@ -199,6 +199,10 @@ def department_delete(*, department: Department, move_to: Department | None = No
             field="move_to",
         )
     summary = department_deletion_summary(department=department, move_to=move_to)
+    _members_moving(
+        list(Member.objects.filter(department=department).values_list("user_id", flat=True)),
+        move_to.id if move_to else None,
+    )
     Member.objects.filter(department=department).update(
         department=move_to, team=None, updated_at=timezone.now()
     )
@@ -214,6 +218,16 @@ UNIT_DELETED_HOOKS: list = []
 
 # Apps whose rows carry a team's department (kpis: team-level KPIs) follow a team that moves.
 TEAM_MOVED_HOOKS: list = []
+
+# Apps that keep figures per department (ratings: the departments' daily totals) hear of people
+# about to change department, before the change: ``hook(member_ids=[...], department_id=new or None)``.
+MEMBERS_MOVING_HOOKS: list = []
+
+
+def _members_moving(member_ids: list[int], department_id: int | None) -> None:
+    if member_ids:
+        for hook in MEMBERS_MOVING_HOOKS:
+            hook(member_ids=member_ids, department_id=department_id)
 
 
 def _team_name_taken(name: str, department: Department, exclude_id: int | None = None) -> bool:
@@ -254,6 +268,9 @@ def team_update(
             raise DomainError(OrgErrorCode.NAME_TAKEN, message, field="name")
         _save_unique(team, message=message, update_fields=[*fields, "updated_at"])
         if "department" in fields:  # a team's people are in its department (O3)
+            _members_moving(
+                list(Member.objects.filter(team=team).values_list("user_id", flat=True)), department.id
+            )
             Member.objects.filter(team=team).update(department=team.department, updated_at=timezone.now())
             for hook in TEAM_MOVED_HOOKS:
                 hook(team=team)
@@ -286,6 +303,10 @@ def team_delete(*, team: Team, move_to: Team | None = None) -> DeletionSummary:
     summary = team_deletion_summary(team=team, move_to=move_to)
     members = Member.objects.filter(team=team)
     if move_to is not None:
+        _members_moving(
+            list(members.exclude(department_id=move_to.department_id).values_list("user_id", flat=True)),
+            move_to.department_id,
+        )
         members.update(team=move_to, department=move_to.department_id, updated_at=timezone.now())
     else:
         members.update(team=None, updated_at=timezone.now())
@@ -431,10 +452,12 @@ def member_update(
             and new_team.department_id != getattr(new_department, "id", None)
         ):
             new_team = None  # moved to another department: leaves the old department's team
-        member.team = new_team
-        member.department = _placement(
+        placed = _placement(
             new_department if (department is not _UNSET or new_team is None) else None, new_team
         )
+        if getattr(placed, "id", None) != member.department_id:
+            _members_moving([member.user_id], getattr(placed, "id", None))
+        member.team, member.department = new_team, placed
         member_fields += ["department", "team"]
     if member_fields:
         member.full_clean(exclude=["user"])
@@ -446,6 +469,14 @@ def member_update(
 def members_move(*, members: list[Member], team: Team) -> int:
     """Move one or many people to a team in one step (O5)."""
     ids = [member.user_id for member in members]
+    _members_moving(
+        list(
+            Member.objects.filter(user_id__in=ids)
+            .exclude(department_id=team.department_id)
+            .values_list("user_id", flat=True)
+        ),
+        team.department_id,
+    )
     return Member.objects.filter(user_id__in=ids).update(
         team=team, department=team.department_id, updated_at=timezone.now()
     )

@@ -25,7 +25,7 @@ from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
 from ratings.errors import RatingErrorCode
-from ratings.models import CompanyDailyTotal, DailyTotal, KpiAction, RatingTotal
+from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, KpiAction, RatingTotal
 from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
 
 FIXED_PERIODS = ("week", "month", "quarter", "year")
@@ -420,10 +420,15 @@ def _daily_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: da
 
 
 def _kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
-    """Rows with ``kpi_id``, ``day``, ``value`` and ``points`` of the holder: for the company its
-    own totals per KPI and day (a few thousand rows a year), not every person's."""
+    """Rows with ``kpi_id``, ``day``, ``value`` and ``points`` of the holder: for the company and a
+    department their own totals per KPI and day (a few thousand rows a year), not every person's."""
+    ids = [kpi.id for kpi in kpis]
     if holder.kind == TargetScope.COMPANY:
-        return CompanyDailyTotal.objects.filter(kpi_id__in=[kpi.id for kpi in kpis], day__range=(start, end))
+        return CompanyDailyTotal.objects.filter(kpi_id__in=ids, day__range=(start, end))
+    if holder.kind == TargetScope.DEPARTMENT:
+        return DepartmentDailyTotal.objects.filter(
+            department_id=holder.id, kpi_id__in=ids, day__range=(start, end)
+        )
     return _daily_totals(holder, kpis, start, end)
 
 
@@ -505,18 +510,24 @@ def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str)
     if not figures:
         return result
     kpis = [figure.kpi for figure in figures]
-    group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_unit_field}"
-    sums = (
-        _daily_totals(holder, kpis, window.start, window.end)
-        .values(group, "kpi_id")
-        .annotate(value=Sum("value"), points=Sum("points"))
-    )
+    by_departments = by == BY_UNITS and holder.kind == TargetScope.COMPANY
+    if by_departments:  # the departments' own totals, not every person's rows
+        group = "department_id"
+        rows = DepartmentDailyTotal.objects.filter(
+            kpi_id__in=[kpi.id for kpi in kpis], day__range=(window.start, window.end)
+        )
+    else:
+        group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_unit_field}"
+        rows = _daily_totals(holder, kpis, window.start, window.end)
+    sums = rows.values(group, "kpi_id").annotate(value=Sum("value"), points=Sum("points")).order_by()
     table: dict[int | None, dict[int, Decimal]] = defaultdict(dict)
     points: dict[int | None, Decimal] = defaultdict(Decimal)
     for row in sums.values_list(group, "kpi_id", "value", "points"):
         key, kpi_id, value, row_points = row
         table[key][kpi_id] = value
         points[key] += row_points
+    if by_departments:  # people in no department: the company's totals less the departments'
+        _add_the_rest(table, points, figures)
     if by == BY_MEMBERS:
         names = {
             member.user_id: str(member.user)
@@ -549,6 +560,20 @@ def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str)
     rows.sort(key=lambda row: (-row.points, row.name.casefold()))
     result.rows, result.count = rows[:BREAKDOWN_LIMIT], len(table)
     return result
+
+
+def _add_the_rest(table: dict, points: dict, figures: list[KpiFigure]) -> None:
+    rest = {
+        figure.kpi.id: (
+            figure.total - sum((row.get(figure.kpi.id, 0) for row in table.values()), Decimal(0))
+        ).quantize(CENT)
+        for figure in figures
+    }
+    rest_points = (sum((f.points for f in figures), Decimal(0)) - sum(points.values(), Decimal(0))).quantize(
+        CENT
+    )
+    if rest_points or any(rest.values()):
+        table[None], points[None] = rest, rest_points
 
 
 # --- Leaderboards and a person's history --------------------------------------------------------------

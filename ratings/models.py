@@ -6,7 +6,9 @@ recording service in the same transaction, and ``manage.py rebuild_ratings`` rec
 the actions to exactly the same numbers:
 
 * ``DailyTotal``: per person, KPI and local day, every non-voided action (targets, dashboards,
-  arbitrary date ranges); ``CompanyDailyTotal`` the same for the whole company per KPI and day;
+  arbitrary date ranges); ``CompanyDailyTotal`` the same for the whole company per KPI and day,
+  and ``DepartmentDailyTotal`` for each department's people (those in it now: they take their
+  totals with them when they move);
 * ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
   non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
   leaderboard is an index scan;
@@ -16,6 +18,7 @@ the actions to exactly the same numbers:
 import datetime
 
 from django.db import models
+from django.db.models.functions import Cast, Round
 from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.models import JobStatus
@@ -92,16 +95,24 @@ class KpiAction(CompanyScopedModel):
 _AGGREGATE_FK = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False, "db_index": False}
 
 
-class DailyTotal(CompanyScopedModel):
-    """The non-voided actions of one person on one KPI on one local day."""
+class _DaySums(CompanyScopedModel):
+    """Sums of non-voided actions on one KPI on one local day: their values, points and count."""
 
     company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
-    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
     kpi = models.ForeignKey("kpis.Kpi", **_AGGREGATE_FK)
     day = models.DateField()
     value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     actions = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyTotal(_DaySums):
+    """The non-voided actions of one person on one KPI on one local day."""
+
+    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
 
     class Meta:
         constraints = [
@@ -119,20 +130,41 @@ class DailyTotal(CompanyScopedModel):
         ]
 
 
-class CompanyDailyTotal(CompanyScopedModel):
+class CompanyDailyTotal(_DaySums):
     """The non-voided actions of the whole company on one KPI on one local day: what a company
     dashboard sums (D3), some thousands of rows a year instead of millions of people's rows."""
-
-    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
-    kpi = models.ForeignKey("kpis.Kpi", **_AGGREGATE_FK)
-    day = models.DateField()
-    value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
-    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
-    actions = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["company", "kpi", "day"], name="company_daily_total_unique"),
+        ]
+
+
+class DepartmentDailyTotal(_DaySums):
+    """The non-voided actions of the people now in a department on one KPI on one local day: what
+    a company dashboard's breakdown by department sums (D3) instead of every person's rows.
+
+    A department's figures are its people's (O3), as its dashboard and leaderboard count them:
+    someone who moves takes their totals to the new department (``department_totals_follow``).
+    People in no department have no rows here: their share is the company's total less these."""
+
+    # A department is deleted only after its people have moved out (orgs.services.department_delete),
+    # and its rows, all zero by then, with it (ratings.apps).
+    department = models.ForeignKey("orgs.Department", **{**_AGGREGATE_FK, "on_delete": models.DO_NOTHING})
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "department", "kpi", "day"], name="department_daily_total_unique"
+            ),
+        ]
+        indexes = [
+            # A breakdown reads its KPIs' days from the index alone.
+            models.Index(
+                fields=["company", "kpi", "day"],
+                include=["department", "value", "points"],
+                name="department_daily_kpi_day",
+            ),
         ]
 
 
@@ -152,6 +184,15 @@ class RatingTotal(CompanyScopedModel):
     period = models.CharField(max_length=8, choices=RatingPeriod)
     start = models.DateField()
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    # The points in cents, an integer kept by the database: what the rank index orders and counts.
+    # PostgreSQL's numeric comparisons are not leakproof, so under row-level security a condition on
+    # ``points`` may not be an index condition (the whole period's entries would be read and
+    # filtered); integer comparisons are, so "how many have more than me" is a range of the index.
+    cents = models.GeneratedField(
+        expression=Cast(Round(models.F("points") * 100), models.BigIntegerField()),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [
@@ -164,7 +205,7 @@ class RatingTotal(CompanyScopedModel):
         indexes = [
             # Top N and "how many are ahead of me" are both range scans of this index.
             models.Index(
-                "company", "period", "start", models.F("points").desc(), "member", name="rating_total_rank"
+                "company", "period", "start", models.F("cents").desc(), "member", name="rating_total_rank"
             ),
         ]
 

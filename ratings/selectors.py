@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
 from kpis.models import Kpi, KpiStatus
@@ -79,6 +79,9 @@ def _ranked(pairs: list[tuple[int, Decimal]], *, offset: int = 0, first_rank: in
     return rows
 
 
+# One transaction for a board's few statements (a request has one already): outside one, each
+# statement would be wrapped in its own, with the company's setting applied each time (orgs.database).
+@transaction.atomic(savepoint=False)
 def leaderboard(
     *,
     period: str,
@@ -94,13 +97,15 @@ def leaderboard(
     if scope.kind != "company":
         # A unit's board reads its people's rows through the unique index (a few thousand
         # lookups) instead of the company's whole period (100,000 rows) joined to the people.
-        sums = RatingTotal.objects.filter(
-            period=period, start=start, points__gt=0, member_id__in=_scope_member_ids(scope)
-        ).values_list("member_id", "points")
+        sums = (
+            RatingTotal.objects.filter(period=period, start=start, points__gt=0)
+            .filter(_of_scope(scope))
+            .values_list("member_id", "points")
+        )
         return _board_of(list(sums), scope=scope, limit=limit, offset=offset, viewer=viewer, **shown)
-    totals = RatingTotal.objects.filter(period=period, start=start, points__gt=0)
+    totals = RatingTotal.objects.filter(period=period, start=start, cents__gt=0)
     page = list(
-        totals.order_by("-points", "member_id").values_list("member_id", "points")[offset : offset + limit]
+        totals.order_by("-cents", "member_id").values_list("member_id", "points")[offset : offset + limit]
     )
     size = (
         RatingBoard.objects.filter(period=period, start=start).values_list("people", flat=True).first() or 0
@@ -125,9 +130,11 @@ def _ahead(totals: QuerySet[RatingTotal], points: Decimal, size: int) -> int:
     board counts a few rows, and nobody's points means the whole board without counting."""
     if points <= 0:
         return size
-    return totals.filter(points__gt=points).aggregate(ahead=Count("member_id"))["ahead"]
+    cents = int(points * 100)  # two decimals: exact
+    return totals.filter(cents__gt=cents).aggregate(ahead=Count("member_id"))["ahead"]
 
 
+@transaction.atomic(savepoint=False)
 def leaderboard_range(
     *,
     start: datetime.date,
@@ -144,16 +151,15 @@ def leaderboard_range(
     and ten daily rows per person, not 45 days of daily rows (bench/ratings_leaderboard.py).
     """
     periods, days = range_cover(start, end)
-    member_ids = None if scope.kind == "company" else _scope_member_ids(scope)
     parts = []
     for kind, first in periods:
         # One part per period: each an index-only range scan of ``rating_total_rank``.
-        whole = RatingTotal.objects.filter(period=kind, start=first, points__gt=0)
-        parts.append(whole if member_ids is None else whole.filter(member_id__in=member_ids))
+        parts.append(RatingTotal.objects.filter(period=kind, start=first, points__gt=0))
     if days:
         counting = Kpi.objects.filter(status=KpiStatus.ACTIVE, in_rating=True, archived_at__isnull=True)
-        edges = DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id"))
-        parts.append(edges if member_ids is None else edges.filter(member_id__in=member_ids))
+        parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))
+    if scope.kind != "company":
+        parts = [part.filter(_of_scope(scope)) for part in parts]
     rows, size = _ranked_sums(
         [part.values_list("member_id", "points") for part in parts],
         limit=limit,
@@ -237,7 +243,7 @@ def _ranked_sums(
     union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{n}" for n, (sql, _p) in enumerate(compiled))  # noqa: S608
     params = [param for _sql, part_params in compiled for param in part_params]
     params += [offset, offset + limit, viewer_id]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # A hundred thousand sums are grouped and sorted twice: in memory, not in temp files.
             cursor.execute("SELECT set_config('work_mem', %s, true)", [RANKING_WORK_MEM])
@@ -253,8 +259,23 @@ def _ranked_sums(
     return rows, size
 
 
-def _scope_member_ids(scope: Scope) -> list[int]:
-    return list(Member.objects.filter(scope.members_condition(prefix="")).values_list("pk", flat=True))
+class _AnyOf(Func):
+    """``expression IN (subquery)``, written ``= ANY(ARRAY(subquery))`` on PostgreSQL: the planner
+    cannot tell how many ids the array holds, so it looks each one up in the index, where for a
+    list of 2,000 ids it would scan the period's 100,000 rows and filter them."""
+
+    arg_joiner = " = ANY(ARRAY("
+    template = "%(expressions)s))"
+    output_field = BooleanField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, arg_joiner=" IN ", template="%(expressions)s", **extra)
+
+
+def _of_scope(scope: Scope) -> _AnyOf:
+    """Rows (``member_id``) of the unit's people."""
+    people = Member.objects.filter(scope.members_condition(prefix="")).values("pk")
+    return _AnyOf(F("member_id"), Subquery(people))
 
 
 def _board_of(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -37,6 +38,7 @@ from ratings.models import (
     ActionSource,
     CompanyDailyTotal,
     DailyTotal,
+    DepartmentDailyTotal,
     KpiAction,
     RatingBoard,
     RatingTotal,
@@ -609,32 +611,82 @@ def aggregates_apply(change: AggregateChange) -> None:
 
 def _shared_rows_apply(cursor, company_id: int, now, daily: list, boards: list) -> None:
     """The rows every recorder of the company shares, last in the transaction so that they are
-    held from here to the commit only, in one order (company days, then boards): the company's
-    totals per KPI and day, and the boards' sizes."""
-    company_days: dict[tuple[int, datetime.date], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
-    for (_member_id, kpi_id, day), (value, points, count) in daily:
-        entry = company_days[(kpi_id, day)]
-        entry[0] += value
-        entry[1] += points
-        entry[2] += count
-    for chunk in _chunks(sorted(company_days.items()), 400):
+    held from here to the commit only, in one order (department days, company days, boards): the
+    departments' and the company's totals per KPI and day, and the boards' sizes."""
+    departments = dict(
+        Member.objects.filter(user_id__in={key[0] for key, _amounts in daily}, department_id__isnull=False)
+        .values_list("user_id", "department_id")
+        .order_by()
+    )
+    department_days: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    company_days: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for (member_id, kpi_id, day), amounts in daily:
+        sums = [company_days[(kpi_id, day)]]
+        if member_id in departments:
+            sums.append(department_days[(departments[member_id], kpi_id, day)])
+        for entry in sums:
+            for position in range(3):
+                entry[position] += amounts[position]
+    _sums_upsert(cursor, DEPARTMENT_DAYS, company_id, now, sorted(department_days.items()))
+    _sums_upsert(cursor, COMPANY_DAYS, company_id, now, sorted(company_days.items()))
+    _boards_apply(cursor, company_id, now, boards)
+
+
+# Tables of (value, points, actions) sums, with the columns that key a row after the company.
+PERSON_DAYS = ("ratings_dailytotal", ("member_id", "kpi_id", "day"))
+DEPARTMENT_DAYS = ("ratings_departmentdailytotal", ("department_id", "kpi_id", "day"))
+COMPANY_DAYS = ("ratings_companydailytotal", ("kpi_id", "day"))
+
+
+def _sums_upsert(cursor, table: tuple[str, tuple], company_id: int, now, rows: list) -> None:
+    """Add each row's ``(value, points, actions)`` to ``table``'s row of its key, creating it if
+    need be; ``rows`` are ``(key, amounts)`` in the order they are to be locked, 400 a statement."""
+    name, keys = table
+    row = "(" + ", ".join(["%s"] * (len(keys) + 6)) + ")"
+    for chunk in _chunks(rows, 400):
         cursor.execute(
-            # Only placeholders are joined into the SQL; the values are parameters.
-            "INSERT INTO ratings_companydailytotal (company_id, kpi_id, day, value, points, actions,"  # noqa: S608
-            " created_at, updated_at) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-            + " ON CONFLICT (company_id, kpi_id, day) DO UPDATE SET"
-            " value = ratings_companydailytotal.value + excluded.value,"
-            " points = ratings_companydailytotal.points + excluded.points,"
-            " actions = ratings_companydailytotal.actions + excluded.actions,"
-            " updated_at = excluded.updated_at",
+            # Only constant identifiers and placeholders are joined into the SQL; values are parameters.
+            f"INSERT INTO {name} (company_id, {', '.join(keys)}, value, points, actions, created_at,"  # noqa: S608
+            f" updated_at) VALUES {', '.join([row] * len(chunk))}"
+            f" ON CONFLICT (company_id, {', '.join(keys)}) DO UPDATE SET"
+            f" value = {name}.value + excluded.value, points = {name}.points + excluded.points,"
+            f" actions = {name}.actions + excluded.actions, updated_at = excluded.updated_at",
             [
                 param
-                for (kpi_id, day), (value, points, count) in chunk
-                for param in (company_id, kpi_id, day, value, points, count, now, now)
+                for key, (value, points, count) in chunk
+                for param in (company_id, *key, value, points, count, now, now)
             ],
         )
-    _boards_apply(cursor, company_id, now, boards)
+
+
+def department_totals_follow(*, member_ids: list[int], department_id: int | None) -> None:
+    """People about to change department (``orgs.services``' hook) take their daily totals with
+    them: out of the departments they are in, into ``department_id`` (none: out only)."""
+    moving = (
+        DailyTotal.objects.filter(member_id__in=member_ids)
+        .values("member__department_id", "kpi_id", "day")
+        .annotate(value=Sum("value"), points=Sum("points"), actions=Sum("actions"))
+        .order_by()
+    )
+    changes: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for row in moving:
+        amounts = (row["value"], row["points"], row["actions"])
+        for department, sign in ((row["member__department_id"], -1), (department_id, 1)):
+            if department is not None and row["member__department_id"] != department_id:
+                entry = changes[(department, row["kpi_id"], row["day"])]
+                for position in range(3):
+                    entry[position] += sign * amounts[position]
+    if changes:
+        with connection.cursor() as cursor:
+            _sums_upsert(
+                cursor, DEPARTMENT_DAYS, current_company_id(), timezone.now(), sorted(changes.items())
+            )
+
+
+def department_totals_delete(*, department, teams) -> None:
+    """A deleted department's totals (``orgs.services``' hook, after its people moved out)."""
+    if department is not None:
+        DepartmentDailyTotal.objects.filter(department_id=department.id).delete()
 
 
 def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, datetime.date], int]]:
@@ -668,22 +720,7 @@ def _apply_portable(company_id: int, now, daily: list, rating: list, deltas: dic
     """The same upserts as plain ``INSERT … ON CONFLICT`` (SQLite has it too), in chunks."""
     totals: list[tuple] = []
     with connection.cursor() as cursor:
-        for chunk in _chunks(daily, 400):
-            # Only placeholders are joined into the SQL; the values are parameters.
-            cursor.execute(
-                "INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points, actions,"  # noqa: S608
-                " created_at, updated_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-                + " ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET"
-                " value = ratings_dailytotal.value + excluded.value,"
-                " points = ratings_dailytotal.points + excluded.points,"
-                " actions = ratings_dailytotal.actions + excluded.actions, updated_at = excluded.updated_at",
-                [
-                    param
-                    for (member_id, kpi_id, day), (value, points, count) in chunk
-                    for param in (company_id, member_id, kpi_id, day, value, points, count, now, now)
-                ],
-            )
+        _sums_upsert(cursor, PERSON_DAYS, company_id, now, daily)
         for chunk in _chunks(rating, 400):
             cursor.execute(
                 "INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points, created_at,"  # noqa: S608
@@ -1032,9 +1069,24 @@ _REBUILT_COMPANY = """
     FROM rebuilt_daily GROUP BY kpi_id, day
 """
 
+_REBUILT_DEPARTMENT = """
+    CREATE TEMPORARY TABLE rebuilt_department ON COMMIT DROP AS
+    SELECT m.department_id, d.kpi_id, d.day, SUM(d.value) AS value, SUM(d.points) AS points,
+        SUM(d.actions)::int AS actions
+    FROM rebuilt_daily d JOIN orgs_member m ON m.user_id = d.member_id
+    WHERE m.company_id = %(company)s AND m.department_id IS NOT NULL
+    GROUP BY m.department_id, d.kpi_id, d.day
+"""
+
 _REBUILT = (
     ("ratings_dailytotal", ("member_id", "kpi_id", "day"), ("value", "points", "actions"), "rebuilt_daily"),
     ("ratings_companydailytotal", ("kpi_id", "day"), ("value", "points", "actions"), "rebuilt_company"),
+    (
+        "ratings_departmentdailytotal",
+        ("department_id", "kpi_id", "day"),
+        ("value", "points", "actions"),
+        "rebuilt_department",
+    ),
     ("ratings_ratingtotal", ("period", "start", "member_id"), ("points",), "rebuilt_rating"),
 )
 
@@ -1108,6 +1160,7 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute(_REBUILT_RATING, params)
             cursor.execute("ANALYZE rebuilt_rating")
             cursor.execute(_REBUILT_COMPANY, params)
+            cursor.execute(_REBUILT_DEPARTMENT, params)
             for table, keys, values, rebuilt in _REBUILT:
                 corrected += _write_differences(cursor, table, keys, values, rebuilt, params)
             RatingBoard.objects.all().delete()  # a few hundred rows
@@ -1117,11 +1170,12 @@ def aggregates_rebuild() -> RebuildResult:
             )
             daily, rating = cursor.fetchone()
             # Not left to ON COMMIT: a caller's transaction may rebuild several companies.
-            cursor.execute("DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company")
+            cursor.execute("DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company, rebuilt_department")
         return RebuildResult(daily=daily, rating=rating, corrected=corrected)
     before = _aggregate_rows()
     DailyTotal.objects.all().delete()
     CompanyDailyTotal.objects.all().delete()
+    DepartmentDailyTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
     RatingBoard.objects.all().delete()
     change = AggregateChange()
@@ -1149,4 +1203,8 @@ def _aggregate_rows() -> dict[tuple, tuple]:
     rows.update({("rating", *row[:3]): row[3:] for row in rating if row[3]})
     company = CompanyDailyTotal.objects.values_list("kpi_id", "day", "value", "points", "actions")
     rows.update({("company", *row[:2]): row[2:] for row in company if any(row[2:])})
+    department = DepartmentDailyTotal.objects.values_list(
+        "department_id", "kpi_id", "day", "value", "points", "actions"
+    )
+    rows.update({("department", *row[:3]): row[3:] for row in department if any(row[3:])})
     return rows

@@ -91,6 +91,43 @@ def test_lower_is_better_turns_progress_around(client, org, on_the_tenth):
     assert time in response.context["secondary"]
 
 
+def test_the_company_breakdown_by_department_counts_each_department_its_people_now(client, org, on_the_tenth):
+    """D3: the departments' figures come from their own totals; people in no department make a row
+    of their own; someone who moves takes their figures to the new department (O3)."""
+    from orgs.models import Member
+    from orgs.services import member_update
+
+    record(
+        org.company,
+        (org.ann, org.deals, 2, "2026-11-02"),
+        (org.cid, org.deals, 1, "2026-11-03"),
+        (org.eve, org.deals, 4, "2026-11-04"),
+        (org.admin, org.deals, 3, "2026-11-05"),  # in no department
+        (org.eve, org.deals, 9, "2026-10-30"),  # another month
+    )
+
+    def rows():
+        response = get(
+            client, org.admin, "/dashboards/company/", by="units", period="month", date="2026-11-01"
+        )
+        breakdown = response.context["breakdown"]
+        deals = [figure.kpi for figure in breakdown.kpis].index(org.deals)
+        return {row.name: (row.values[deals], row.points) for row in breakdown.rows}
+
+    assert rows() == {
+        "Sales": (Decimal(3), Decimal(30)),
+        "Support": (Decimal(4), Decimal(40)),
+        "No department": (Decimal(3), Decimal(30)),
+    }
+    with company_context(org.company.id):
+        member_update(member=Member.objects.get(user_id=org.eve.user_id), department=org.sales)
+    assert rows() == {
+        "Sales": (Decimal(7), Decimal(70)),
+        "Support": (Decimal(0), Decimal(0)),
+        "No department": (Decimal(3), Decimal(30)),
+    }
+
+
 @pytest.mark.parametrize(
     ("pace", "light"), [(None, "none"), (Decimal(100), "green"), (Decimal(80), "amber"), (Decimal(79), "red")]
 )

@@ -11,10 +11,18 @@ from django.db import connection
 from kpi_platform.errors import DomainError, DomainErrors
 from kpis import services as kpi_services
 from kpis.tests.factories import make_active_kpi
-from orgs.models import Role
+from orgs import services as org_services
+from orgs.models import Member, Role
 from orgs.tenancy import company_context
 from ratings import services
-from ratings.models import CompanyDailyTotal, DailyTotal, KpiAction, RatingBoard, RatingTotal
+from ratings.models import (
+    CompanyDailyTotal,
+    DailyTotal,
+    DepartmentDailyTotal,
+    KpiAction,
+    RatingBoard,
+    RatingTotal,
+)
 from ratings.periods import period_starts
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 
@@ -470,7 +478,76 @@ def _snapshot():
         entry = summed.setdefault((kpi_id, day), [0, 0, 0])
         entry[0], entry[1], entry[2] = entry[0] + value, entry[1] + points, entry[2] + actions
     assert company == sorted((*key, *amounts) for key, amounts in summed.items() if any(amounts))
-    return daily, rating, boards, company
+    return daily, rating, boards, company, _department_days(daily)
+
+
+def _department_days(daily) -> list:
+    """The departments' days as kept, checked against their people's (where they are now)."""
+    kept = sorted(
+        (d.department_id, d.kpi_id, d.day, d.value, d.points, d.actions)
+        for d in DepartmentDailyTotal.objects.all()
+        if d.actions or d.value or d.points
+    )
+    placed = dict(Member.objects.values_list("user_id", "department_id"))
+    summed: dict = {}
+    for member_id, kpi_id, day, value, points, actions in daily:
+        if placed[member_id] is not None:
+            entry = summed.setdefault((placed[member_id], kpi_id, day), [0, 0, 0])
+            entry[0], entry[1], entry[2] = entry[0] + value, entry[1] + points, entry[2] + actions
+    assert kept == sorted((*key, *amounts) for key, amounts in summed.items() if any(amounts))
+    return kept
+
+
+def test_department_totals_follow_people_who_move_in_every_way(org, make_member):
+    """D3/O3: a department's figures are its people's, wherever they achieved them; each way
+    people change department carries their totals, and a rebuild finds nothing to correct."""
+    rng = random.Random(7)
+    ed = make_member(org.company, Role.MEMBER, email="ed@acme.example", team=org.alpha)
+    people = [org.ann, org.bob, org.cid, org.dan, ed]
+
+    def record_some(count):
+        items = [
+            {
+                "kpi": rng.choice(["calls", "deals"]),
+                "user": rng.choice(people).user.email,
+                "value": str(rng.randint(1, 9)),
+                "occurred_at": (NOW - datetime.timedelta(hours=rng.randrange(0, 24 * 60))).isoformat(),
+            }
+            for _n in range(count)
+        ]
+        services.actions_record(items=items, now=NOW)
+
+    def fresh(member):
+        return Member.objects.get(user_id=member.user_id)
+
+    with company_context(org.company.id):
+        support = org_services.department_create(name="Support")
+        gamma = org_services.team_create(name="Gamma", department=support)
+        record_some(60)
+        services.action_void(action=KpiAction.objects.filter(member=org.ann).first(), reason="typo")
+        sales_before = _snapshot()[-1]
+        assert {row[0] for row in sales_before} == {org.sales.id}  # dan is in no department
+
+        org_services.member_update(member=fresh(org.ann), department=support)
+        _snapshot()
+        org_services.members_move(members=[fresh(org.bob)], team=gamma)
+        _snapshot()
+        org_services.team_update(team=org.beta, department=support)  # cid goes along
+        _snapshot()
+        org_services.team_delete(team=org.alpha, move_to=gamma)  # ed
+        _snapshot()
+        org_services.member_update(member=fresh(org.dan), department=org.sales)
+        record_some(40)
+        moved = _snapshot()[-1]
+        assert {row[0] for row in moved} == {org.sales.id, support.id}
+        org_services.department_delete(department=support, move_to=org.sales)
+        assert {row[0] for row in _snapshot()[-1]} == {org.sales.id}
+        assert not DepartmentDailyTotal.objects.filter(department_id=support.id).exists()
+        org_services.department_delete(department=org.sales)  # everyone is in no department now
+        assert _snapshot()[-1] == []
+        record_some(20)
+        assert _snapshot()[-1] == []
+        assert services.aggregates_rebuild().corrected == 0
 
 
 # --- Concurrency on PostgreSQL (R4) -----------------------------------------------------------------
