@@ -92,7 +92,6 @@ class Plan:
     people_by_department: dict[int, list[str]]
     scopes: list[str]
     forwarded: bool  # send the TLS proxy's headers
-    token_rate: str = ""
     seed: int = 1
 
 
@@ -576,15 +575,18 @@ def main() -> None:
     base, name = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-    if args.new_data or not exists:
+    from bench._common import COMPANY_SLUG, bench_company, django_setup
+
+    django_setup()
+    from django.db import connection
+
+    from orgs.models import Company
+
+    if args.new_data or not exists or not Company.objects.filter(slug=COMPANY_SLUG).exists():
+        connection.close()
         from bench.ratings_data import build
 
         build(url, people=args.people, actions=args.actions, seed=args.seed)
-    else:
-        from bench._common import django_setup
-
-        django_setup()
-    from bench._common import bench_company
     from orgs.tenancy import company_context
     from ratings.models import KpiAction
 
@@ -595,7 +597,6 @@ def main() -> None:
     plan = load_plan(
         company, clients=args.clients, host=host, port=args.port, run=run, forwarded=True, seed=args.seed
     )
-    plan.token_rate = args.token_rate
     print(
         f"load on PostgreSQL: {name}, {actions_before:,} actions, {len(plan.people):,} people;"
         f" redis {redis}; "
