@@ -19,8 +19,9 @@ the health check's broker). Then:
      one setting changed is ``API_TOKEN_RATE`` (``--token-rate``): a client here stands for many
      integrations and would otherwise be throttled at 1,200 requests a minute; the throttle still
      runs on every request;
-  3. a second process, the driver, with ``--clients`` threads, each on its own keep-alive
-     connection: signs in through the login form (CSRF token from the page), warms up, then
+  3. a second process, the driver, with ``--clients`` threads, each with its own connection
+     (gunicorn's sync workers close it after each answer, so every request pays its connect):
+     signs in through the login form (CSRF token from the page), warms up, then
        * reference: ``GET /healthz`` (a database query and a Redis ping) from every client for
          ``--reference`` seconds: what this stack serves on this machine at all;
        * the mix for ``--duration`` seconds, closed loop (each client sends its next request when
@@ -193,7 +194,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    errors: Counter = field(default_factory=Counter)  # "<kind> <status or exception>" -> count
+    errors: Counter = field(default_factory=Counter)  # "<kind>: <status or exception>" -> count
     acknowledged: list[str] = field(default_factory=list)  # external ids answered created/duplicate
     created: int = 0
     duplicates: int = 0
@@ -214,7 +215,10 @@ class Tally:
 
 
 class Client:
-    """One keep-alive connection, a session cookie and a token; ``request`` times one exchange."""
+    """One connection, a session cookie and a token; ``exchange`` times one request and answer.
+
+    The connection is kept alive where the server allows; gunicorn's sync workers answer with
+    ``Connection: close``, so there each request's time includes its connect, as for any client."""
 
     def __init__(self, plan: Plan, me: ClientPlan, number: int):
         self.plan, self.me, self.number = plan, me, number
