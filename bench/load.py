@@ -318,10 +318,12 @@ class Client:
             headers = {"Authorization": f"Bearer {self.me.token}"}
             self._send(kind, kind, "GET", f"/api/v1/ratings/?{urlencode(query)}", None, headers, tally)
         elif kind == "page":
-            path = self.rng.choice(self.me.pages)
-            self._send(kind, f"page {page_label(path)}", "GET", path, None, {}, tally)
+            self.page(self.rng.choice(self.me.pages), tally)
         else:
             self._send(kind, kind, "GET", "/healthz", None, {}, tally)
+
+    def page(self, path: str, tally: Tally) -> None:
+        self._send("page", f"page {page_label(path)}", "GET", path, None, {}, tally)
 
     def _send(self, kind, label, method, path, body, headers, tally: Tally, retries: int = 0) -> None:
         for attempt in range(retries + 1):
@@ -386,13 +388,15 @@ def run_phase(clients: list[Client], kinds: dict[str, int], seconds: float) -> T
 
 
 def drive(plan: Plan, duration: float, reference: float) -> tuple[Tally, Tally, Tally]:
-    """Sign every client in, warm up (each kind twice per client, one client after the other), then
-    the reference phase and the mix. Returns (warm-up, reference, mix): the warm-up's figures are
-    not reported, its errors and acknowledged actions are."""
+    """Sign every client in, warm up (one client after the other: each of its pages once, each kind
+    twice), then the reference phase and the mix. Returns (warm-up, reference, mix): the warm-up's
+    figures are not reported, its errors and acknowledged actions are."""
     clients = [Client(plan, me, n) for n, me in enumerate(plan.clients)]
     warmup = Tally()
     for client in clients:
         client.sign_in()
+        for path in client.me.pages:
+            client.page(path, warmup)
         for kind in (*MIX, *MIX):
             client.one(kind, warmup)
     reference_tally = run_phase(clients, {"healthz": 1}, reference) if reference > 0 else Tally()
