@@ -631,6 +631,9 @@ def main() -> None:
             "-",
             "--timeout",
             "120",
+            # gunicorn's control socket defaults to one path per user: another gunicorn on the
+            # machine (a second benchmark, `make run`) would share it.
+            "--no-control-socket",
         ],
         env=env,
         stdout=log,
