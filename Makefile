@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards clean
+.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,3 +79,10 @@ bench-dashboards: install
 BENCH_IMPORT_ROWS ?= 100000,1000000
 bench-imports: install
 	$(BIN)/python -m bench.imports --rows $(BENCH_IMPORT_ROWS) --bad-row
+
+# Load (issue 8): gunicorn with the production settings under a mix of action posts, rating reads
+# and pages from a second process, two minutes; on kpi_bench_load (BENCH_LOAD_DATABASE_URL, built
+# once) and Redis BENCH_LOAD_REDIS_URL. Not in CI. BENCH_LOAD_ARGS="--duration 10" for a quick check.
+BENCH_LOAD_ARGS ?=
+bench-load: install
+	$(BIN)/python -m bench.load $(BENCH_LOAD_ARGS)

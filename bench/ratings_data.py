@@ -261,9 +261,13 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    url = database_url()
-    rng = random.Random(args.seed)
-    print(f"ratings bench data: {args.people:,} people, {args.actions:,} actions, seed {args.seed} -> {url}")
+    build(database_url(), people=args.people, actions=args.actions, seed=args.seed)
+
+
+def build(url: str, *, people: int, actions: int, seed: int) -> None:
+    """Everything above into the database at ``url`` (dropped first), Django set up on it."""
+    rng = random.Random(seed)
+    print(f"ratings bench data: {people:,} people, {actions:,} actions, seed {seed} -> {url}")
     total_started = time.perf_counter()
 
     started = time.perf_counter()
@@ -276,17 +280,17 @@ def main() -> None:
     print(f"  database created and migrated: {time.perf_counter() - started:.1f} s", flush=True)
 
     started = time.perf_counter()
-    company, people, by_department = create_org(args.people, rng, url)
+    company, person_ids, by_department = create_org(people, rng, url)
     print(
         f"  company, {DEPARTMENTS} departments, {DEPARTMENTS * TEAMS_PER_DEPARTMENT} teams, "
-        f"{len(people):,} people: {time.perf_counter() - started:.1f} s",
+        f"{len(person_ids):,} people: {time.perf_counter() - started:.1f} s",
         flush=True,
     )
     started = time.perf_counter()
     kpis = create_kpis(company)
     print(f"  {len(kpis)} KPIs through kpis.services: {time.perf_counter() - started:.1f} s", flush=True)
 
-    elapsed = copy_actions(url, company, kpis, people, by_department, args.actions, rng)
+    elapsed = copy_actions(url, company, kpis, person_ids, by_department, actions, rng)
     print(f"  actions loaded (COPY + indexes): {elapsed:.1f} s", flush=True)
 
     from django.db import transaction
