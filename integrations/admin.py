@@ -7,6 +7,7 @@ written only by ``integrations.services``; this admin never changes one itself.
 """
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -25,6 +26,25 @@ from kpi_platform.admin import CompanyModelAdmin, admin_member
 from kpi_platform.errors import DomainError
 
 PAGE_ERRORS = 20  # the first errors on the page; every one in the report
+# The admin list whose "Import" button uploads each kind of file, linked back to from the upload
+# and the job's pages.
+KIND_MODELS = {
+    ImportKind.ACTIONS: "ratings.KpiAction",
+    ImportKind.MEMBERS: "orgs.Member",
+    ImportKind.KPIS: "kpis.Kpi",
+    ImportKind.UNITS: "kpis.Unit",
+}
+
+
+def kind_list_link(kind: str) -> dict | None:
+    """The URL and name of the admin list of what a kind of file holds."""
+    if kind not in KIND_MODELS:
+        return None
+    opts = apps.get_model(KIND_MODELS[kind])._meta
+    return {
+        "url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "name": opts.verbose_name_plural,
+    }
 
 
 class ImportUploadForm(forms.Form):
@@ -101,12 +121,14 @@ class ImportJobAdmin(CompanyModelAdmin):
             "total": total,
             "page_errors": job.errors[:PAGE_ERRORS],
             "more_errors": job.error_count - min(job.error_count, PAGE_ERRORS),
+            "kind_list": kind_list_link(job.kind),
         }
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        initial = {"kind": request.GET.get("kind", ImportKind.ACTIONS)}
+        kind = request.GET.get("kind", "")
+        initial = {"kind": kind if kind in ImportKind.values else ImportKind.ACTIONS}
         form = ImportUploadForm(request.POST or None, request.FILES or None, initial=initial)
         if form.is_bound and form.is_valid():
             try:
@@ -122,6 +144,7 @@ class ImportJobAdmin(CompanyModelAdmin):
             "subtitle": None,
             "form": form,
             "media": self.media + form.media,
+            "kind_list": kind_list_link(kind),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/integrations/importjob/add.html", context)

@@ -11,6 +11,7 @@ class ImportKind(models.TextChoices):
     ACTIONS = "actions", _("KPI actions")
     MEMBERS = "members", _("People")
     KPIS = "kpis", _("KPI definitions")
+    UNITS = "units", _("Units of measurement")  # the admin's only: API.md's imports have the first three
 
 
 ImportStatus = JobStatus

@@ -46,7 +46,8 @@ from kpi_platform.errors import DomainError, DomainErrors
 from orgs.models import Member
 from orgs.tenancy import company_context, current_company_id
 
-SUPPORTED_KINDS = (ImportKind.ACTIONS, ImportKind.MEMBERS, ImportKind.KPIS)
+SUPPORTED_KINDS = tuple(ImportKind)
+DEFINITION_KINDS = (ImportKind.KPIS, ImportKind.UNITS)
 MEMBERS_PROGRESS_EVERY = 500
 
 
@@ -229,8 +230,8 @@ def _run(job: ImportJob, outcome: Outcome) -> None:
     with job.file.open("rb") as file:
         table = open_table(file, job.file_name)
         _publish_progress(job.id, 0, table.estimated_rows)
-        if job.kind == ImportKind.KPIS:
-            _import_kpis(job, table, outcome)
+        if job.kind in DEFINITION_KINDS:
+            _import_definitions(job, table, outcome)
         elif job.kind == ImportKind.MEMBERS:
             _import_members(job, table, outcome)
         else:
@@ -410,15 +411,17 @@ class _Places:
         return teams[0]
 
 
-# --- KPI definitions -----------------------------------------------------------------------------
+# --- KPI definitions and units -------------------------------------------------------------------
 
 
-def _import_kpis(job: ImportJob, table: Table, outcome: Outcome) -> None:
-    """Through the KPI admin's resource: the same services, history and all-or-nothing."""
+def _import_definitions(job: ImportJob, table: Table, outcome: Outcome) -> None:
+    """Through the KPI admin's resources: the same services, history and all-or-nothing."""
     import tablib
 
-    from kpis.resources import KpiResource
+    from kpis.resources import KpiResource, UnitResource
 
+    resource_class = KpiResource if job.kind == ImportKind.KPIS else UnitResource
+    resource = resource_class(actor=job.created_by)
     numbers, dataset = [], tablib.Dataset(headers=table.header)
     width = len(table.header)
     for number, cells in table.rows:
@@ -426,7 +429,7 @@ def _import_kpis(job: ImportJob, table: Table, outcome: Outcome) -> None:
         dataset.append([columns.text_cell(value) or "" for value in (cells + [None] * width)[:width]])
     outcome.total_rows = len(numbers)
     # Errors or a check only roll it back with the rest of the job (``import_job_run``).
-    result = KpiResource(actor=job.created_by).import_data(dataset, dry_run=False, raise_errors=False)
+    result = resource.import_data(dataset, dry_run=False, raise_errors=False)
     for error in result.base_errors:
         outcome.add_error(None, None, str(error.error))
     for invalid in result.invalid_rows:

@@ -22,6 +22,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -152,6 +153,9 @@ class CompanyModelAdmin(admin.ModelAdmin):
 
     form = ServiceModelForm
     save_as = False
+    # The kind of file (``integrations.models.ImportKind``) the list's "Import" button uploads: a
+    # background import job, run by the worker, never an import inside the request (PRODUCT I3).
+    import_kind: str | None = None
 
     # Access: by role, and only inside the admin's own company.
 
@@ -216,6 +220,13 @@ class CompanyModelAdmin(admin.ModelAdmin):
             for each in error.errors if isinstance(error, DomainErrors) else [error]:
                 self.message_user(request, each.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if self.import_kind and self.is_company_admin(request):
+            # Company admins are who may add import jobs (``ImportJobAdmin``).
+            upload_url = reverse("admin:integrations_importjob_add")
+            extra_context = {**(extra_context or {}), "import_url": f"{upload_url}?kind={self.import_kind}"}
+        return super().changelist_view(request, extra_context)
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         raise NotImplementedError(f"{type(self).__name__} must delete through a service")

@@ -37,7 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
 from kpi_platform.errors import DomainError, DomainErrors
 from kpis import services, terms
-from kpis.admin_import import KpiImportExportMixin, UnitImportExportMixin
+from kpis.admin_export import KpiExportMixin, UnitExportMixin
 from kpis.models import (
     DESCRIPTION_MAX_LENGTH,
     BreakdownMethod,
@@ -272,10 +272,11 @@ class UnitForm(ServiceValidatedForm):
 
 
 @admin.register(Unit)
-class UnitAdmin(UnitImportExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
+class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
     form = UnitForm
     ordering = ["-is_default", "name", "id"]
     history_object_type = "unit"
+    import_kind = "units"
     actions = None  # deleting goes one unit at a time, through the service, with its reasons
 
     class Media:
@@ -813,7 +814,7 @@ class UnitListFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Kpi)
-class KpiAdmin(KpiImportExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
+class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
     form = KpiForm
     list_display = [
         "name_column",
@@ -831,6 +832,7 @@ class KpiAdmin(KpiImportExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
     autocomplete_fields = ["owner"]
     actions = ["archive"]
     history_object_type = "kpi"
+    import_kind = "kpis"
 
     class Media:
         css = {"all": ["kpis/admin/kpi_admin.css"]}

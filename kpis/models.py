@@ -333,6 +333,16 @@ class Target(CompanyScopedModel):
     def __str__(self) -> str:
         return f"{self.kpi} · {self.get_period_display()} {self.start:%Y-%m-%d} · {self.value}"
 
+    @property
+    def in_whole_numbers(self) -> bool:
+        """Set in whole numbers, as counts are: its value and any parts set by hand (parts spread
+        evenly or by days are computed and may be fractions). Shares pro-rated from it are shown
+        rounded (``kpi_format.rounded``): nobody signs 0.98 contracts. Reads the prefetched parts."""
+        values = [self.value]
+        if self.breakdown_method == BreakdownMethod.MANUAL:
+            values += [part.value for part in self.parts.all()]
+        return all(value == value.to_integral_value() for value in values)
+
 
 class TargetPart(CompanyScopedModel):
     """A target broken down into a shorter period (K9): its share of the target's value."""

@@ -572,6 +572,7 @@ class MemberAdmin(CompanyModelAdmin):
     search_fields = ["user__email", "user__first_name", "user__last_name", "external_id"]
     ordering = ["user__email"]
     actions = ["move_to_team"]
+    import_kind = "members"
     change_list_template = "admin/orgs/member/change_list.html"
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -172,6 +172,7 @@ class KpiActionAdmin(CompanyModelAdmin):
     ordering = ["-occurred_at", "-id"]
     autocomplete_fields = ["member"]
     actions = ["void_selected"]
+    import_kind = "actions"
     list_per_page = 50
     show_full_result_count = False  # a company may have millions of actions: no second count(*)
     change_form_template = "admin/ratings/kpiaction/change_form.html"

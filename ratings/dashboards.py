@@ -295,6 +295,9 @@ class KpiFigure:
     progress: Decimal | None  # percent of the target, inverted for lower-is-better (K9)
     pace: Decimal | None  # percent of the expected-to-date, the same way
     light: str
+    # Counted in whole numbers (its target as set and its total): the pages round the pro-rated
+    # target and expected-to-date for display (``kpi_format.rounded``).
+    whole: bool = False
 
     @property
     def lower_is_better(self) -> bool:
@@ -407,6 +410,7 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
                 progress=progress_of(total, target_value, lower_is_better=lower),
                 pace=pace,
                 light=light_of(pace),
+                whole=target is not None and target.in_whole_numbers and total == total.to_integral_value(),
             )
         )
     figures.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))

@@ -260,3 +260,33 @@ def test_a_company_admin_sees_the_whole_company_in_english_russian_and_dark(
     page.goto(f"{live_server.url}/dashboards/company/")
     _charts_drawn(page)
     screenshot(page, "pages_admin_08_company_dark")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_top_bar_stays_on_one_line_at_1280_and_1024_pixels(
+    browser_page, live_server, screenshot, language
+):
+    """The company admin's top bar has the most links; none of it, the language select included,
+    may wrap to a second line on a laptop's screen (1280 px) or a small one (1024 px)."""
+    from orgs.demo import ADMIN_EMAIL
+
+    page = browser_page
+    _demo_sign_in(page, live_server, ADMIN_EMAIL)
+    if language == "ru":
+        with page.expect_navigation():
+            page.select_option("select[name=language]", "ru")
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 700})
+        page.goto(f"{live_server.url}/dashboards/company/")
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll(
+                '.topbar .brand, .main-nav a, .topbar .account > *, .topbar .lang select'
+            )].map(e => { const r = e.getBoundingClientRect();
+                          return {top: r.top, bottom: r.bottom, right: r.right, visible: r.width > 0}; })"""
+        )
+        screenshot(page, f"pages_admin_topbar_{language}_{width}")
+        visible = [box for box in boxes if box["visible"]]
+        middles = {round((box["top"] + box["bottom"]) / 2) for box in visible}
+        assert max(middles) - min(middles) <= 4, (width, visible)  # one line
+        assert max(box["right"] for box in visible) <= width, (width, visible)  # nothing cut off

@@ -20,12 +20,14 @@ from integrations.exports import FORMATS
 from integrations.models import ImportKind
 from integrations.reports import error_report_response
 from integrations.selectors import import_job_get
-from integrations.services import SUPPORTED_KINDS, import_job_create
+from integrations.services import import_job_create
 from kpi_platform.errors import DomainError
 from orgs import access
 from orgs.api.permissions import CompanyApi, require, token_of
 from orgs.models import TokenScope
 
+# The kinds of API.md; units are imported in the admin only.
+API_KINDS = (ImportKind.ACTIONS, ImportKind.MEMBERS, ImportKind.KPIS)
 # What a token needs besides ``actions`` to import each kind of file.
 KIND_SCOPES = {ImportKind.KPIS: TokenScope.DEFINITIONS, ImportKind.MEMBERS: TokenScope.ORG}
 # Multipart framing around the file itself.
@@ -45,7 +47,7 @@ class ImportCreateApi(CompanyApi):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text=_("An .xlsx or a .csv (UTF-8) file."))
         kind = serializers.ChoiceField(
-            [(kind.value, kind.label) for kind in SUPPORTED_KINDS], default=ImportKind.ACTIONS
+            [(kind.value, kind.label) for kind in API_KINDS], default=ImportKind.ACTIONS
         )
         dry_run = serializers.BooleanField(default=False, help_text=_("Check every row and record nothing."))
 

@@ -189,3 +189,97 @@ def test_the_actions_list_exports_every_selected_action_of_the_company_only(
     assert [row[3] for row in rows[1:]] == ["ann@acme.example"] * 3 + ["bob@acme.example"]
     assert rows[4][10] == "'=cmd|' /C calc'!A0"
     assert str(theirs) not in [row[0] for row in rows[1:]]
+
+
+# --- The lists' "Import" buttons: every admin import is a job (I3) -------------------------------
+
+LISTS = [
+    ("/admin/ratings/kpiaction/", "actions"),
+    ("/admin/orgs/member/", "members"),
+    ("/admin/kpis/kpi/", "kpis"),
+    ("/admin/kpis/unit/", "units"),
+]
+
+
+@pytest.mark.parametrize(("list_url", "kind"), LISTS)
+def test_each_lists_import_button_opens_the_upload_with_its_kind_and_links_back(
+    acme, signed_in, list_url, kind
+):
+    client = signed_in(acme.admin)
+
+    # when the admin opens the list and follows "Import"
+    listing = client.get(list_url).content.decode()
+    upload_page = client.get(f"{ADD}?kind={kind}")
+
+    # then it is the upload of a background import, with the kind preselected and a way back
+    assert f'<a href="{ADD}?kind={kind}" class="import_link">Import</a>' in listing
+    assert upload_page.status_code == 200
+    assert upload_page.context["form"]["kind"].value() == kind
+    assert f'<a href="{list_url}">Back to' in upload_page.content.decode()
+
+
+def test_an_unknown_kind_preselects_actions_and_offers_no_way_back(acme, signed_in):
+    page = signed_in(acme.admin).get(f"{ADD}?kind=secrets")
+
+    assert page.context["form"]["kind"].value() == "actions"
+    assert "Back to" not in page.content.decode()
+
+
+def test_the_result_of_a_people_import_links_back_to_the_people(
+    acme, signed_in, eager, django_capture_on_commit_callbacks
+):
+    client = signed_in(acme.admin)
+    people = csv_bytes([["email", "first_name"], ["cleo@acme.example", "Cleo"]])
+
+    # when the admin imports a file of people from the people list's button
+    with django_capture_on_commit_callbacks(execute=True):
+        data = {"kind": "members", "file": upload(people, "people.csv")}
+        response = client.post(f"{ADD}?kind=members", data)
+
+    # then the job's page shows the result and leads back to the list
+    page = client.get(response["Location"]).content.decode()
+    assert "The file was recorded." in page
+    assert '<a href="/admin/orgs/member/">Back to people</a>' in page
+    with company_context(acme.company.id):
+        assert ImportJob.objects.get().created == 1
+
+
+@pytest.mark.parametrize(("list_url", "kind"), LISTS)
+def test_the_import_button_is_only_for_company_admins(acme, make_member, signed_in, list_url, kind):
+    # given a manager marked staff by mistake: the lists and the upload stay closed
+    from orgs.models import Role, User
+
+    manager = make_member(acme.company, Role.MANAGER)
+    User.objects.filter(pk=manager.user.pk).update(is_staff=True)
+    client = signed_in(manager)
+
+    assert client.get(list_url).status_code == 403
+    assert client.get(f"{ADD}?kind={kind}").status_code == 403
+    response = client.post(f"{ADD}?kind={kind}", {"kind": kind, "file": upload(good_file(), "a.csv")})
+    assert response.status_code == 403
+    with company_context(acme.company.id):
+        assert not ImportJob.objects.exists()
+
+
+def test_a_units_import_cannot_touch_another_companys_units(
+    acme, globex, signed_in, eager, django_capture_on_commit_callbacks
+):
+    """O2: Acme's units file names Globex's unit by id; it is not found, and nothing changes."""
+    from kpis.models import Unit
+    from kpis.tests.factories import make_unit
+
+    with company_context(globex.company.id):
+        widgets = make_unit(name={"en": "widgets"})
+    content = csv_bytes([["id", "name_en"], [widgets.pk, "taken"], ["", "boxes"]])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in(acme.admin).post(ADD, {"kind": "units", "file": upload(content, "units.csv")})
+
+    assert response.status_code == 302
+    with company_context(acme.company.id):
+        job = ImportJob.objects.get()
+        assert not Unit.objects.filter(name_en="boxes").exists()
+    assert (job.status, [(e["row"], e["column"]) for e in job.errors]) == (ImportStatus.FAILED, [(2, "id")])
+    with company_context(globex.company.id):
+        assert Unit.objects.get(pk=widgets.pk).name_en == "widgets"
+        assert not ImportJob.objects.exists()

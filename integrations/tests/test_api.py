@@ -124,6 +124,15 @@ def test_tokens_need_the_actions_scope_and_definitions_for_kpis(acme, token_clie
     assert response.status_code == expected, response.content
 
 
+def test_the_api_keeps_to_the_kinds_of_api_md_units_are_the_admins_only(acme, token_client):
+    client = token_client(acme.company, scopes=("read", "actions", "definitions"))
+    response = post(client, csv_bytes([["name_en"], ["boxes"]]), "units.csv", kind="units")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "kind"
+    with company_context(acme.company.id):
+        assert not ImportJob.objects.exists()
+
+
 def test_a_file_over_the_limit_is_413_and_a_wrong_type_415(acme, token_client, settings):
     client = token_client(acme.company, scopes=("read", "actions"))
     settings.IMPORT_MAX_BYTES = 100

@@ -393,6 +393,32 @@ def test_a_kpi_definitions_file_goes_through_the_kpi_services(acme):
         assert Kpi.objects.get(integration_name="visits").name_ru == "Визиты"
 
 
+def test_a_units_file_goes_through_the_unit_services_all_or_nothing(acme):
+    from kpis.models import Change, Unit
+
+    # given a file with a new unit and one whose Russian name is the first one's English name (K3)
+    rows = [["name_en", "name_ru"], ["boxes", "коробки"], ["crates", "BOXES"]]
+
+    # when it is imported
+    job = run(acme.company, csv_bytes(rows), "units.csv", kind=ImportKind.UNITS, actor=acme.admin)
+
+    # then the second row is refused with the service's message, and nothing is written
+    assert job.status == ImportStatus.FAILED
+    assert [(error["row"], error["column"]) for error in job.errors] == [(3, "name_ru")]
+    with company_context(acme.company.id):
+        assert not Unit.objects.filter(name_en__in=["boxes", "crates"]).exists()
+    # when the file is corrected
+    rows.pop()
+    job = run(acme.company, csv_bytes(rows), "units.csv", kind=ImportKind.UNITS, actor=acme.admin)
+    # then the unit is created by the service, which wrote its history with the admin as the actor
+    assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 1), job.errors
+    with company_context(acme.company.id):
+        boxes = Unit.objects.get(name_en="boxes")
+        assert boxes.name_ru == "коробки"
+        change = Change.objects.get(object_type="unit", object_id=boxes.pk)
+        assert change.actor_id == acme.admin.pk
+
+
 def test_row_errors_are_written_in_the_uploaders_language(acme):
     from django.utils import translation
 

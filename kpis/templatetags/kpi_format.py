@@ -1,6 +1,6 @@
 """Numbers of KPIs on pages: in the reader's locale, grouped, without trailing zeros."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils import formats
@@ -20,3 +20,18 @@ def number(value) -> str:
     # normalize() alone would write 10 as 1E+1.
     value = value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
     return formats.number_format(value, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def rounded(value, whole) -> str:
+    """``number`` for a share pro-rated from a target (K9, D3). Of a KPI counted in whole numbers
+    (``whole``) it is rounded half up: 30 contracts a month expect "1" on the first day, not
+    "0.98"; a share that is not zero but rounds to it shows as "< 1" rather than as no target.
+    Only the display: the calculations keep the exact share."""
+    if not whole or value is None or value == "":
+        return number(value)
+    exact = Decimal(value)
+    shown = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if not shown and exact > 0:
+        return "< 1"
+    return number(shown)

@@ -1,8 +1,10 @@
 """Import and export of KPI definitions and units in the admin (PRODUCT I3, I4, K1–K5, O2).
 
-Through import-export's own admin views, as a company admin: the preview (a dry run), the
-confirmation, the export. Every row goes through the services, a file is all-or-nothing, and
-another company's rows can be neither matched, changed, linked nor exported.
+As a company admin: the import is a background job (the lists' "Import" button opens its upload;
+the worker runs here in the process): a check ("check only", nothing written), the recording of a
+checked file, or a direct import; the export is import-export's. Every row goes through the
+services, a file is all-or-nothing, and another company's rows can be neither matched, changed,
+linked nor exported. Row numbers are the spreadsheet's: the header is row 1.
 """
 
 import csv
@@ -14,7 +16,11 @@ import pytest
 import tablib
 from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
+from django.urls import NoReverseMatch, reverse
 
+from integrations.models import ImportJob, ImportStatus
+from kpi_platform.celery import app
 from kpis.models import Change, Kpi, KpiStatus, Unit
 from kpis.resources import KpiResource, UnitResource, escape_formula, unescape_formula
 from kpis.tests.factories import make_kpi, make_unit
@@ -22,13 +28,11 @@ from orgs import services as org_services
 from orgs.models import Role, User
 from orgs.tenancy import company_context
 
-KPI_IMPORT = "/admin/kpis/kpi/import/"
-KPI_CONFIRM = "/admin/kpis/kpi/process_import/"
+UPLOAD = "/admin/integrations/importjob/add/"
+JOBS = "/admin/integrations/importjob/"
 KPI_EXPORT = "/admin/kpis/kpi/export/"
-UNIT_IMPORT = "/admin/kpis/unit/import/"
-UNIT_CONFIRM = "/admin/kpis/unit/process_import/"
 UNIT_EXPORT = "/admin/kpis/unit/export/"
-CSV_FORMAT, XLSX_FORMAT = "0", "1"  # the order of the mixins' formats
+CSV_FORMAT, XLSX_FORMAT = "0", "1"  # the order of the mixins' export formats
 
 KPI_HEADERS = [
     "Integration_Name",  # header names are case-insensitive
@@ -95,6 +99,20 @@ def acme_admin(client, acme):
     return client
 
 
+@pytest.fixture(autouse=True)
+def worker():
+    """The import jobs run in the process (the worker's code, no broker); see ``posted``."""
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def posted(client, url: str, data: dict | None = None):
+    """A POST whose import job, queued when its transaction commits, has run when it returns."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(url, data or {})
+
+
 def csv_bytes(rows: list[list], headers: list[str] = KPI_HEADERS) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -114,36 +132,48 @@ def xlsx_bytes(rows: list[list], headers: list[str] = KPI_HEADERS) -> bytes:
     return out.getvalue()
 
 
-def preview(client, content: bytes, *, url=KPI_IMPORT, name="kpis.csv", file_format=CSV_FORMAT):
-    """The first step: upload, dry run, preview (or errors)."""
-    upload = SimpleUploadedFile(name, content)
-    response = client.post(url, {"import_file": upload, "format": file_format, "resource": "0"})
-    assert response.status_code == 200, response.content[:500]
-    return response
+def job_of(client, response) -> ImportJob:
+    """The job whose page a response of the imports admin redirects to."""
+    assert response.status_code == 302, response.content[:500]
+    job_id = int(response["Location"].removeprefix(JOBS).split("/")[0])
+    company_id = User.objects.get(pk=client.session["_auth_user_id"]).company_id
+    with company_context(company_id):
+        return ImportJob.objects.get(pk=job_id)
 
 
-def confirm(client, preview_response, *, url=KPI_CONFIRM):
-    """The second step: the real import of the file the preview stored."""
-    form = preview_response.context["confirm_form"]
-    assert form is not None, "the preview offered no confirmation"
-    fields = ("import_file_name", "original_file_name", "format", "resource")
-    return client.post(url, {name: form.initial[name] for name in fields})
+def upload(client, content: bytes, *, kind="kpis", name="kpis.csv", dry_run: bool) -> ImportJob:
+    """The upload of the lists' "Import" button; the job has run when this returns."""
+    data = {"kind": kind, "file": SimpleUploadedFile(name, content)}
+    if dry_run:
+        data["dry_run"] = "on"
+    return job_of(client, posted(client, f"{UPLOAD}?kind={kind}", data))
 
 
-def import_file(client, content: bytes, **kwargs):
-    """Preview and confirm; the confirmation redirects to the list when the file was imported."""
-    confirm_url = kwargs.pop("confirm_url", KPI_CONFIRM)
-    response = confirm(client, preview(client, content, **kwargs), url=confirm_url)
-    assert response.status_code == 302, response.content[:2000]
-    return response
+def check(client, content: bytes, **kwargs) -> ImportJob:
+    """A check ("check only"): every row run through the services, nothing written."""
+    job = upload(client, content, dry_run=True, **kwargs)
+    assert (job.dry_run, job.is_finished) == (True, True)
+    return job
 
 
-def row_errors(response) -> dict[int, dict[str, list[str]]]:
-    """{row number: {column: [messages]}} of the result page."""
-    result = response.context["result"]
-    return {
-        row.number: {k: [str(m) for m in v] for k, v in row.error_dict.items()} for row in result.invalid_rows
-    }
+def record(client, checked: ImportJob) -> ImportJob:
+    """Record the file of a successful check, from the check's page."""
+    return job_of(client, posted(client, f"{JOBS}{checked.pk}/record/"))
+
+
+def import_file(client, content: bytes, **kwargs) -> ImportJob:
+    """Import a file at once (no check), which must succeed."""
+    job = upload(client, content, dry_run=False, **kwargs)
+    assert (job.status, job.errors) == (ImportStatus.SUCCEEDED, [])
+    return job
+
+
+def row_errors(job: ImportJob) -> dict[int, dict[str, list[str]]]:
+    """{row number: {column: [messages]}} of a job's errors."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    for error in job.errors:
+        errors.setdefault(error["row"], {}).setdefault(error["column"], []).append(error["message"])
+    return errors
 
 
 def kpis_of(company) -> list[Kpi]:
@@ -206,20 +236,19 @@ VALID_ROWS = [
 # --- Import: a valid file ---------------------------------------------------------------------------
 
 
-def test_a_valid_csv_creates_kpis_in_two_languages_after_the_preview(acme_admin, acme):
+def test_a_valid_csv_creates_kpis_in_two_languages_after_the_check(acme_admin, acme):
     # given a csv with two KPIs, named in English and Russian
     content = csv_bytes(VALID_ROWS)
-    # when the admin uploads it
-    response = preview(acme_admin, content)
-    # then the preview shows two new rows and offers the confirmation, and nothing is written yet
-    assert response.context["result"].totals["new"] == 2
-    assert not response.context["result"].has_validation_errors()
-    assert "Calls" in text(response)
+    # when the admin uploads it to check it
+    checked = check(acme_admin, content)
+    # then the check found two KPIs to write and offers to record them, and nothing is written yet
+    assert (checked.status, checked.created, checked.error_count) == (ImportStatus.SUCCEEDED, 2, 0)
+    assert "Record this file" in text(acme_admin.get(f"{JOBS}{checked.pk}/change/"))
     assert kpis_of(acme.company) == []
-    # when they confirm
-    done = confirm(acme_admin, response)
+    # when they record it
+    done = record(acme_admin, checked)
     # then both KPIs exist, with every column applied, written by the services
-    assert done.status_code == 302
+    assert (done.status, done.created) == (ImportStatus.SUCCEEDED, 2)
     calls, deals = kpis_of(acme.company)
     assert (calls.integration_name, calls.name_en, calls.name_ru) == ("calls", "Calls", "Звонки")
     assert (calls.description_en, calls.description_ru) == ("Outgoing calls", "Исходящие звонки")
@@ -242,7 +271,7 @@ def test_an_xlsx_file_imports_too(acme_admin, acme):
     rows = [list(VALID_ROWS[0]), list(VALID_ROWS[1])]
     rows[0][8], rows[0][9], rows[0][10] = True, 2.5, 3
     # when the admin imports it
-    import_file(acme_admin, xlsx_bytes(rows), name="kpis.xlsx", file_format=XLSX_FORMAT)
+    import_file(acme_admin, xlsx_bytes(rows), name="kpis.xlsx")
     # then the KPIs are created exactly as from the csv
     calls, deals = kpis_of(acme.company)
     assert (calls.name_ru, calls.in_rating, str(calls.rating_units), calls.rating_points) == (
@@ -261,11 +290,10 @@ def test_importing_the_same_file_again_updates_instead_of_duplicating(acme_admin
     # when the same KPIs come again, one renamed and the integration name in another case
     rows = [list(VALID_ROWS[0]), list(VALID_ROWS[1])]
     rows[0][0], rows[0][2] = "CALLS", "Звонки клиентам"
-    response = preview(acme_admin, csv_bytes(rows))
-    # then the preview shows one update and one unchanged row
-    totals = response.context["result"].totals
-    assert (totals["new"], totals["update"], totals["skip"]) == (0, 1, 1)
-    confirm(acme_admin, response)
+    checked = check(acme_admin, csv_bytes(rows))
+    # then the check finds one KPI to change and one unchanged (a duplicate)
+    assert (checked.created, checked.duplicates, checked.error_count) == (1, 1, 0)
+    record(acme_admin, checked)
     # and the same KPIs are changed: no duplicates
     second = kpis_of(acme.company)
     assert [kpi.id for kpi in second] == [kpi.id for kpi in first]
@@ -305,19 +333,19 @@ def test_a_file_with_invalid_rows_writes_nothing_and_shows_each_error_with_its_r
             ["visits", "Visits", "", "", "", "", "", "active", *([""] * 10)],
         ]
     )
-    # when the admin uploads it
-    response = preview(acme_admin, content)
-    # then each error is shown with its row and column, and there is nothing to confirm
-    assert "confirm_form" not in response.context
-    errors = row_errors(response)
-    assert set(errors) == {2, 3, 4}
-    assert list(errors[2]) == ["name_ru"]
-    assert "REVENUE" in errors[2]["name_ru"][0]
-    assert list(errors[3]) == ["rating_units"]
-    assert list(errors[4]) == ["name_ru"]
-    page = text(response)
-    assert "Some rows failed to validate" in page
-    for message in [errors[2]["name_ru"][0], errors[3]["rating_units"][0], errors[4]["name_ru"][0]]:
+    # when the admin imports it
+    job = upload(acme_admin, content, dry_run=False)
+    # then each error is listed with its row and column, on the job's page too
+    assert job.status == ImportStatus.FAILED
+    errors = row_errors(job)
+    assert set(errors) == {3, 4, 5}
+    assert list(errors[3]) == ["name_ru"]
+    assert "REVENUE" in errors[3]["name_ru"][0]
+    assert list(errors[4]) == ["rating_units"]
+    assert list(errors[5]) == ["name_ru"]
+    page = text(acme_admin.get(f"{JOBS}{job.pk}/change/"))
+    assert "Nothing was recorded" in page
+    for message in [errors[3]["name_ru"][0], errors[4]["rating_units"][0], errors[5]["name_ru"][0]]:
         assert message in page
     # and nothing was written, not even the valid first row
     assert [kpi.integration_name for kpi in kpis_of(acme.company)] == ["revenue"]
@@ -341,34 +369,34 @@ def test_the_dry_run_shows_the_same_errors_as_the_real_import(acme, in_company):
     assert not Kpi.objects.exists()
 
 
-def test_a_file_that_became_invalid_before_the_confirmation_writes_nothing(acme_admin, acme):
-    # given a preview without errors
-    response = preview(acme_admin, csv_bytes(VALID_ROWS))
-    assert response.context["confirm_form"] is not None
-    # and, before the admin confirms, someone else takes the name "Deals"
+def test_a_file_that_became_invalid_before_it_was_recorded_writes_nothing(acme_admin, acme):
+    # given a check without errors
+    checked = check(acme_admin, csv_bytes(VALID_ROWS))
+    assert checked.status == ImportStatus.SUCCEEDED
+    # and, before the admin records the file, someone else takes the name "Deals"
     with company_context(acme.company.id):
         make_kpi(name={"en": "Deals"}, integration_name="other_deals")
-    # when the admin confirms
-    done = confirm(acme_admin, response)
+    # when the admin records it
+    done = record(acme_admin, checked)
     # then nothing is imported and the error is shown instead of a success message
-    assert done.status_code == 200
-    assert row_errors(done) == {2: {"name_en": [row_errors(done)[2]["name_en"][0]]}}
-    assert "Import finished" not in text(done)
+    assert done.status == ImportStatus.FAILED
+    assert row_errors(done) == {3: {"name_en": [row_errors(done)[3]["name_en"][0]]}}
+    assert "The file was recorded." not in text(acme_admin.get(f"{JOBS}{done.pk}/change/"))
     assert [kpi.integration_name for kpi in kpis_of(acme.company)] == ["other_deals"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_all_or_nothing_holds_with_real_transactions(acme_admin, acme):
-    """Not inside a test's wrapping transaction: the request's own transaction commits."""
-    # given a preview without errors, and a name taken before the confirmation
-    response = preview(acme_admin, csv_bytes(VALID_ROWS))
+    """Not inside a test's wrapping transaction: the job's own transaction commits."""
+    # given a check without errors, and a name taken before the file is recorded
+    checked = check(acme_admin, csv_bytes(VALID_ROWS))
     with company_context(acme.company.id):
         make_kpi(name={"en": "Deals"}, integration_name="other_deals")
-    # when the admin confirms
-    confirm(acme_admin, response)
-    # then the committed request wrote nothing of the file, not even its valid first row
+    # when the admin records it
+    assert record(acme_admin, checked).status == ImportStatus.FAILED
+    # then the committed job wrote nothing of the file, not even its valid first row
     assert [kpi.integration_name for kpi in kpis_of(acme.company)] == ["other_deals"]
-    # and a valid file, confirmed, is committed whole
+    # and a valid file is committed whole
     rows = [list(VALID_ROWS[0]), list(VALID_ROWS[1])]
     rows[1][0], rows[1][1], rows[1][2] = "won_deals", "Won deals", "Выигранные сделки"
     import_file(acme_admin, csv_bytes(rows))
@@ -379,20 +407,20 @@ def test_the_same_kpi_twice_in_one_file_is_an_error(acme_admin, acme):
     # given a file naming one KPI in two rows
     content = csv_bytes([["calls", "Calls"], ["Calls", "Calls again"]], ["integration_name", "name_en"])
     # when it is uploaded
-    response = preview(acme_admin, content)
+    job = check(acme_admin, content)
     # then the second row is refused
-    assert list(row_errors(response)) == [2]
-    assert "Row 1" in row_errors(response)[2]["integration_name"][0]
+    assert list(row_errors(job)) == [3]
+    assert "Row 1" in row_errors(job)[3]["integration_name"][0]
 
 
 def test_an_unknown_column_refuses_the_file(acme_admin, acme):
     # given a file with a misspelt column
     content = csv_bytes([["calls", "Calls"]], ["integration_name", "nmae_en"])
     # when it is uploaded
-    response = preview(acme_admin, content)
-    # then the column is named as the problem and nothing can be confirmed
-    assert "nmae_en" in row_errors(response)[1]
-    assert "confirm_form" not in response.context
+    job = check(acme_admin, content)
+    # then the column is named as the problem and the file cannot be recorded
+    assert "nmae_en" in row_errors(job)[2]
+    assert job.status == ImportStatus.FAILED
 
 
 def test_blank_lines_and_empty_unnamed_columns_are_ignored(acme_admin, acme):
@@ -413,9 +441,9 @@ def test_a_language_the_company_has_not_enabled_is_an_error_for_that_row(client,
         [["calls", "Calls", ""], ["deals", "Deals", "Сделки"]], ["integration_name", "name_en", "name_ru"]
     )
     # when its admin uploads it
-    response = preview(client, content)
+    job = check(client, content)
     # then the row with the Russian name is refused (an empty cell in that column is fine)
-    assert row_errors(response) == {2: {"name_ru": [row_errors(response)[2]["name_ru"][0]]}}
+    assert row_errors(job) == {3: {"name_ru": [row_errors(job)[3]["name_ru"][0]]}}
 
 
 # --- Isolation (O2) -----------------------------------------------------------------------------------
@@ -435,17 +463,15 @@ def test_another_companys_ids_units_departments_and_people_are_not_found(acme_ad
         ],
         headers,
     )
-    # when Acme's admin uploads it
-    response = preview(acme_admin, content)
+    # when Acme's admin imports it
+    job = upload(acme_admin, content, dry_run=False)
     # then each is refused as not found / unknown / an invalid link
-    errors = row_errors(response)
-    assert list(errors[1]) == ["id"]
-    assert list(errors[2]) == ["unit"]
-    assert set(errors[3]) == {"department", "team"}
-    assert list(errors[4]) == ["owner"]
-    assert list(errors[5]) == ["description_en"]
-    page = text(response)
-    assert "Taken over" in page  # the row's own cells, shown back
+    errors = row_errors(job)
+    assert list(errors[2]) == ["id"]
+    assert list(errors[3]) == ["unit"]
+    assert set(errors[4]) == {"department", "team"}
+    assert list(errors[5]) == ["owner"]
+    assert list(errors[6]) == ["description_en"]
     # and Globex's KPI is unchanged, and Acme has nothing new
     kpi = reload(globex.kpi, globex.company)
     assert (kpi.name_en, kpi.unit_id) == ("Globex Secret", globex.widgets.id)
@@ -508,11 +534,10 @@ def test_an_exported_file_imports_again_changing_nothing(acme_admin, acme, file_
     # when the export is imported again
     content = export(acme_admin, file_format=file_format)
     name = "kpis.xlsx" if file_format == XLSX_FORMAT else "kpis.csv"
-    response = preview(acme_admin, content, name=name, file_format=file_format)
+    checked = check(acme_admin, content, name=name)
     # then every row is unchanged, and the import succeeds writing nothing
-    totals = response.context["result"].totals
-    assert (totals["new"], totals["update"], totals["skip"], totals["invalid"]) == (0, 0, 3, 0)
-    confirm(acme_admin, response)
+    assert (checked.created, checked.duplicates, checked.error_count) == (0, 3, 0)
+    record(acme_admin, checked)
     assert [(kpi.pk, kpi.updated_at) for kpi in kpis_of(acme.company)] == before
     with company_context(acme.company.id):
         assert Change.objects.count() == changes
@@ -542,7 +567,7 @@ def test_units_import_create_update_and_refuse_with_the_service_rules(acme_admin
         ["ID", "Name_En", "Name_Ru"],
     )
     # when it is imported
-    import_file(acme_admin, content, url=UNIT_IMPORT, confirm_url=UNIT_CONFIRM)
+    import_file(acme_admin, content, kind="units", name="units.csv")
     # then the unit is created and the other renamed
     with company_context(acme.company.id):
         assert Unit.objects.get(name_en="calls").name_ru == "звонки"
@@ -552,13 +577,13 @@ def test_units_import_create_update_and_refuse_with_the_service_rules(acme_admin
         [["", "deals", "HOURS"], [globex.widgets.id, "widgets", ""], ["", "a" * 19, ""]],
         ["id", "name_en", "name_ru"],
     )
-    response = preview(acme_admin, bad, url=UNIT_IMPORT)
+    job = upload(acme_admin, bad, kind="units", name="units.csv", dry_run=False)
     # then every row is refused with the service's reasons, and nothing is written
-    errors = row_errors(response)
-    assert list(errors) == [1, 2, 3]
-    assert list(errors[1]) == ["name_ru"]
-    assert list(errors[2]) == ["id"]
-    assert list(errors[3]) == ["name_en"]
+    errors = row_errors(job)
+    assert list(errors) == [2, 3, 4]
+    assert list(errors[2]) == ["name_ru"]
+    assert list(errors[3]) == ["id"]
+    assert list(errors[4]) == ["name_en"]
     assert reload(globex.widgets, globex.company).name_en == "widgets"
     with company_context(acme.company.id):
         assert not Unit.objects.filter(name_en="deals").exists()
@@ -571,25 +596,24 @@ def test_units_export_is_this_companys_and_imports_again_unchanged(acme_admin, a
     # then Acme's units only, "points" among them
     assert sorted(row["name_en"] for row in rows) == ["hours", "points"]
     # and importing the file again changes nothing
-    response = preview(acme_admin, content, url=UNIT_IMPORT)
-    assert response.context["result"].totals["skip"] == 2
-    assert response.context["confirm_form"] is not None
+    checked = check(acme_admin, content, kind="units", name="units.csv")
+    assert (checked.status, checked.created, checked.duplicates) == (ImportStatus.SUCCEEDED, 0, 2)
 
 
 def test_the_default_units_export_of_an_english_only_company_imports_again(client, globex):
     # "points" carries every platform language's name, but Globex has English only
     client.force_login(globex.admin.user)
     content = export(client, url=UNIT_EXPORT)
-    response = preview(client, content, url=UNIT_IMPORT)
-    assert not row_errors(response)
-    assert response.context["result"].totals["skip"] == 2
+    checked = check(client, content, kind="units", name="units.csv")
+    assert not row_errors(checked)
+    assert checked.duplicates == 2
 
 
 # --- Who may import and export ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", [Role.MANAGER, Role.LEAD, Role.MEMBER])
-@pytest.mark.parametrize("url", [KPI_IMPORT, KPI_EXPORT, UNIT_IMPORT, UNIT_EXPORT, KPI_CONFIRM])
+@pytest.mark.parametrize("url", [f"{UPLOAD}?kind=kpis", KPI_EXPORT, f"{UPLOAD}?kind=units", UNIT_EXPORT])
 def test_people_who_are_not_company_admins_get_the_login_page(client, company, make_member, role, url):
     client.force_login(make_member(company, role).user)
     response = client.get(url)
@@ -597,7 +621,7 @@ def test_people_who_are_not_company_admins_get_the_login_page(client, company, m
     assert response.url.startswith("/admin/login/")
 
 
-@pytest.mark.parametrize("url", [KPI_IMPORT, KPI_EXPORT, UNIT_IMPORT, UNIT_EXPORT])
+@pytest.mark.parametrize("url", [f"{UPLOAD}?kind=kpis", KPI_EXPORT, f"{UPLOAD}?kind=units", UNIT_EXPORT])
 def test_a_staff_account_without_the_admin_role_may_not_import_or_export(client, company, make_member, url):
     # given a manager marked staff by mistake
     manager = make_member(company, Role.MANAGER)
@@ -606,15 +630,43 @@ def test_a_staff_account_without_the_admin_role_may_not_import_or_export(client,
     # when they open or post to an import or export page
     # then they are refused
     assert client.get(url).status_code == 403
-    assert client.post(url, {"format": CSV_FORMAT}).status_code == 403
+    content = csv_bytes([["calls", "Calls"]], ["integration_name", "name_en"])
+    posted = {"format": CSV_FORMAT, "kind": "kpis", "file": SimpleUploadedFile("kpis.csv", content)}
+    assert client.post(url, posted).status_code == 403
     with company_context(company.id):
         assert not Kpi.objects.exists()
+        assert not ImportJob.objects.exists()
 
 
-def test_the_admin_sees_import_and_export_on_the_kpi_list(acme_admin):
-    page = text(acme_admin.get("/admin/kpis/kpi/"))
-    assert KPI_IMPORT in page
-    assert KPI_EXPORT in page
+@pytest.mark.parametrize(("page", "kind"), [("/admin/kpis/kpi/", "kpis"), ("/admin/kpis/unit/", "units")])
+def test_the_lists_import_button_opens_the_background_import_and_export_stays(acme_admin, page, kind):
+    # when the admin opens the list
+    html = text(acme_admin.get(page))
+    # then "Import" opens the upload of an import job for that kind of file, preselected
+    assert f'href="{UPLOAD}?kind={kind}"' in html
+    upload_page = acme_admin.get(f"{UPLOAD}?kind={kind}")
+    assert upload_page.context["form"]["kind"].value() == kind
+    # and links back to the list
+    assert f'href="{page}"' in text(upload_page)
+    # and the export is still there
+    assert f"{page}export/" in html
+
+
+@pytest.mark.parametrize("model", ["kpi", "unit"])
+def test_import_exports_in_request_import_is_gone(acme_admin, acme, model):
+    """A file is never imported inside the request (I3): import-export's import views are not routed."""
+    # then there is no URL for them
+    for name in ("import", "process_import"):
+        with pytest.raises(NoReverseMatch):
+            reverse(f"admin:kpis_{model}_{name}")
+    # and a file posted where they were records nothing
+    content = csv_bytes([["calls", "Calls"]], ["integration_name", "name_en"])
+    upload_file = SimpleUploadedFile("kpis.csv", content)
+    response = acme_admin.post(
+        f"/admin/kpis/{model}/import/", {"import_file": upload_file, "format": CSV_FORMAT, "resource": "0"}
+    )
+    assert response.status_code in (302, 404)
+    assert kpis_of(acme.company) == []
 
 
 # --- Escaping ------------------------------------------------------------------------------------------

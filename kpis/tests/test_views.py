@@ -4,6 +4,7 @@
 import datetime
 import re
 import zoneinfo
+from decimal import Decimal
 from html.parser import HTMLParser
 from io import StringIO
 
@@ -182,6 +183,31 @@ def test_the_page_shows_the_targets_of_the_current_period_the_person_may_see(cli
     assert values == ["1,000", "300", "111", "3,000"]
     assert "Alpha" in html
     assert "now: 1,000" in html  # this month's share of the quarter
+
+
+def test_a_count_broken_down_by_days_shows_this_weeks_share_in_whole_numbers(client, in_company):
+    """K9: 4 contracts a month split into weeks by days is 0.93 a week; the page says "1"."""
+    # given this month's target of 4, and one of 4.5, both broken down into weeks by number of days
+    ann = MemberFactory()
+    counted, measured = make_active_kpi(in_company), make_active_kpi(in_company)
+    now = today(in_company)
+    month = period_starts(now)["month"]
+    shares = {}
+    for kpi, value in ((counted, "4"), (measured, "4.5")):
+        target = services.target_create(kpi=kpi, period="month", start=month, value=value)
+        target = services.target_break_down(target=target, into="week", method="days")
+        shares[kpi.id] = next(part.value for part in target.parts.all() if part.start <= now <= part.end)
+    # when Ann opens each KPI
+    with company_context(None):
+        client = signed_in(client, ann)
+        whole = fragment(page(client, counted).content.decode(), "kpi-targets")
+        exact = fragment(page(client, measured).content.decode(), "kpi-targets")
+    # then this week's share of the whole target is rounded half up ("< 1" when it rounds to 0)
+    assert shares[counted.id] != shares[counted.id].to_integral_value()  # a fraction, e.g. 0.93
+    rounded = int(shares[counted.id] + Decimal("0.5"))
+    assert f"now: {rounded or '&lt; 1'} (" in whole
+    # and the share of the target with decimals is shown as it is
+    assert f"now: {shares[measured.id].normalize()} (" in exact
 
 
 # --- Links and text (K7) ---------------------------------------------------------------------------

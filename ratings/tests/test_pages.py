@@ -5,6 +5,7 @@ company's nothing (O2), and a fixed number of queries whatever the size of the d
 import csv
 import datetime
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kpis.services import target_break_down, target_create
+from kpis.templatetags.kpi_format import rounded
 from orgs.models import Role
 from orgs.services import department_create, team_create
 from orgs.tenancy import company_context
@@ -126,6 +128,62 @@ def test_the_company_breakdown_by_department_counts_each_department_its_people_n
         "Support": (Decimal(0), Decimal(0)),
         "No department": (Decimal(3), Decimal(30)),
     }
+
+
+def figure_cells(response, kpi) -> list[str]:
+    """The figures table's cells of a KPI's row, as the page shows them."""
+    html = response.content.decode()
+    row = re.search(rf'<tr data-kpi="{kpi.id}".*?</tr>', html, re.S).group(0)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def test_a_count_shows_its_pro_rated_target_and_expected_in_whole_numbers(client, org, on_the_tenth):
+    """D3, K9: 29 deals a month is 6.77 in the week of 9–15 November and 1.93 by the 10th; a
+    person reads "7" and "2". Calls, whose target has decimals, keep them."""
+    # given November targets of 29 deals and 29.5 calls, and whole numbers of deals so far
+    with company_context(org.company.id):
+        target_create(kpi=org.deals, period="month", start=NOVEMBER, value="29")
+        target_create(kpi=org.calls, period="month", start=NOVEMBER, value="29.5")
+    record(org.company, (org.ann, org.deals, 2, "2026-11-09"), (org.ann, org.calls, 3, "2026-11-09"))
+    # when the admin opens the company dashboard for that week on the 10th
+    response = get(client, org.admin, "/dashboards/company/", period="week", date="2026-11-10")
+    # then the figures stay exact
+    deals, calls = figure(response, "Deals won"), figure(response, "Calls made")
+    assert (deals.target, deals.expected, deals.whole) == (Decimal("6.77"), Decimal("1.93"), True)
+    assert (calls.target, calls.expected, calls.whole) == (Decimal("6.88"), Decimal("1.97"), False)
+    assert (deals.progress, deals.pace) == (Decimal(30), Decimal(104))
+    # and the page shows the deals rounded, the calls as they are
+    assert figure_cells(response, org.deals)[:3] == ["2", "7", "2"]
+    assert figure_cells(response, org.calls)[:3] == ["3", "6.88", "1.97"]
+
+
+@pytest.mark.parametrize(
+    ("value", "whole", "shown"),
+    [
+        (Decimal("0.98"), True, "1"),
+        (Decimal("2.50"), True, "3"),  # half up
+        (Decimal("0.40"), True, "< 1"),  # not "0", which would read as no target
+        (Decimal("0.00"), True, "0"),
+        (Decimal("1234.60"), True, "1,235"),
+        (Decimal("0.98"), False, "0.98"),
+        (None, True, ""),
+    ],
+)
+def test_rounded_shows_shares_of_whole_targets_in_whole_numbers(value, whole, shown):
+    assert rounded(value, whole) == shown
+
+
+def test_a_target_is_in_whole_numbers_when_its_value_and_its_parts_set_by_hand_are(org):
+    with company_context(org.company.id):
+        target = target_create(kpi=org.deals, period="month", start=NOVEMBER, value="30")
+        assert target.in_whole_numbers
+        # computed parts (0.97… a day) do not count; parts set by hand do
+        target = target_break_down(target=target, into="week", method="days")
+        assert target.in_whole_numbers
+        hand = ["0.5", "7", "7", "7", "7", "1.5"]  # November 2026 touches six weeks
+        target = target_break_down(target=target, into="week", method="manual", values=hand)
+        assert not target.in_whole_numbers
+        assert not target_create(kpi=org.calls, period="month", start=NOVEMBER, value="29.5").in_whole_numbers
 
 
 @pytest.mark.parametrize(
