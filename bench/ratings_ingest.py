@@ -196,6 +196,7 @@ def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[
             f"127.0.0.1:{API_PORT}",
             "--timeout",
             "120",
+            "--no-control-socket",  # gunicorn's per-user socket would be shared with other servers
         ],
         env=env,
         stdout=log,
