@@ -14,14 +14,9 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from kpi_platform.celery import app
+    from kpi_platform.celery import broker_reachable
 
-    try:
-        with app.connection_for_write() as broker:
-            broker.ensure_connection(max_retries=1, timeout=2)
-        return True
-    except Exception:
-        return False
+    return broker_reachable()
 
 
 @never_cache
