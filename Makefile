@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards clean
+.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards fault-pg-restart clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,3 +79,8 @@ bench-dashboards: install
 BENCH_IMPORT_ROWS ?= 100000,1000000
 bench-imports: install
 	$(BIN)/python -m bench.imports --rows $(BENCH_IMPORT_ROWS) --bad-row
+
+# Faults (issue 8): PostgreSQL restarted under load, on a throwaway cluster of its own (a unix socket
+# in a temporary folder; needs root and PostgreSQL 15's binaries). Not in CI.
+fault-pg-restart: install
+	$(BIN)/python -m bench.faults_pg_restart

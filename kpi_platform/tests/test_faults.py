@@ -1,4 +1,4 @@
-"""Faults (issue 8): Redis stopped and back, a message that cannot be sent, a batch delivered twice.
+"""Faults (issue 8): Redis stopped and back, a message that cannot be sent, the database out of reach.
 
 The database is the source of truth; Redis holds the broker's queue, the API's rate counters and
 the progress of running imports. With Redis stopped the API still records actions, ``/healthz``
@@ -6,7 +6,7 @@ says the broker is down (503), an upload is refused with a clear 503 and nothing
 worker can hear of would sit "queued" unexplained), and when Redis returns nothing was lost and
 uploads are queued again. Redis here is a private ``redis-server`` on a unix socket this test
 starts and stops, never the shared one. A worker killed mid-import is ``integrations/tests/
-test_worker.py``.
+test_worker.py``; PostgreSQL restarted under load is ``bench/faults_pg_restart.py`` (not in CI).
 """
 
 import datetime
@@ -23,7 +23,7 @@ from unittest import mock
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from kombu import pools
 from kombu.exceptions import OperationalError as BrokerError
@@ -303,3 +303,46 @@ def test_the_same_batch_delivered_twice_at_once_through_the_api_counts_once(acme
     assert _actions(acme) == sorted(f"dup-{n}" for n in range(50))
     with company_context(acme.id):
         assert RatingTotal.objects.get(period="all").points == Decimal("100.00")
+
+
+# --- The database out of reach --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [OperationalError("connection refused"), OperationalError("server closed")])
+def test_with_the_database_out_of_reach_the_api_answers_503_in_its_error_format(acme, token_client, error):
+    client = token_client(acme, scopes=("read", "actions"))
+    client.raise_request_exception = False
+    with mock.patch("ratings.api.views.actions_record", side_effect=error):
+        response = client.post(ACTIONS, _action("x"), format="json")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {
+        "errors": [
+            {
+                "code": "service_unavailable",
+                "field": None,
+                "message": "The service is briefly unavailable: try again in a moment.",
+                "index": None,
+            }
+        ]
+    }
+    assert _actions(acme) == []
+
+
+def test_with_the_database_out_of_reach_a_page_answers_503_without_a_traceback(admin_member):
+    browser = Client(raise_request_exception=False)
+    browser.force_login(admin_member.user)
+    with mock.patch("orgs.middleware.company_context", side_effect=OperationalError("connection refused")):
+        response = browser.get("/")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == "The service is briefly unavailable: try again in a moment."
+
+
+def test_any_other_error_is_still_a_500(acme, token_client):
+    client = token_client(acme, scopes=("read", "actions"))
+    client.raise_request_exception = False
+    with mock.patch("ratings.api.views.actions_record", side_effect=RuntimeError("a bug")):
+        assert client.post(ACTIONS, _action("x"), format="json").status_code == 500
