@@ -156,7 +156,10 @@ _STATUS_CODES = {
 def exception_handler(exc, context):
     """DRF's handler, then one shape for every error (HackSoft: reuse DRF, then adjust)."""
     if isinstance(exc, DomainError):
-        return Response(_body([exc.as_dict()]), status=exc.status_code)
+        response = Response(_body([exc.as_dict()]), status=exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["Retry-After"] = "60"  # a service of ours is down (the queue): a minute or so
+        return response
     if isinstance(exc, DomainErrors):
         return Response(_body([error.as_dict() for error in exc.errors]), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
