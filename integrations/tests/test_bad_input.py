@@ -208,6 +208,11 @@ REFUSED = {
         ),
         [(None, None, NOT_UTF8)],
     ),
+    # Spreadsheet programs save a formula's result with it (test_formula_cells_count_their_computed_
+    # value); one written by a program that never computed it has no value to read: an empty cell.
+    "a formula saved without its result": Refused(
+        "a.xlsx", lambda: xlsx_bytes([ACTION_HEADER, row(value="=1+2")]), [(2, "value", REQUIRED)]
+    ),
     "a formula as csv text is text, not a number": Refused(
         "a.csv", lambda: csv_bytes([ACTION_HEADER, row(value="=1+2")]), [(2, "value", VALUE)]
     ),
