@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards bench-load clean
+.PHONY: run test install lint format audit ci browser-deps bench bench-ratings bench-imports bench-dashboards bench-load fault-pg-restart clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,3 +86,8 @@ bench-imports: install
 BENCH_LOAD_ARGS ?=
 bench-load: install
 	$(BIN)/python -m bench.load $(BENCH_LOAD_ARGS)
+
+# Faults (issue 8): PostgreSQL restarted under load, on a throwaway cluster of its own (a unix socket
+# in a temporary folder; needs root and PostgreSQL 15's binaries). Not in CI.
+fault-pg-restart: install
+	$(BIN)/python -m bench.faults_pg_restart

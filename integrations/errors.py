@@ -8,4 +8,5 @@ class ImportErrorCode(StrEnum):
     UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
     KIND_INVALID = "kind_invalid"
     NOT_RECORDABLE = "not_recordable"
+    QUEUE_UNAVAILABLE = "queue_unavailable"  # 503: the broker is down; nothing was stored
     NOT_FOUND = "not_found"  # a row names a role, department or team the company does not have

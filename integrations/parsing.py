@@ -3,7 +3,8 @@
 ``open_table`` turns a stored file into a ``Table``: its header and an iterator of
 ``(row_number, cells)``, with ``row_number`` as a spreadsheet shows it (the header is row 1).
 
-* **csv**: UTF-8 with or without a BOM; comma or semicolon, whichever the header line uses more.
+* **csv**: UTF-8 with or without a BOM; comma or semicolon, whichever the header line uses more
+  (a header separated by tabs is refused as such).
   Read lazily, so memory does not grow with the file.
 * **xlsx**: python-calamine (Rust), about ten times faster than openpyxl. Its XML reader
   (quick-xml) expands no DTD entities (it refuses them: "unrecognized entity"), so an entity bomb
@@ -86,6 +87,9 @@ def _csv_table(file: IO[bytes]) -> Table:
     except UnicodeDecodeError as exc:
         raise _not_utf8() from exc
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    if delimiter not in first_line and "\t" in first_line:
+        # Read with commas it would be one column, reported as every column missing.
+        raise Unreadable(_("The columns are separated by tabs: save the csv with commas or semicolons."))
     reader = csv.reader(_chain_line(first_line, text), delimiter=delimiter)
     header = _header(next(reader))
     return Table(header=header, rows=_csv_rows(reader), estimated_rows=max(line_count - 1, 0))

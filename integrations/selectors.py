@@ -2,11 +2,11 @@
 
 from collections.abc import Iterator
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ImportJob, ImportStatus
+from kpi_platform.cache import cache_get
 from orgs.models import Company
 
 
@@ -24,7 +24,7 @@ def import_job_progress(job: ImportJob) -> tuple[int, int]:
     if job.status == ImportStatus.RUNNING:
         from integrations.services import progress_key
 
-        published = cache.get(progress_key(job.id))
+        published = cache_get(progress_key(job.id))
         if published is not None:
             return published
     return job.processed_rows, job.total_rows

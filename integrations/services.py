@@ -25,23 +25,26 @@ publishes ``processed_rows``/``total_rows`` in the cache (Redis in production) a
 
 import datetime
 import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
 from rest_framework import status
 
 from integrations import columns
 from integrations.errors import ImportErrorCode
 from integrations.models import FINISHED, ImportJob, ImportKind, ImportStatus
 from integrations.parsing import Table, Unreadable, file_format, open_table
+from kpi_platform.cache import cache_delete, cache_set
+from kpi_platform.celery import broker_reachable
 from kpi_platform.errors import DomainError, DomainErrors
 from orgs.models import Member
 from orgs.tenancy import company_context, current_company_id
@@ -49,6 +52,8 @@ from orgs.tenancy import company_context, current_company_id
 SUPPORTED_KINDS = tuple(ImportKind)
 DEFINITION_KINDS = (ImportKind.KPIS, ImportKind.UNITS)
 MEMBERS_PROGRESS_EVERY = 500
+
+logger = logging.getLogger(__name__)
 
 
 def progress_key(job_id: int) -> str:
@@ -81,6 +86,16 @@ def import_job_create(
             _("Upload an .xlsx or a .csv file."),
             field="file",
             status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    if not broker_reachable():
+        # Refused rather than stored: a job no worker can hear of would sit "queued" unexplained.
+        raise DomainError(
+            ImportErrorCode.QUEUE_UNAVAILABLE,
+            _(
+                "Imports are paused: the background queue cannot be reached. "
+                "Nothing was stored; try again in a few minutes."
+            ),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     digest = hashlib.sha256()
     for chunk in file.chunks():
@@ -126,7 +141,14 @@ def _enqueue_on_commit(job: ImportJob) -> None:
     def enqueue() -> None:
         # on_commit may run after the caller's context ended (an outer transaction's commit).
         with company_context(company_id):
-            import_job_run_task.delay(job_id=job_id)
+            try:
+                import_job_run_task.delay(job_id=job_id)
+            except OperationalError:
+                # The broker went away after the upload committed: the job stays queued, and
+                # the sweep (``imports_resume_stale``) sends it once the broker is back.
+                logger.warning(
+                    "Import %s is queued but could not be sent to a worker.", job_id, exc_info=True
+                )
 
     transaction.on_commit(enqueue)
 
@@ -200,7 +222,7 @@ def import_job_fail(*, job_id: int, message: str) -> None:
         error_count=1,
         finished_at=timezone.now(),
     )
-    cache.delete(progress_key(job_id))
+    cache_delete(progress_key(job_id))
 
 
 def _finish(job: ImportJob, outcome: Outcome) -> None:
@@ -223,7 +245,7 @@ def _finish(job: ImportJob, outcome: Outcome) -> None:
             "updated_at",
         ]
     )
-    cache.delete(progress_key(job.id))
+    cache_delete(progress_key(job.id))
 
 
 def _run(job: ImportJob, outcome: Outcome) -> None:
@@ -241,7 +263,7 @@ def _run(job: ImportJob, outcome: Outcome) -> None:
 
 
 def _publish_progress(job_id: int, processed: int, total: int) -> None:
-    cache.set(progress_key(job_id), (processed, max(total, processed)), timeout=settings.IMPORT_STALE_SECONDS)
+    cache_set(progress_key(job_id), (processed, max(total, processed)), timeout=settings.IMPORT_STALE_SECONDS)
 
 
 def _chunks(rows: Iterator, size: int) -> Iterator[list]:

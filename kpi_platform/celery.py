@@ -56,6 +56,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def broker_reachable() -> bool:
+    """Whether a message can be sent now (``/healthz``, and uploads before they are stored)."""
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
 @app.on_after_configure.connect
 def _create_filesystem_broker_folders(sender: Celery, **kwargs) -> None:
     options = sender.conf.broker_transport_options or {}

@@ -5,10 +5,12 @@ Every 4xx body is ``{"errors": [{"code", "field", "message", "index"}]}``.
 
 from enum import StrEnum
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -26,6 +28,7 @@ class CommonErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     THROTTLED = "throttled"
     CONFLICT = "conflict"
+    BODY_TOO_LARGE = "body_too_large"
 
 
 class DomainError(Exception):
@@ -153,11 +156,20 @@ _STATUS_CODES = {
 def exception_handler(exc, context):
     """DRF's handler, then one shape for every error (HackSoft: reuse DRF, then adjust)."""
     if isinstance(exc, DomainError):
-        return Response(_body([exc.as_dict()]), status=exc.status_code)
+        response = Response(_body([exc.as_dict()]), status=exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["Retry-After"] = "60"  # a service of ours is down (the queue): a minute or so
+        return response
     if isinstance(exc, DomainErrors):
         return Response(_body([error.as_dict() for error in exc.errors]), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(_body(_django_validation_error_to_dicts(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):  # Django's own answer would be an HTML 400
+        message = _("The request is larger than %(mb)d MB: send it in smaller batches.") % {
+            "mb": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        }
+        error = {"code": CommonErrorCode.BODY_TOO_LARGE, "field": None, "message": message, "index": None}
+        return Response(_body([error]), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ObjectDoesNotExist | Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

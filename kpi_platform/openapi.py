@@ -4,8 +4,9 @@ drf-spectacular documents each operation's success. Every error has one shape
 (``kpi_platform.errors``), and which statuses an operation can answer follows from what it takes:
 any may refuse its input (400), its caller (401, 403) or its rate (429); one with an id in its
 path or a cursor may find nothing (404); one that writes may conflict (409); one with a body may find it too
-large (413) or of the wrong type (415). A postprocessing hook adds them, so a client generated
-from the schema (and schemathesis, in the tests) knows them all.
+large (413) or of the wrong type (415); and any may find the database (or, for an upload, the
+queue) briefly out of reach (503, ``kpi_platform.views.server_error``). A postprocessing hook adds
+them, so a client generated from the schema (and schemathesis, in the tests) knows them all.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -42,12 +43,13 @@ _DESCRIPTIONS = {
     "413": _("The request body is too large."),
     "415": _("The request body's content type is not accepted."),
     "429": _("Too many requests with this token; retry after Retry-After seconds."),
+    "503": _("Briefly unavailable (the database, or the queue for an upload); retry after a while."),
 }
 _WRITES = {"post", "put", "patch", "delete"}
 
 
 def _error_statuses(method: str, operation: dict) -> list[str]:
-    statuses = ["400", "401", "403", "429"]
+    statuses = ["400", "401", "403", "429", "503"]
     parameters = operation.get("parameters", [])
     # an id in the path, or a list's cursor (DRF answers an unknown one "Invalid cursor", 404)
     if any(p["in"] == "path" or (p["in"], p["name"]) == ("query", "cursor") for p in parameters):
@@ -66,7 +68,7 @@ def _error_response(status: str) -> dict:
             "application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_RESPONSE_COMPONENT}"}}
         },
     }
-    if status == "429":
+    if status in ("429", "503"):
         response["headers"] = {
             "Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before retrying"}
         }

@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from kpi_platform import views
 from orgs.forms import EmailAuthenticationForm
 
+handler500 = views.server_error  # 503 while the database cannot be reached
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path(

@@ -1,5 +1,9 @@
-from django.db import connection
-from django.http import Http404, HttpRequest, JsonResponse
+import sys
+
+from django.db import InterfaceError, OperationalError, connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -14,14 +18,9 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from kpi_platform.celery import app
+    from kpi_platform.celery import broker_reachable
 
-    try:
-        with app.connection_for_write() as broker:
-            broker.ensure_connection(max_retries=1, timeout=2)
-        return True
-    except Exception:
-        return False
+    return broker_reachable()
 
 
 @never_cache
@@ -34,3 +33,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def not_found(request: HttpRequest, *args, **kwargs):
     raise Http404()
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500, except when the database cannot be reached (a restart, a failover): then 503
+    with ``Retry-After``, in the API's error format under ``/api/``, so clients retry instead of
+    reading a crash (a request that changes data is safe to send again: R4)."""
+    if not isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return defaults.server_error(request)
+    message = _("The service is briefly unavailable: try again in a moment.")
+    if request.path.startswith("/api/"):
+        error = {"code": "service_unavailable", "field": None, "message": message, "index": None}
+        response = JsonResponse({"errors": [error]}, status=503)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = "5"
+    return response

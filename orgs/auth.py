@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 from rest_framework import authentication, exceptions, throttling
 from rest_framework.settings import api_settings
 
+from kpi_platform.cache import CACHE_ERRORS, cache_unavailable
 from orgs.forms import EmailAuthenticationForm
 from orgs.models import ApiToken
 from orgs.tenancy import CompanyAlreadySet, bind_company, company_context
@@ -111,6 +112,15 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
     def get_rate(self) -> str | None:
         # Read per request rather than once at import, so that settings can change it.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as error:
+            # The counters live in the cache (Redis): without it, requests go on unlimited
+            # rather than fail, since what they record is kept in the database.
+            cache_unavailable(error)
+            return True
 
     def get_cache_key(self, request, view) -> str | None:
         if not isinstance(request.user, TokenUser):

@@ -45,7 +45,8 @@ class ImportCreateApi(CompanyApi):
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
-        file = serializers.FileField(help_text=_("An .xlsx or a .csv (UTF-8) file."))
+        # An empty file is a failed import that says so (API.md), like any unreadable one.
+        file = serializers.FileField(allow_empty_file=True, help_text=_("An .xlsx or a .csv (UTF-8) file."))
         kind = serializers.ChoiceField(
             [(kind.value, kind.label) for kind in API_KINDS], default=ImportKind.ACTIONS
         )

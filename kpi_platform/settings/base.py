@@ -231,6 +231,10 @@ IMPORT_MAX_STORED_ERRORS = 10_000  # a job keeps (and its report lists) at most 
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=15 * 60)  # then a sweep queues it again
 IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this many times fails instead
 
+# The largest request body besides an uploaded file (Django's default is 2.5 MB): a batch of 5,000
+# actions with long comments fits. Larger: 413 with the API's error body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=16 * 1024 * 1024)
+
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
