@@ -220,6 +220,15 @@ def _page_limits(world) -> list[tuple[str, str, int | str]]:
     ]
 
 
+def test_only_company_admins_are_staff(db, world):
+    """Why the matrix asks the admin site as an admin and a member only: the other roles are
+    turned away at its door exactly like a member (its sign-in page, below)."""
+    for side in (world.a, world.b):
+        assert {role: member.user.is_staff for role, member in side.people.items()} == {
+            role: role == "admin" for role in isolation.ROLES
+        }
+
+
 def test_role_limits_on_pages_and_the_admin(db, world):
     got = []
     for principal, path, _expected in _page_limits(world):
