@@ -447,6 +447,18 @@ def request(client: Client, method: str, url: str, surface: str):
     return getattr(client, method)(url, data) if data else getattr(client, method)(url)
 
 
+def _refused(response, surface: str) -> bool:
+    """Another company's object is refused: on the API 404 in API.md's shape (or 403, 405 where
+    the role, the scope or the method is refused whatever the id); elsewhere 403, 404, 405 or a
+    redirect (the admin's "does not exist" message, or a sign-in page)."""
+    if surface != "api":
+        return response.status_code in (302, 403, 404, 405)
+    if response.status_code not in (403, 404, 405):
+        return False
+    codes = [error["code"] for error in response.json()["errors"]]
+    return response.status_code != 404 or codes == ["not_found"]
+
+
 def check_object_route(route: Route, principal: str, world: World) -> list[str]:
     """Company A's ``principal`` asks for B's object on every method: each answer must equal the
     answer for an id that exists nowhere, show none of B's data, and leave B's rows unchanged."""
@@ -472,6 +484,8 @@ def check_object_route(route: Route, principal: str, world: World) -> list[str]:
             problems.append(
                 f"{where}: answers {answer(got, ids)}, but an id that does not exist {answer(expected, ids)}"
             )
+        elif not global_row and not _refused(got, route.surface):
+            problems.append(f"{where}: answers {answer(got, ids)}, which refuses nothing")
         if leaked := shown(got, world.markers):
             problems.append(f"{where}: shows B's data ({leaked})")
     return problems + unchanged(world, principal)
