@@ -1,0 +1,304 @@
+"""The tenant isolation matrix (issue 8 item 1; PRODUCT O2, O4; OWASP API1: broken object level
+authorization).
+
+Every URL of the API, the admin and the pages comes from the URL resolver (and the API's methods
+from the view classes, checked against the OpenAPI schema), so a new endpoint is in the matrix
+without anyone remembering it. For two companies and every role (and every token scope), company
+B's objects answer company A exactly like ids that do not exist, show none of B's data, and stay
+unchanged; lists, filters, autocomplete, exports, import results, error reports and cached pages
+show none of B's data either; role limits answer 403 (the admin: its sign-in page).
+"""
+
+import pytest
+from django.db import transaction
+from django.views.generic import RedirectView
+
+from kpi_platform.tests import isolation
+from kpi_platform.tests.isolation import GLOBAL_ADMIN_MODELS, principals, principals_for
+
+ROUTES = isolation.routes()
+
+
+def _global(route) -> bool:
+    model_admin = route.model_admin
+    return model_admin is not None and model_admin.model._meta.label_lower in GLOBAL_ADMIN_MODELS
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Both companies, built once for the module in a transaction rolled back at its end; each
+    test runs in a savepoint inside it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield isolation.build_world()
+        transaction.set_rollback(True)
+
+
+OBJECT_CASES = [
+    pytest.param(route, principal, id=f"{route}-{principal}")
+    for route in ROUTES
+    if route.kwargs and set(route.kwargs) - set(isolation.VALUE_KWARGS)
+    for principal in principals(route.surface)
+    if not (principal == "operator" and _global(route))
+]
+
+
+@pytest.mark.parametrize(("route", "principal"), OBJECT_CASES)
+def test_another_companys_object_answers_like_a_missing_one_and_stays_unchanged(db, world, route, principal):
+    assert isolation.check_object_route(route, principal, world) == []
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return isolation.api_schema()
+
+
+REFERENCE_CASES = [
+    pytest.param(route, principal, id=f"{route}-{principal}")
+    for route in ROUTES
+    if route.surface in ("api", "pages")
+    for principal in principals_for(route)
+]
+
+
+@pytest.mark.parametrize(("route", "principal"), REFERENCE_CASES)
+def test_another_companys_ids_in_queries_and_bodies_answer_like_missing_ones(
+    db, world, schema, route, principal
+):
+    assert isolation.check_references(route, principal, world, schema) == []
+
+
+ADMIN_LIST_CASES = [
+    pytest.param(route, principal, id=f"{route}-{principal}")
+    for route in ROUTES
+    if route.surface == "admin" and not route.object_kwargs
+    for principal in principals_for(route)
+    if not (principal == "operator" and _global(route))
+]
+
+
+@pytest.mark.parametrize(("route", "principal"), ADMIN_LIST_CASES)
+def test_admin_lists_search_filters_actions_exports_and_autocomplete_hide_another_company(
+    db, world, route, principal
+):
+    assert isolation.check_admin_list(route, principal, world) == []
+
+
+# --- The matrix covers everything, and means something -------------------------------------------
+
+
+def test_every_url_keyword_is_registered():
+    """A new URL with an id the matrix cannot fill fails here (and in its matrix rows) until it is
+    registered, with the message saying where."""
+    unknown = []
+    for route in ROUTES:
+        for kwarg in route.object_kwargs:
+            try:
+                route.model_of(kwarg)
+            except isolation.Unregistered as error:
+                unknown.append(str(error))
+    assert unknown == []
+
+
+def test_the_matrix_asks_every_operation_of_the_openapi_schema(schema):
+    in_matrix = {
+        (isolation.schema_path(route), method)
+        for route in ROUTES
+        if route.surface == "api"
+        for method in route.methods()
+    }
+    in_schema = {(path, method) for path, item in schema["paths"].items() for method in item}
+    assert in_schema - in_matrix == set()
+    assert {path for path, _method in in_matrix} == set(schema["paths"])
+
+
+OWN_OBJECT_CASES = [pytest.param(route, id=str(route)) for route in ROUTES if route.object_kwargs]
+
+
+@pytest.mark.parametrize("route", OWN_OBJECT_CASES)
+def test_a_companys_own_objects_are_found_so_the_matrix_proves_something(db, world, route):
+    """Company A's admin (session, or a token with every scope on the API) gets something else
+    for A's own object than for an id that exists nowhere: B's 'not found' is not a broken URL.
+    Except where no object is looked up: a view closed to everyone of a company (403: deleting
+    what is never deleted), the admin's ``<id>/`` shim to ``<id>/change/``, and Django's "view on
+    site", which kpi_platform/urls.py answers 404."""
+    principal = "token:" + "+".join(isolation.TOKEN_SCOPES[-1]) if route.surface == "api" else "admin"
+    if _global(route):
+        principal = "operator"
+    side = world.a
+    values = {**isolation.value_kwargs(route), **isolation.ids_of(route, side)}
+    missing = {**isolation.value_kwargs(route), **dict.fromkeys(route.object_kwargs, isolation.MISSING_ID)}
+    ids = (*isolation.ids_of(route, side).values(), isolation.MISSING_ID)
+    client = isolation.client_of(world, principal)
+    for method in route.methods():  # the first the view takes (some admin views only POST)
+        found = isolation.request(client, method, isolation.url_for(route, values), route.surface)
+        if found.status_code != 405:
+            break
+    not_found = isolation.request(client, method, isolation.url_for(route, missing), route.surface)
+    assert found.status_code < 500
+    if route.name == "view_on_site" or found.status_code == 403:
+        assert isolation.answer(found, ids) == isolation.answer(not_found, ids)
+        assert found.status_code in (403, 404)
+    elif getattr(route.pattern.callback, "view_class", None) is RedirectView:
+        assert found["Location"] == isolation.url_for(route, values) + "change/"
+    else:
+        assert isolation.answer(found, ids) != isolation.answer(not_found, ids)
+
+
+# --- Role limits (O4): 403 (the admin: its sign-in page, as for anyone not a company admin) ----------
+
+API_WRITES = [
+    pytest.param(route, method, id=f"{method.upper()} {route}")
+    for route in ROUTES
+    if route.surface == "api"
+    for method in route.methods()
+    if method in isolation.WRITE_METHODS
+]
+
+
+@pytest.mark.parametrize(("route", "method"), API_WRITES)
+def test_a_read_only_token_may_not_write_through_the_api(db, world, route, method):
+    """Scopes (I2): every write of the API, found in the URL conf, refuses a ``read`` token."""
+    before = isolation.snapshot(world.a.company)
+    client = isolation.client_of(world, "token:read")
+    url = isolation.url_for(route, {**isolation.value_kwargs(route), **isolation.ids_of(route, world.a)})
+
+    response = isolation.request(client, method, url, "api")
+
+    assert response.status_code == 403, response.content
+    assert response.json()["errors"][0]["code"] == "permission_denied"
+    assert isolation.changes(before, isolation.snapshot(world.a.company)) == []
+
+
+def test_a_member_may_see_their_own_units_but_not_change_them(db, world):
+    """O4: what a member sees but may not manage answers 403 (what they do not see, 404: above)."""
+    member = world.a.people["member"]
+    team, department = member.team_id, member.department_id
+    writes = [
+        ("patch", f"/api/v1/teams/{team}/", {"name": "renamed"}),
+        ("delete", f"/api/v1/teams/{team}/", None),
+        ("patch", f"/api/v1/departments/{department}/", {"name": "renamed"}),
+        ("delete", f"/api/v1/departments/{department}/", None),
+        ("post", "/api/v1/teams/", {"name": "new", "department": department}),
+        ("post", "/api/v1/departments/", {"name": "new"}),
+        ("post", "/api/v1/members/move/", {"members": [member.pk], "team": team}),
+        ("post", "/api/v1/units/", {"name": {"en": "new", "ru": "new"}}),
+    ]
+    before = isolation.snapshot(world.a.company)
+    client = isolation.client_of(world, "member")
+    assert client.get(f"/api/v1/teams/{team}/").status_code == 200
+
+    answers = [
+        (method, url, getattr(client, method)(url, body, content_type="application/json").status_code)
+        for method, url, body in writes
+    ]
+
+    assert answers == [(method, url, 403) for method, url, _body in writes]
+    assert isolation.changes(before, isolation.snapshot(world.a.company)) == []
+
+
+def _page_limits(world) -> list[tuple[str, str, int | str]]:
+    """(who, page of A, what they get): the pages' role limits (README "Dashboards", PRODUCT O4)."""
+    a = world.a
+    own_team = a.people["member"].team_id
+    return [
+        *[(role, "/dashboards/company/", 403) for role in ("manager", "lead", "member")],
+        *[(role, "/dashboards/company/export.csv", 403) for role in ("manager", "lead", "member")],
+        ("member", "/logger/", 403),
+        ("member", f"/dashboards/teams/{a.other_team.id}/", 404),  # another unit: not found
+        ("lead", f"/dashboards/teams/{a.other_team.id}/", 404),
+        ("member", f"/dashboards/departments/{a.people['manager'].department_id}/", 404),
+        ("member", f"/people/{a.people['lead'].pk}/", 404),
+        ("member", f"/leaderboard/?scope=team:{a.other_team.id}", 404),
+        ("lead", f"/dashboards/teams/{own_team}/", 200),
+        ("manager", f"/dashboards/teams/{a.other_team.id}/", 200),  # a team of their department
+        ("admin", "/dashboards/company/", 200),
+        *[(role, "/admin/", "login") for role in ("manager", "lead", "member")],
+        *[(role, "/admin/orgs/member/", "login") for role in ("manager", "lead", "member")],
+        ("admin", "/admin/orgs/member/", 200),
+        ("operator", "/admin/orgs/member/", 403),  # operators manage companies, not their people
+        ("operator", "/dashboards/company/", 404),  # no company, no pages
+    ]
+
+
+def test_only_company_admins_are_staff(db, world):
+    """Why the matrix asks the admin site as an admin and a member only: the other roles are
+    turned away at its door exactly like a member (its sign-in page, below)."""
+    for side in (world.a, world.b):
+        assert {role: member.user.is_staff for role, member in side.people.items()} == {
+            role: role == "admin" for role in isolation.ROLES
+        }
+
+
+def test_role_limits_on_pages_and_the_admin(db, world):
+    got = []
+    for principal, path, _expected in _page_limits(world):
+        response = isolation.client_of(world, principal).get(path)
+        status = response.status_code
+        if status == 302 and response["Location"].startswith("/admin/login/"):
+            status = "login"
+        got.append((principal, path, status))
+    assert got == _page_limits(world)
+
+
+# --- The test of the test: a new URL without scoping fails the matrix ---------------------------------
+
+
+def _without_the_second_wall(table: str) -> None:
+    """PostgreSQL: turn row-level security off for ``table`` in this test's transaction (rolled
+    back after it), so the ORM scoping is the only wall, as on SQLite."""
+    from django.conf import settings
+    from django.db import connection
+    from psycopg import sql
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses pending FK checks
+        cursor.execute("SET LOCAL ROLE NONE")
+        cursor.execute(sql.SQL("ALTER TABLE {} DISABLE ROW LEVEL SECURITY").format(sql.Identifier(table)))
+        cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(settings.DATABASE_APP_ROLE)))
+
+
+@pytest.mark.urls("kpi_platform.tests.leaky_urls")
+def test_a_new_url_without_company_scoping_fails_the_matrix(db, world):
+    from kpi_platform.tests.leaky_urls import LEAKS
+
+    # given the real URLs plus two new ones, found by the matrix's own walk of the resolver
+    new = [route for route in isolation.routes() if route.route not in {r.route for r in ROUTES}]
+    assert [route.route for route in new] == LEAKS
+    unscoped, unknown = new
+
+    # when the matrix asks the unscoped one for B's department, as each of A's roles
+    _without_the_second_wall("orgs_department")
+    problems = {}
+    for principal in principals("pages"):
+        with transaction.atomic():  # each starts from the world as built (the leak writes)
+            problems[principal] = isolation.check_object_route(unscoped, principal, world)
+            transaction.set_rollback(True)
+
+    # then it reports the leak: B's department answers unlike a missing one, shows B's name, and
+    # B's department was renamed
+    department = world.b.object_of(isolation.Department)
+    for principal, found in problems.items():
+        where = f"GET /leaky/departments/{department}/ as {principal}"
+        assert (
+            f"{where}: answers (200, '', {{'name': 'globex sales'}}), "
+            "but an id that does not exist (404, '', None)"
+        ) in found
+        assert f"{where}: shows B's data (['globex'])" in found
+        assert f"as {principal}: orgs.department: rows changed" in found
+
+    # and the URL with an id the matrix does not know fails it with what to do
+    with pytest.raises(
+        isolation.Unregistered, match=r"takes 'widget_id'.*Register it in kpi_platform/tests/isolation.py"
+    ):
+        isolation.check_object_route(unknown, "admin", world)
+
+
+@pytest.mark.postgres
+@pytest.mark.urls("kpi_platform.tests.leaky_urls")
+def test_on_postgresql_the_second_wall_alone_still_stops_the_unscoped_url(db, world):
+    """Row-level security (issue 8 item 2) hides B's rows even from a view that bypasses the ORM's
+    scoping: with the wall in place the matrix finds nothing to report."""
+    unscoped = next(route for route in isolation.routes() if route.route.startswith("leaky/departments/"))
+    assert isolation.check_object_route(unscoped, "admin", world) == []
