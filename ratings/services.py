@@ -47,6 +47,7 @@ from ratings.models import (
 from ratings.periods import period_starts
 
 MAX_BATCH = 5000
+_ZERO = Decimal(0)
 MAX_VALUE = Decimal("999999999999.99")  # max_digits=14
 FUTURE_TOLERANCE = datetime.timedelta(days=1)
 
@@ -93,7 +94,7 @@ def parse_occurred_at(value, *, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -
     return moment
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     index: int
     kpi_key: str = ""
@@ -131,6 +132,7 @@ def _error(errors: list, code: str, message: str, index: int, field_name: str | 
 
 def _parse_items(raw_items: list, errors: list, *, now: datetime.datetime, tz) -> list[_Item]:
     items = []
+    values: dict = {}  # a batch repeats its values: each distinct text is parsed once
     for index, raw in enumerate(raw_items):
         item = _Item(index=index)
         items.append(item)
@@ -156,7 +158,13 @@ def _parse_items(raw_items: list, errors: list, *, now: datetime.datetime, tz) -
         if "value" not in raw:
             _error(errors, RatingErrorCode.REQUIRED, _("This field is required."), index, "value")
         else:
-            item.value = parse_value(raw["value"])
+            raw_value = raw["value"]
+            if type(raw_value) is str:
+                if raw_value not in values:
+                    values[raw_value] = parse_value(raw_value)
+                item.value = values[raw_value]
+            else:
+                item.value = parse_value(raw_value)
             if item.value is None:
                 _error(
                     errors,
@@ -484,8 +492,9 @@ def _match_recorded(items: list[_Item], conflicts: list) -> None:
 def _array(values: Iterable) -> str:
     """A PostgreSQL array literal of numbers, dates or times (cast by the statement): psycopg sends
     it as one string, where it adapts a list element by element, 3-5 times slower for the
-    thousands of values of a batch. Text columns, which would need quoting, stay lists."""
-    return "{" + ",".join(v.isoformat() if isinstance(v, datetime.date) else str(v) for v in values) + "}"
+    thousands of values of a batch. ``str`` writes each as PostgreSQL reads it (a time as
+    ``2026-11-02 10:00:00+03:00``). Text columns, which would need quoting, stay lists."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _insert_postgresql(company_id: int, rows: list[_Item], source: str, recorded_by_id, now) -> set[int]:
@@ -494,10 +503,11 @@ def _insert_postgresql(company_id: int, rows: list[_Item], source: str, recorded
     that were really inserted)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('ratings_kpiaction', 'id')) FROM generate_series(1, %s)",
+            "SELECT array_agg(nextval(pg_get_serial_sequence('ratings_kpiaction', 'id')))"
+            " FROM generate_series(1, %s)",
             [len(rows)],
         )
-        for item, (new_id,) in zip(rows, cursor.fetchall(), strict=True):
+        for item, new_id in zip(rows, cursor.fetchone()[0], strict=True):
             item.id = new_id
         cursor.execute(
             """
@@ -573,14 +583,20 @@ class AggregateChange:
     def add(
         self, *, member_id: int, kpi: Kpi, day: datetime.date, value: Decimal, points: Decimal, sign: int
     ) -> None:
-        entry = self.daily.setdefault((member_id, kpi.id, day), [Decimal(0), Decimal(0), 0])
-        entry[0] += sign * value
-        entry[1] += sign * points
+        key = (member_id, kpi.id, day)
+        entry = self.daily.get(key)
+        if entry is None:
+            entry = self.daily[key] = [_ZERO, _ZERO, 0]
+        if sign < 0:
+            value, points = -value, -points
+        entry[0] += value
+        entry[1] += points
         entry[2] += sign
         if counts_in_rating(kpi):
+            rating = self.rating
             for period, start in period_starts(day):
                 key = (period, start, member_id)
-                self.rating[key] = self.rating.get(key, Decimal(0)) + sign * points
+                rating[key] = rating.get(key, _ZERO) + points
 
 
 def aggregates_apply(change: AggregateChange) -> None:
@@ -761,6 +777,8 @@ def _chunks(rows: list, size: int):
 # Pending daily totals a recorder holds before it writes them (with their rating totals): about
 # 40 MB of a worker's memory, and a file of a million rows is written in a handful of upserts.
 AGGREGATE_FLUSH_KEYS = 100_000
+# The points of each (KPI, value) a recorder has met; files repeat their values.
+POINTS_MEMO = 50_000
 
 
 class ActionsRecorder:
@@ -786,6 +804,7 @@ class ActionsRecorder:
         self.recorded_by_id = recorded_by.user_id if recorded_by is not None else None
         self._lookups = _Lookups()
         self._change = AggregateChange()
+        self._points: dict[tuple[int, Decimal], Decimal] = {}  # (KPI, value) → points (R2), for a file
 
     def add(self, items: list) -> RecordResult:
         """Record a batch, all or nothing; its aggregates are applied by ``flush``."""
@@ -798,13 +817,20 @@ class ActionsRecorder:
         if errors:
             raise DomainErrors(sorted(errors, key=lambda error: error.index))
 
+        if len(self._points) > POINTS_MEMO:
+            self._points.clear()
         for item in parsed:
-            item.points = compute_points(
-                item.value,
-                in_rating=item.kpi.in_rating,
-                rating_units=item.kpi.rating_units,
-                rating_points=item.kpi.rating_points,
-            )
+            kpi = item.kpi
+            points = self._points.get((kpi.id, item.value))
+            if points is None:
+                points = compute_points(
+                    item.value,
+                    in_rating=kpi.in_rating,
+                    rating_units=kpi.rating_units,
+                    rating_points=kpi.rating_points,
+                )
+                self._points[(kpi.id, item.value)] = points
+            item.points = points
             item.day = item.occurred_at.astimezone(tz).date()
         conflicts: list[DomainError] = []
         _match_in_batch(parsed, conflicts)
