@@ -464,9 +464,9 @@ def _match_in_batch(items: list[_Item], conflicts: list) -> None:
             conflicts.append(_conflict(item))
 
 
-def _match_recorded(items: list[_Item], conflicts: list) -> None:
-    """Items whose external id is already recorded are duplicates when their content is the same,
-    conflicts otherwise."""
+def _match_recorded(items: list[_Item], conflicts: list, *, batch_ids: set[int] = frozenset()) -> None:
+    """Items whose external id was recorded before (not by this batch: ``batch_ids``) are
+    duplicates when their content is the same, conflicts otherwise."""
     # ``exclude(external_id="")`` lets PostgreSQL prove the partial unique index's condition, which
     # it cannot do from an IN list of more than 100 values: 15 ms instead of a 740 ms scan of 10 M
     # actions per batch of 1,000 (bench/ratings_ingest.py).
@@ -475,7 +475,7 @@ def _match_recorded(items: list[_Item], conflicts: list) -> None:
         .exclude(external_id="")
         .only("id", "member_id", "kpi_id", "value", "occurred_at", "comment", "points", "external_id")
     )
-    existing = {action.external_id: action for action in recorded}
+    existing = {action.external_id: action for action in recorded if action.id not in batch_ids}
     for item in items:
         action = existing.get(item.external_id) if item.external_id else None
         if action is None:
@@ -835,7 +835,7 @@ class ActionsRecorder:
         conflicts: list[DomainError] = []
         _match_in_batch(parsed, conflicts)
         with transaction.atomic():  # a conflict found after the insert takes the batch back
-            self._insert([item for item in parsed if item.status == "created"], conflicts)
+            self._insert(parsed, conflicts)
             if conflicts:
                 raise DomainErrors(
                     sorted(conflicts, key=lambda error: error.index), status_code=status.HTTP_409_CONFLICT
@@ -868,26 +868,29 @@ class ActionsRecorder:
             self.flush()
         return result
 
-    def _insert(self, new: list[_Item], conflicts: list) -> None:
+    def _insert(self, items: list[_Item], conflicts: list) -> None:
         """Insert the new items; those whose external id is recorded already (by an earlier batch,
-        or a concurrent one that committed meanwhile) become duplicates, or conflicts."""
-        if not new:
-            return
+        or a concurrent one that committed meanwhile) become duplicates, or conflicts, and so do
+        the batch's repeats of such an id."""
+        new = [item for item in items if item.status == "created"]
+        repeats = [item for item in items if item.status == "duplicate"]  # of an earlier item
         if connection.vendor != "postgresql":
             # SQLite serializes writers, so nothing can slip in between the check and the insert.
-            _match_recorded(new, conflicts)
+            _match_recorded(new + repeats, conflicts)
             new = [item for item in new if item.status == "created"]
-            if not conflicts and new:
+            if new and not conflicts:
                 _insert_portable(new, self.source, self.recorded_by_id)
             return
         # PostgreSQL: insert first and look only at the rows the conflict clause skipped, instead
         # of looking every external id up before (one index probe per row, 1 M for a large file).
-        inserted = _insert_postgresql(self.company.id, new, self.source, self.recorded_by_id, self.now)
+        inserted = set()
+        if new:
+            inserted = _insert_postgresql(self.company.id, new, self.source, self.recorded_by_id, self.now)
         skipped = [item for item in new if item.id not in inserted]
         for item in skipped:
             item.status, item.id = "duplicate", None
-        if skipped:
-            _match_recorded(skipped, conflicts)
+        if skipped or repeats:
+            _match_recorded(skipped + repeats, conflicts, batch_ids=inserted)
 
     def flush(self) -> None:
         """Apply the pending aggregate changes (``aggregates_apply``: one sorted upsert per table)."""
