@@ -9,6 +9,10 @@ unnest(…) ON CONFLICT DO NOTHING`` for the actions and one ordered upsert per 
 conflict clause is what makes two concurrent batches with the same external ids safe: the second
 waits for the first to commit, inserts nothing for those ids, and reports them as duplicates (or
 refuses a changed one as a conflict) instead of counting twice or failing with a 500.
+
+A file of many batches (an import) uses the same service as one ``actions_recorder``: every
+batch validated and written as above, the people and KPIs read once, and the aggregate changes of
+all its batches summed and applied together at the end.
 """
 
 import datetime
