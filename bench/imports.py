@@ -68,6 +68,9 @@ def configure() -> tuple[str, str, Path]:
         REDIS_URL=redis,
         MEDIA_ROOT=str(media),
         DJANGO_SETTINGS_MODULE="kpi_platform.settings.base",
+        # As in production: with DEBUG the worker would keep every statement's text (the batches'
+        # arrays, megabytes each) in ``connection.queries`` for the whole task.
+        DEBUG="False",
         IMPORT_MAX_BYTES=str(2 * 1024**3),
     )
     return url, redis, media
