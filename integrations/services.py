@@ -4,10 +4,11 @@
 ``import_job_run`` (the worker) reads the file in a streaming way, checks every row, and records the
 whole file or nothing:
 
-* Actions go through ``ratings.services.actions_record`` (R1–R4), the one recording service, in
-  chunks of its maximum batch, all inside one transaction. A chunk with errors records nothing and
-  the file goes on being checked, so every error of the file is reported; at the end any error
-  (or a dry run) rolls every chunk back.
+* Actions go through the one recording service (R1–R4): one ``ratings.services.actions_recorder``
+  for the file, fed ``IMPORT_CHUNK`` rows at a time, all inside one transaction. A chunk with
+  errors records nothing and the file goes on being checked, so every error of the file is
+  reported; at the end any error (or a dry run) rolls every chunk back. The aggregates are
+  applied once, at the end of a valid file.
 * KPI definitions go through ``kpis.resources.KpiResource`` (the services of the KPI admin).
 
 Exactly once. The job row is locked (``SELECT … FOR UPDATE``) for the whole run and the result is
@@ -52,6 +53,8 @@ from orgs.tenancy import company_context, current_company_id
 SUPPORTED_KINDS = tuple(ImportKind)
 DEFINITION_KINDS = (ImportKind.KPIS, ImportKind.UNITS)
 MEMBERS_PROGRESS_EVERY = 500
+# Rows of an actions file checked and recorded at a time (one batch of the recording service).
+IMPORT_CHUNK = 10_000
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +278,12 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
 
 
 def _import_actions(job: ImportJob, table: Table, outcome: Outcome) -> None:
+    """The file's rows, ``IMPORT_CHUNK`` at a time, through one recorder of the recording service:
+    each chunk is validated whole, the aggregates are applied once for the file. After an error
+    the rest of the file is still checked (every error reported), and the aggregates are not
+    written at all: the file is going to be rolled back."""
     from ratings.models import ActionSource
-    from ratings.services import MAX_BATCH, actions_record
+    from ratings.services import actions_recorder
 
     positions, spelled, missing = columns.match_header(table.header)
     for name in missing:
@@ -285,26 +292,30 @@ def _import_actions(job: ImportJob, table: Table, outcome: Outcome) -> None:
         return
     derived_prefix = f"file:{job.file_sha256[:40]}:"
     reader = columns.ActionRows(positions)
-    for chunk in _chunks(table.rows, MAX_BATCH):
-        items, numbers = [], []
-        for number, cells in chunk:
-            item = reader.item(cells)
-            if item["occurred_at"] is None:
-                outcome.add_error(number, spelled["occurred_at"], columns.required_message())
-                continue
-            item.setdefault("external_id", f"{derived_prefix}{number}")
-            items.append(item)
-            numbers.append(number)
-        try:
-            result = actions_record(items=items, source=ActionSource.IMPORT, recorded_by=job.created_by)
-        except DomainErrors as exc:
-            for error in exc.errors:
-                outcome.add_error(numbers[error.index], spelled.get(error.field, error.field), error.message)
-        else:
-            outcome.created += result.created
-            outcome.duplicates += result.duplicates
-        outcome.total_rows += len(chunk)
-        _publish_progress(job.id, outcome.total_rows, table.estimated_rows)
+    with actions_recorder(source=ActionSource.IMPORT, recorded_by=job.created_by) as recorder:
+        for chunk in _chunks(table.rows, IMPORT_CHUNK):
+            items, numbers = [], []
+            for number, cells in chunk:
+                item = reader.item(cells)
+                if item["occurred_at"] is None:
+                    outcome.add_error(number, spelled["occurred_at"], columns.required_message())
+                    continue
+                item.setdefault("external_id", f"{derived_prefix}{number}")
+                items.append(item)
+                numbers.append(number)
+            try:
+                result = recorder.add(items)
+            except DomainErrors as exc:
+                for error in exc.errors:
+                    column = spelled.get(error.field, error.field)
+                    outcome.add_error(numbers[error.index], column, error.message)
+            else:
+                outcome.created += result.created
+                outcome.duplicates += result.duplicates
+            outcome.total_rows += len(chunk)
+            _publish_progress(job.id, outcome.total_rows, table.estimated_rows)
+        if outcome.error_count:
+            raise _Undo()
 
 
 # --- People --------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ the result replaces it without a reload."""
 
 import pytest
 
-import ratings.services
 from integrations import services
 from integrations.models import ImportJob, ImportStatus
 from integrations.tests.conftest import YESTERDAY
@@ -32,7 +31,7 @@ def test_an_admin_uploads_a_file_and_watches_the_progress_bar_then_the_result(
         ["ann@acme.example", "calls", "1", YESTERDAY, f"b-{n}", ""] for n in range(ROWS)
     ]
     path.write_bytes(csv_bytes(rows))
-    monkeypatch.setattr(ratings.services, "MAX_BATCH", 10)
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 10)
     # The worker is this test's thread (below), so that it can stop between chunks while the
     # browser polls; the upload only queues.
     monkeypatch.setattr(services, "_enqueue_on_commit", lambda job: None)

@@ -131,9 +131,7 @@ def test_a_row_repeating_a_recorded_external_id_with_other_content_is_a_row_erro
 
 def test_an_error_in_a_later_chunk_rolls_back_the_chunks_already_recorded(acme, monkeypatch):
     # given chunks of two rows, and a bad row in the third chunk
-    import ratings.services
-
-    monkeypatch.setattr(ratings.services, "MAX_BATCH", 2)
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
     rows = [ACTION_HEADER] + [["bob@acme.example", "calls", n, YESTERDAY, f"x{n}", ""] for n in range(1, 6)]
     rows[5][2] = "many"
 
@@ -145,6 +143,70 @@ def test_an_error_in_a_later_chunk_rolls_back_the_chunks_already_recorded(acme, 
     assert recorded(acme.company) == []
     with company_context(acme.company.id):
         assert not DailyTotal.objects.exists()
+
+
+def _aggregates(company) -> tuple:
+    from ratings.models import CompanyDailyTotal, RatingBoard, RatingTotal
+
+    with company_context(company.id):
+        return (
+            sorted(
+                DailyTotal.objects.values_list("member_id", "kpi_id", "day", "value", "points", "actions")
+            ),
+            sorted(CompanyDailyTotal.objects.values_list("kpi_id", "day", "value", "points", "actions")),
+            sorted(RatingTotal.objects.values_list("period", "start", "member_id", "points")),
+            sorted(RatingBoard.objects.filter(people__gt=0).values_list("period", "start", "people")),
+        )
+
+
+@pytest.mark.parametrize("flush_keys", [100_000, 3], ids=["once-at-the-end", "several-times"])
+def test_a_many_chunk_files_aggregates_equal_a_rebuild_from_its_actions(acme, monkeypatch, flush_keys):
+    """R6: the recorder sums the aggregates of every chunk and applies them once (or, holding too
+    many, several times); either way they equal what ``aggregates_rebuild`` computes."""
+    from kpis.tests.factories import make_active_kpi
+    from ratings.services import actions_record, aggregates_rebuild
+
+    # given a second KPI (half a point per unit), an action already recorded on a day the file
+    # adds to, and a file of 40 rows over people, KPIs and days, read 7 rows at a time
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 7)
+    monkeypatch.setattr("ratings.services.AGGREGATE_FLUSH_KEYS", flush_keys)
+    with company_context(acme.company.id):
+        make_active_kpi(
+            acme.company, integration_name="deals", in_rating=True, rating_units="2", rating_points=1
+        )
+        actions_record(
+            items=[
+                {
+                    "kpi": "calls",
+                    "user": "bob@acme.example",
+                    "value": "2",
+                    "occurred_at": f"{YESTERDAY}T09:00:00",
+                }
+            ]
+        )
+    today = datetime.date.today()
+    rows = [ACTION_HEADER] + [
+        [
+            ("ann@acme.example", "bob@acme.example", "admin@acme.example")[n % 3],
+            ("calls", "deals")[n % 2],
+            f"{n % 5 + 0.25:.2f}",
+            f"{today - datetime.timedelta(days=1 + n % 40)}T1{n % 10}:00:00",
+            "",
+            "",
+        ]
+        for n in range(40)
+    ]
+
+    # when it is imported
+    job = run(acme.company, csv_bytes(rows), "many.csv")
+
+    # then every row counts, and the aggregates are exactly those rebuilt from the actions
+    assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 40), job.errors
+    kept = _aggregates(acme.company)
+    with company_context(acme.company.id):
+        assert aggregates_rebuild().corrected == 0
+    assert _aggregates(acme.company) == kept
+    assert sum(amounts[5] for amounts in kept[0]) == 41  # 40 rows and the earlier action
 
 
 def test_semicolons_a_bom_russian_headers_and_decimal_commas_are_read(acme):

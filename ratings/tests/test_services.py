@@ -292,6 +292,53 @@ def test_the_same_external_id_with_other_content_is_a_conflict(org):
         assert KpiAction.objects.count() == 1
 
 
+def test_a_recorders_failed_batch_records_nothing_and_the_others_count_once(org, monkeypatch):
+    """R3/R4 for many batches in one transaction (an import): a batch refused for a conflict found
+    at the insert takes only itself back; the rest is recorded, its aggregates applied together
+    (and several times, when many are pending) equal to a rebuild's."""
+    # given an action recorded with an external id
+    record(org, [{"kpi": "deals", "user": "ann@acme.example", "value": "1", "external_id": "crm-1"}])
+    monkeypatch.setattr(services, "AGGREGATE_FLUSH_KEYS", 2)
+
+    def batch(start: int, *extra: dict) -> list[dict]:
+        items = [
+            {
+                "kpi": ("calls", "deals")[n % 2],
+                "user": ("ann@acme.example", "bob@acme.example", "e-ann")[n % 3],
+                "value": str(n),
+                "occurred_at": f"2026-11-{1 + n % 9:02d}T10:00:00+03:00",
+                "external_id": f"b-{n}",
+            }
+            for n in range(start, start + 5)
+        ]
+        return items + list(extra)
+
+    # when three batches go through one recorder, the second repeating crm-1 with other content
+    outcomes = []
+    with company_context(org.company.id), services.actions_recorder(source="import", now=NOW) as recorder:
+        for items in (
+            batch(0),
+            batch(5, {"kpi": "deals", "user": "bob@acme.example", "value": "9", "external_id": "crm-1"}),
+            batch(10, {"kpi": "deals", "user": "ann@acme.example", "value": "1", "external_id": "crm-1"}),
+        ):
+            try:
+                result = recorder.add(items)
+                outcomes.append((result.created, result.duplicates))
+            except DomainErrors as error:
+                outcomes.append([(e.code, e.field, e.index) for e in error.errors])
+
+    # then the second batch recorded nothing and said why; the others count once
+    assert outcomes == [(5, 0), [("external_id_conflict", "external_id", 5)], (5, 1)]
+    with company_context(org.company.id):
+        assert sorted(KpiAction.objects.values_list("external_id", flat=True)) == sorted(
+            ["crm-1"] + [f"b-{n}" for n in (*range(5), *range(10, 15))]
+        )
+        incremental = _snapshot()
+        assert services.aggregates_rebuild().corrected == 0
+        assert _snapshot() == incremental
+        assert sum(row[5] for row in incremental[0]) == 11
+
+
 # --- Time zone (R6) ---------------------------------------------------------------------------------
 
 
