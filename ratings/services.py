@@ -614,33 +614,7 @@ def aggregates_apply(change: AggregateChange) -> None:
     rating = sorted((key, points) for key, points in change.rating.items())
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            if daily:
-                cursor.execute(
-                    """
-                    INSERT INTO ratings_dailytotal (company_id, member_id, kpi_id, day, value, points,
-                        actions, created_at, updated_at)
-                    SELECT %s, t.member_id, t.kpi_id, t.day, t.value, t.points, t.actions, %s, %s
-                    FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::numeric[], %s::numeric[],
-                                %s::int[])
-                        AS t(member_id, kpi_id, day, value, points, actions)
-                    ON CONFLICT (company_id, member_id, kpi_id, day) DO UPDATE SET
-                        value = ratings_dailytotal.value + EXCLUDED.value,
-                        points = ratings_dailytotal.points + EXCLUDED.points,
-                        actions = ratings_dailytotal.actions + EXCLUDED.actions,
-                        updated_at = EXCLUDED.updated_at
-                    """,
-                    [
-                        company_id,
-                        now,
-                        now,
-                        _array(key[0] for key, _v in daily),
-                        _array(key[1] for key, _v in daily),
-                        _array(key[2] for key, _v in daily),
-                        _array(v[0] for _k, v in daily),
-                        _array(v[1] for _k, v in daily),
-                        _array(v[2] for _k, v in daily),
-                    ],
-                )
+            _sums_upsert(cursor, PERSON_DAYS, company_id, now, daily)
             if rating:
                 cursor.execute(
                     """
@@ -695,25 +669,53 @@ def _shared_rows_apply(cursor, company_id: int, now, daily: list, boards: list) 
     _boards_apply(cursor, company_id, now, boards)
 
 
-# Tables of (value, points, actions) sums, with the columns that key a row after the company.
-PERSON_DAYS = ("ratings_dailytotal", ("member_id", "kpi_id", "day"))
-DEPARTMENT_DAYS = ("ratings_departmentdailytotal", ("department_id", "kpi_id", "day"))
-COMPANY_DAYS = ("ratings_companydailytotal", ("kpi_id", "day"))
+# Tables of (value, points, actions) sums, with the columns (and their types) that key a row after
+# the company.
+PERSON_DAYS = ("ratings_dailytotal", (("member_id", "bigint"), ("kpi_id", "bigint"), ("day", "date")))
+DEPARTMENT_DAYS = (
+    "ratings_departmentdailytotal",
+    (("department_id", "bigint"), ("kpi_id", "bigint"), ("day", "date")),
+)
+COMPANY_DAYS = ("ratings_companydailytotal", (("kpi_id", "bigint"), ("day", "date")))
 
 
 def _sums_upsert(cursor, table: tuple[str, tuple], company_id: int, now, rows: list) -> None:
     """Add each row's ``(value, points, actions)`` to ``table``'s row of its key, creating it if
-    need be; ``rows`` are ``(key, amounts)`` in the order they are to be locked, 400 a statement."""
-    name, keys = table
+    need be; ``rows`` are ``(key, amounts)`` in the order they are to be locked. On PostgreSQL one
+    statement reads the columns as arrays (``unnest``), in their order; elsewhere 400 rows a
+    statement. Only constant identifiers and placeholders are joined into the SQL."""
+    if not rows:
+        return
+    name, typed_keys = table
+    keys = [column for column, _type in typed_keys]
+    conflict = (
+        f" ON CONFLICT (company_id, {', '.join(keys)}) DO UPDATE SET"
+        f" value = {name}.value + excluded.value, points = {name}.points + excluded.points,"
+        f" actions = {name}.actions + excluded.actions, updated_at = excluded.updated_at"
+    )
+    if connection.vendor == "postgresql":
+        columns = [*keys, "value", "points", "actions"]
+        arrays = ", ".join(
+            f"%s::{kind}[]" for kind in [*(k for _c, k in typed_keys), "numeric", "numeric", "int"]
+        )
+        cursor.execute(
+            f"INSERT INTO {name} (company_id, {', '.join(columns)}, created_at, updated_at)"  # noqa: S608
+            f" SELECT %s, {', '.join(f't.{column}' for column in columns)}, %s, %s"
+            f" FROM unnest({arrays}) AS t({', '.join(columns)})" + conflict,
+            [
+                company_id,
+                now,
+                now,
+                *(_array(key[position] for key, _amounts in rows) for position in range(len(keys))),
+                *(_array(amounts[position] for _key, amounts in rows) for position in range(3)),
+            ],
+        )
+        return
     row = "(" + ", ".join(["%s"] * (len(keys) + 6)) + ")"
     for chunk in _chunks(rows, 400):
         cursor.execute(
-            # Only constant identifiers and placeholders are joined into the SQL; values are parameters.
             f"INSERT INTO {name} (company_id, {', '.join(keys)}, value, points, actions, created_at,"  # noqa: S608
-            f" updated_at) VALUES {', '.join([row] * len(chunk))}"
-            f" ON CONFLICT (company_id, {', '.join(keys)}) DO UPDATE SET"
-            f" value = {name}.value + excluded.value, points = {name}.points + excluded.points,"
-            f" actions = {name}.actions + excluded.actions, updated_at = excluded.updated_at",
+            f" updated_at) VALUES {', '.join([row] * len(chunk))}" + conflict,
             [
                 param
                 for key, (value, points, count) in chunk
