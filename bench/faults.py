@@ -76,7 +76,6 @@ from bench._stack import (
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kpi_bench_faults"
 PEOPLE = 20
 STALE_SECONDS = 5
-CHUNK = 5000  # ratings.services.MAX_BATCH: an import publishes its progress after each chunk
 CLIENT_TIMEOUT = 30.0
 YESTERDAY = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
 OCCURRED_AT = f"{YESTERDAY}T10:00:00+03:00"
@@ -186,15 +185,20 @@ def kill_drill(env: dict, folder: Path, kills: int, rows: int, rng: random.Rando
             upload = ContentFile(csv_bytes(lines), name="drill-kill.csv")
             job_id = import_job_create(file=upload, actor=admin).id
         sweeper.start()
+        chunk = 0  # rows per progress step: the first step the job publishes
         for round_number in range(kills):
-            # past a random chunk boundary with at least one chunk to go: killed while it records that one
-            target = rng.randrange(1, max(rows // CHUNK, 2)) * CHUNK
-            deadline = time.monotonic() + 300
+            # Past a random chunk boundary with at least one chunk to go: killed while recording it.
+            target, deadline = 0, time.monotonic() + 300
             while time.monotonic() < deadline:
                 current = job()
                 progress = cache.get(progress_key(job_id)) or (0, 0)
-                if current.is_finished or (current.attempts > round_number and progress[0] >= target):
+                if current.is_finished:
                     break
+                if current.attempts > round_number and progress[0] > 0:
+                    chunk = chunk or progress[0]
+                    target = target or rng.randrange(1, max(-(-rows // chunk), 2)) * chunk
+                    if progress[0] >= target:
+                        break
                 time.sleep(0.02)
             progress = cache.get(progress_key(job_id)) or (0, 0)
             kill_worker(worker)
