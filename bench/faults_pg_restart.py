@@ -22,7 +22,7 @@ slowest answer; then the checks, each PASS or FAIL:
 Run it as root (it switches to the ``postgres`` OS user for the cluster) on a machine with
 PostgreSQL 15's binaries in /usr/lib/postgresql/15/bin::
 
-    .venv/bin/python -m bench.faults_pg_restart [--seconds 24] [--restart-at 8] [--clients 4]
+    .venv/bin/python -m bench.faults_pg_restart [--seconds 24] [--restart-at 8] [--clients 4] [--port 8791]
 
 (``make fault-pg-restart``). Exit status 0 when every check passes.
 """
@@ -37,10 +37,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench._stack import app_environment, prepare, start_gunicorn, stop_process
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT = 8791
@@ -97,54 +98,6 @@ class Cluster:
         return f"postgres://postgres@/{DATABASE}?host={self.folder}"
 
 
-def app_environment(cluster: Cluster, media: Path) -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(
-        DATABASE_URL=cluster.url,
-        DJANGO_SETTINGS_MODULE="kpi_platform.settings.production",
-        SECRET_KEY="fault-" + uuid.uuid4().hex,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        CONN_MAX_AGE="60",
-        API_TOKEN_RATE="1000000/minute",  # noqa: S106 - a rate, not a password
-        MEDIA_ROOT=str(media),
-        CELERY_BROKER_DIR=str(cluster.folder / "broker"),
-        LOG_LEVEL="ERROR",
-    )
-    return env
-
-
-def prepare(cluster: Cluster, env: dict) -> str:
-    """Migrate (as the owner), then the company, its people, a KPI and a token: the token's secret."""
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-        env={**env, "DJANGO_SETTINGS_MODULE": "kpi_platform.settings.base"},
-        check=True,
-    )
-    script = f"""
-import django
-django.setup()
-from kpis.services import kpi_create
-from orgs.services import api_token_create, company_create, member_create
-from orgs.tenancy import company_context
-company, _ = company_create(slug={COMPANY!r}, name="Fault", time_zone="Europe/Moscow")
-with company_context(company.id):
-    for n in range({PEOPLE}):
-        member_create(email=f"p{{n}}@fault.example")
-    kpi_create(name={{"en": "Calls"}}, integration_name="calls", status="active", in_rating=True,
-               rating_units="1", rating_points=1)
-    print(api_token_create(name="fault", scopes=["read", "actions"]).secret)
-"""
-    done = subprocess.run(  # noqa: S603 - our own interpreter, our script
-        [sys.executable, "-c", script],
-        env={**env, "DJANGO_SETTINGS_MODULE": "kpi_platform.settings.base"},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 @dataclass
 class Answer:
     at: float
@@ -157,6 +110,7 @@ class Answer:
 @dataclass
 class Load:
     secret: str
+    port: int
     stop: threading.Event = field(default_factory=threading.Event)
     answers: list[Answer] = field(default_factory=list)
     acknowledged: set[str] = field(default_factory=set)
@@ -189,7 +143,7 @@ class Load:
         return status, data
 
     def client(self, number: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=CLIENT_TIMEOUT)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT)
         sent = 0
         pending: list[dict] | None = None
         # Once stopped, a client still sends its refused batch again until it is taken.
@@ -213,19 +167,6 @@ class Load:
             else:
                 time.sleep(0.2)  # then the same batch again, same external ids (Retry-After)
             self.request(conn, "GET", "/api/v1/ratings/?period=all&limit=10", None)
-
-
-def wait_until_serving(timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status in (200, 503):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 def stored_actions(cluster: Cluster) -> tuple[int, int]:
@@ -256,6 +197,9 @@ def main() -> None:
     parser.add_argument("--restart-at", type=float, default=8, help="seconds into the load (default 8)")
     parser.add_argument("--clients", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--port", type=int, default=PORT, help=f"gunicorn's port on 127.0.0.1 (default {PORT})"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0 or not (PG_BIN / "initdb").exists():
         sys.exit(f"Run as root with PostgreSQL's binaries in {PG_BIN} (PG_BIN to change it).")
@@ -264,23 +208,15 @@ def main() -> None:
     server = None
     log_path = cluster.folder / "gunicorn.log"
     try:
-        print(f"Cluster in {cluster.folder} (unix socket only); gunicorn on 127.0.0.1:{PORT}")
+        print(f"Cluster in {cluster.folder} (unix socket only); gunicorn on 127.0.0.1:{args.port}")
         cluster.init_and_start()
-        env = app_environment(cluster, cluster.folder / "media")
-        secret = prepare(cluster, env)
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-                [
-                    sys.executable, "-m", "gunicorn", "kpi_platform.wsgi",
-                    "-w", str(args.workers), "-b", f"127.0.0.1:{PORT}", "--timeout", "60",
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_until_serving()
+        env = app_environment(
+            cluster.url, cluster.folder / "media", CELERY_BROKER_DIR=str(cluster.folder / "broker")
+        )
+        secret = prepare(env, COMPANY, PEOPLE)
+        server = start_gunicorn(env, args.port, args.workers, log_path)
 
-        load = Load(secret)
+        load = Load(secret, args.port)
         threads = [threading.Thread(target=load.client, args=(n,)) for n in range(args.clients)]
         load.started = time.perf_counter()
         for thread in threads:
@@ -331,9 +267,7 @@ def main() -> None:
             print(f"  unclean answers: {Counter((a.method, a.status) for a in unclean)}")
         sys.exit(0 if all(checks.values()) else 1)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        stop_process(server)
         cluster.stop()
         shutil.rmtree(cluster.folder, ignore_errors=True)
 

@@ -10,18 +10,13 @@ test_worker.py``; PostgreSQL restarted under load is ``bench/faults_pg_restart.p
 """
 
 import datetime
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from unittest import mock
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 from django.test import Client
@@ -29,6 +24,7 @@ from kombu import pools
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.test import APIClient
 
+from bench._stack import REDIS_SERVER, PrivateRedis
 from integrations import services as imports
 from integrations.models import ImportJob, ImportStatus
 from integrations.tests.conftest import YESTERDAY
@@ -41,7 +37,6 @@ from ratings.models import KpiAction, RatingTotal
 
 ACTIONS = "/api/v1/actions/"
 IMPORTS = "/api/v1/imports/"
-REDIS_SERVER = shutil.which("redis-server")
 
 
 def _action(external_id: str) -> dict:
@@ -73,48 +68,6 @@ def _actions(company) -> list[str]:
 
 
 # --- Redis: a private server, stopped and started again -------------------------------------------
-
-
-class PrivateRedis:
-    """A ``redis-server`` of this test alone, on a unix socket in a fresh folder."""
-
-    def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="kpi-redis-"))
-        self.socket = self.folder / "redis.sock"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - Debian's redis-server, our arguments
-            [
-                REDIS_SERVER,
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--dir", str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(unix_socket_path=str(self.socket))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def queued_messages(self) -> int:
-        return redis.Redis(unix_socket_path=str(self.socket)).llen(app.conf.task_default_queue)
 
 
 def _reset_broker_pools() -> None:
@@ -154,8 +107,7 @@ def private_redis(settings):
         with _broker(f"redis+socket://{server.socket}"):
             yield server
     finally:
-        server.stop()
-        shutil.rmtree(server.folder, ignore_errors=True)
+        server.remove()
 
 
 def test_with_redis_stopped_actions_are_recorded_and_uploads_refused_then_nothing_is_lost(
@@ -208,7 +160,7 @@ def test_with_redis_stopped_actions_are_recorded_and_uploads_refused_then_nothin
     # then the broker is healthy, the upload's job is on the queue for a worker, and it runs
     assert Client().get("/healthz").status_code == 200
     assert accepted.status_code == 202, accepted.content
-    assert private_redis.queued_messages() == 1
+    assert private_redis.client().llen(app.conf.task_default_queue) == 1
     with company_context(acme.id):
         job = imports.import_job_run(job_id=accepted.json()["id"])
     assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 1), job.errors
