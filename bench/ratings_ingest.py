@@ -23,7 +23,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,10 +30,12 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import psycopg
 
 from bench._common import bench_company, database_url, django_setup, ms, percentile, reference_daily_upsert
+from bench._stack import start_gunicorn, stop_process
 
 API_PORT = 8077
 
@@ -182,36 +183,11 @@ def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[
         SECURE_SSL_REDIRECT="false",
         CONN_MAX_AGE="600",
     )
-    log_path = os.path.join(tempfile.gettempdir(), "bench_ratings_gunicorn.log")
-    log = open(log_path, "w")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "kpi_platform.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{API_PORT}",
-            "--timeout",
-            "120",
-            "--no-control-socket",  # gunicorn's per-user socket would be shared with other servers
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = Path(tempfile.gettempdir()) / "bench_ratings_gunicorn.log"
+    log_path.unlink(missing_ok=True)  # this run's deadlocks only
+    server = start_gunicorn(env, API_PORT, workers=2, log=log_path)
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     try:
-        for _ in range(100):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status < 500:
-                    break
-            except OSError:
-                time.sleep(0.2)
         statuses: dict[int, int] = defaultdict(int)
         lock = threading.Lock()
 
@@ -252,12 +228,8 @@ def api_run(url: str, company_id: int, batches: list[list[dict]], singles: list[
         ).stdout.split()
         rss = max((peak_rss_kb(int(pid)) for pid in workers), default=0)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-    with open(log_path) as server_log:
-        text = server_log.read()
-    deadlocks = text.lower().count("deadlock")
+        stop_process(server)
+    deadlocks = log_path.read_text().lower().count("deadlock")
     print(
         f"  (c) API, gunicorn 2 workers, 2 clients, batches of {len(batches[1])}:"
         f" {sent / elapsed:10,.0f} actions/s"

@@ -57,22 +57,9 @@ def test_an_admin_uploads_a_file_and_watches_the_progress_bar_then_the_result(
         job = ImportJob.objects.get()
 
     # when the worker runs it, the bar moves with each chunk (the page polls every second)
-    seen = []
-    publish = services._publish_progress
-
-    def publish_and_look(job_id: int, processed: int, total: int) -> None:
-        publish(job_id, processed, total)
-        if 0 < processed < total:
-            page.wait_for_function(
-                "n => Number(document.querySelector('#import-status progress')?.value) >= n", arg=processed
-            )
-            seen.append(int(page.get_attribute("#import-status progress", "value")))
-            if len(seen) == 2:
-                screenshot(page, "imports_03_running")
-
-    monkeypatch.setattr(services, "_publish_progress", publish_and_look)
-    with company_context(acme.company.id):
-        services.import_job_run(job_id=job.id)
+    seen = run_watching_the_bar(
+        page, monkeypatch, acme, job, screenshot=screenshot, shot=(2, "imports_03_running")
+    )
 
     # then it showed the rows processed rising, and then the result, without a reload
     assert seen == sorted(seen)
@@ -84,6 +71,28 @@ def test_an_admin_uploads_a_file_and_watches_the_progress_bar_then_the_result(
     with company_context(acme.company.id):
         assert KpiAction.objects.count() == ROWS
         assert ImportJob.objects.get().status == ImportStatus.SUCCEEDED
+
+
+def run_watching_the_bar(page, monkeypatch, acme, job, *, screenshot, shot: tuple[int, str]) -> list[int]:
+    """Run the job in this thread, as the worker would, and after each chunk wait until the page
+    (which polls every second) shows it: the bar's values seen, with a screenshot at ``shot``."""
+    seen = []
+    publish = services._publish_progress
+
+    def publish_and_look(job_id: int, processed: int, total: int) -> None:
+        publish(job_id, processed, total)
+        if 0 < processed < total:
+            page.wait_for_function(
+                "n => Number(document.querySelector('#import-status progress')?.value) >= n", arg=processed
+            )
+            seen.append(int(page.get_attribute("#import-status progress", "value")))
+            if len(seen) == shot[0]:
+                screenshot(page, shot[1])
+
+    monkeypatch.setattr(services, "_publish_progress", publish_and_look)
+    with company_context(acme.company.id):
+        services.import_job_run(job_id=job.id)
+    return seen
 
 
 def sign_in(page, live_server, email: str) -> None:
@@ -129,22 +138,9 @@ def test_an_admin_imports_people_from_the_people_lists_import_button(
         job = ImportJob.objects.get()
 
     # and the worker runs it: the bar moves every 10 rows
-    seen = []
-    publish = services._publish_progress
-
-    def publish_and_look(job_id: int, processed: int, total: int) -> None:
-        publish(job_id, processed, total)
-        if 0 < processed < total:
-            page.wait_for_function(
-                "n => Number(document.querySelector('#import-status progress')?.value) >= n", arg=processed
-            )
-            seen.append(int(page.get_attribute("#import-status progress", "value")))
-            if len(seen) == 3:
-                screenshot(page, "imports_12_people_running")
-
-    monkeypatch.setattr(services, "_publish_progress", publish_and_look)
-    with company_context(acme.company.id):
-        services.import_job_run(job_id=job.id)
+    seen = run_watching_the_bar(
+        page, monkeypatch, acme, job, screenshot=screenshot, shot=(3, "imports_12_people_running")
+    )
 
     # then the page showed the rows rising, then the result with the counts
     assert seen == sorted(seen)
