@@ -34,6 +34,7 @@ from rest_framework import status
 from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError, DomainErrors
 from kpis.models import Kpi, KpiAudience, KpiHide, KpiStatus, Level
+from orgs import access
 from orgs.models import Company, Member
 from orgs.tenancy import company_context, current_company_id
 from ratings.errors import RatingErrorCode
@@ -244,14 +245,15 @@ def _lock_kpis_for_share(ids: list[int]) -> None:
 
 
 def _load_people(
-    keys: set[str], ids: set[int]
+    keys: set[str], ids: set[int], people
 ) -> tuple[dict[str, _Person], dict[str, _Person], dict[int, _Person]]:
-    """Active people of the company by e-mail (lower-cased), by external id and by id.
+    """Active ``people`` (those the recorder may record for) by e-mail (lower-cased), by external
+    id and by id.
 
     One query per kind of key, each served by its index (an ``OR`` of the three made PostgreSQL
     join every person of the company to their user: 130 ms for 100,000 people per batch)."""
     columns = ("user_id", "department_id", "team_id", "user__email", "external_id")
-    active = Member.objects.filter(user__is_active=True)
+    active = people.filter(user__is_active=True)
     emails = {key.lower() for key in keys if "@" in key}
     rows = []
     if emails:
@@ -330,9 +332,13 @@ class _Lookups:
     """The KPIs, people and audiences a recorder has met, by the keys its items name: loaded once
     (only the keys not seen before are queried), so a file of many batches reads each person and
     KPI once. The KPIs stay locked ``FOR SHARE`` to the end of the transaction, and the people are
-    those of its first read of them: a file is recorded as the company was when it met each key."""
+    those of its first read of them: a file is recorded as the company was when it met each key.
 
-    def __init__(self):
+    ``people`` are those the recorder may record for (O4): anyone else is unknown to it, exactly
+    as someone who does not exist, so an answer never tells who else is in the company."""
+
+    def __init__(self, people):
+        self.people = people
         self.kpis: dict[str, Kpi | None] = {}
         self.by_email: dict[str, _Person] = {}
         self.by_external_id: dict[str, _Person] = {}
@@ -350,7 +356,7 @@ class _Lookups:
         user_keys = {item.user_key for item in items if item.user_key} - self.user_keys
         user_ids = {item.user_id_key for item in items if item.user_id_key is not None} - self.user_ids
         if user_keys or user_ids:
-            by_email, by_external_id, by_id = _load_people(user_keys, user_ids)
+            by_email, by_external_id, by_id = _load_people(user_keys, user_ids, self.people)
             self.by_email.update(by_email)
             self.by_external_id.update(by_external_id)
             self.by_id.update(by_id)
@@ -835,6 +841,10 @@ class ActionsRecorder:
     finishes (or when ``AGGREGATE_FLUSH_KEYS`` daily totals are pending, to bound memory): a
     person's rating total is rewritten once per file, not once per batch. Use it through
     ``actions_recorder``; ``actions_record`` is one batch of it.
+
+    ``recorded_by`` records for the people they see (O4: a company admin for anyone, a manager or
+    a lead for the people of their units); ``None`` (a token, the system) for anyone. Everyone
+    else is ``unknown_user`` to them, as if they did not exist.
     """
 
     def __init__(self, *, source: str, recorded_by: Member | None, now: datetime.datetime | None):
@@ -845,7 +855,7 @@ class ActionsRecorder:
         self.now = now or timezone.now()
         self.source = source
         self.recorded_by_id = recorded_by.user_id if recorded_by is not None else None
-        self._lookups = _Lookups()
+        self._lookups = _Lookups(access.visible_members(recorded_by))
         self._change = AggregateChange()
         self._points: dict[tuple[int, Decimal], Decimal] = {}  # (KPI, value) → points (R2), for a file
 

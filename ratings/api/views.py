@@ -16,7 +16,6 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 import datetime
 import zoneinfo
 
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -65,20 +64,6 @@ def visible_actions(viewer: Member | None):
     if viewer is None or access.is_company_admin(viewer):
         return actions
     return actions.filter(member_id__in=access.visible_members(viewer).values("user_id"))
-
-
-class _UnreachablePeople(Exception):
-    """Rolls a batch back once the service has reported its own errors."""
-
-
-def _unknown_user(key: str, index: int | None) -> DomainError:
-    # The service's own message (ratings.services._resolve): the same answer as nobody at all.
-    return DomainError(
-        RatingErrorCode.UNKNOWN_USER,
-        _("No active person has the e-mail or external id “%(user)s”.") % {"user": key},
-        field="user",
-        index=index,
-    )
 
 
 _ACTION_SCHEMA = {
@@ -204,55 +189,9 @@ class ActionListApi(ActionApi):
         )
 
     def _record(self, items, viewer: Member | None):
-        hidden = self._unreachable(items, viewer)
-        if not hidden:
-            return actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
-        # Someone in the batch is out of the viewer's reach: the answer is 400 whatever else, with
-        # the service's errors for the other items; the batch is rolled back.
-        errors: list[DomainError] = []
-        try:
-            with transaction.atomic():
-                actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
-                raise _UnreachablePeople
-        except DomainErrors as service_errors:
-            errors = service_errors.errors
-        except _UnreachablePeople:
-            pass
-        # Whatever the service said about those people (``not_in_audience``) would reveal them.
-        errors = [error for error in errors if not (error.index in hidden and error.field == "user")]
-        errors += [_unknown_user(key, index) for index, key in hidden.items()]
-        raise DomainErrors(sorted(errors, key=lambda error: error.index))
-
-    @staticmethod
-    def _unreachable(items, viewer: Member | None) -> dict[int, str]:
-        """{index: user key} of the items for people a manager or lead does not manage (one query)."""
-        if viewer is None or access.is_company_admin(viewer) or not isinstance(items, list):
-            return {}
-        if len(items) > MAX_BATCH:
-            return {}  # the service refuses the batch as a whole
-        keys = {
-            index: item["user"].strip()
-            for index, item in enumerate(items)
-            if isinstance(item, dict) and isinstance(item.get("user"), str) and item["user"].strip()
-        }
-        if not keys:
-            return {}
-        values = set(keys.values())
-        emails = {key.lower() for key in values if "@" in key}
-        reachable_emails, reachable_ids = set(), set()
-        for email, external_id in (
-            access.visible_members(viewer)
-            .filter(Q(user__email__in=emails) | Q(external_id__in=values))
-            .values_list("user__email", "external_id")
-        ):
-            reachable_emails.add(email.lower())
-            if external_id:
-                reachable_ids.add(external_id)
-        return {
-            index: key
-            for index, key in keys.items()
-            if key.lower() not in reachable_emails and key not in reachable_ids
-        }
+        # The service records only for the people the viewer manages (O4); anyone else is
+        # ``unknown_user``, exactly as nobody at all.
+        return actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
 
 
 def _moment(value: str, name: str, tz, *, end: bool) -> datetime.datetime:

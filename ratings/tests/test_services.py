@@ -233,6 +233,40 @@ def test_a_user_is_found_by_external_id_and_case_insensitive_email(org):
         )
 
 
+def test_a_lead_records_for_their_team_only_and_learns_nothing_of_the_others(org, make_member):
+    # O4, in the service itself, so every entry point (API, logger, an import uploaded by a lead)
+    # applies it: a person out of reach is unknown, exactly as nobody at all, by any key
+    lead = make_member(org.company, Role.MEMBER, email="lead@acme.example", team=org.alpha)
+    with company_context(org.company.id):
+        org_services.team_set_leads(team=org.alpha, leads=[lead])
+        lead = Member.objects.get(user_id=lead.user_id)
+    outside = [
+        {"kpi": "calls", "user": "cid@acme.example", "value": "1"},  # another team
+        {"kpi": "calls", "user": "dan@acme.example", "value": "1"},  # no team
+        {"kpi": "calls", "user": "ghost@acme.example", "value": "1"},  # nobody
+    ]
+    with pytest.raises(DomainErrors) as excinfo:
+        record(org, [{"kpi": "calls", "user": "e-ann", "value": "1"}, *outside], recorded_by=lead)
+    assert errors_of(excinfo) == [("unknown_user", "user", n) for n in (1, 2, 3)]
+    with pytest.raises(DomainErrors) as excinfo:
+        with company_context(org.company.id):
+            services.actions_record(items=[{"kpi": "calls", "user": org.cid, "value": "1"}], recorded_by=lead)
+    assert errors_of(excinfo) == [("unknown_user", "user", 0)]
+    with company_context(org.company.id):
+        assert not KpiAction.objects.exists()
+
+    result = record(
+        org,
+        [{"kpi": "calls", "user": "e-ann", "value": "1"}, {"kpi": "calls", "user": org.bob, "value": "2"}],
+        recorded_by=lead,
+    )
+    assert result.created == 2
+    # a company admin, or a token (no one), records for anyone
+    admin = make_member(org.company, Role.ADMIN, email="boss@acme.example")
+    assert record(org, outside[:2], recorded_by=admin).created == 2
+    assert record(org, [{"kpi": "deals", "user": "dan@acme.example", "value": "1"}]).created == 1
+
+
 def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_member):
     make_member(other_company, Role.MEMBER, email="eve@globex.example")
     with company_context(other_company.id):
