@@ -583,6 +583,9 @@ class AggregateChange:
 
     daily: dict[tuple[int, int, datetime.date], list] = field(default_factory=dict)
     rating: dict[tuple[str, datetime.date, int], Decimal] = field(default_factory=dict)
+    # The people's departments, when the caller read them in this transaction a moment ago (a
+    # batch of the API): else (``None``) they are read when the change is applied.
+    departments: dict[int, int | None] | None = None
 
     def add_points(self, *, member_id: int, kpi: Kpi, day: datetime.date, delta: Decimal) -> None:
         """A change of points alone (a recalculation): the value and the count stay."""
@@ -647,26 +650,30 @@ def aggregates_apply(change: AggregateChange) -> None:
                 boards = _board_changes(cursor.fetchall(), change.rating)
             else:
                 boards = []
-            _shared_rows_apply(cursor, company_id, now, daily, boards)
+            _shared_rows_apply(cursor, company_id, now, daily, boards, change.departments)
         return
-    _apply_portable(company_id, now, daily, rating, change.rating)
+    _apply_portable(company_id, now, daily, rating, change)
 
 
-def _shared_rows_apply(cursor, company_id: int, now, daily: list, boards: list) -> None:
+def _shared_rows_apply(cursor, company_id: int, now, daily: list, boards: list, departments) -> None:
     """The rows every recorder of the company shares, last in the transaction so that they are
     held from here to the commit only, in one order (department days, company days, boards): the
     departments' and the company's totals per KPI and day, and the boards' sizes."""
-    departments = dict(
-        Member.objects.filter(user_id__in={key[0] for key, _amounts in daily}, department_id__isnull=False)
-        .values_list("user_id", "department_id")
-        .order_by()
-    )
+    if departments is None:
+        departments = dict(
+            Member.objects.filter(
+                user_id__in={key[0] for key, _amounts in daily}, department_id__isnull=False
+            )
+            .values_list("user_id", "department_id")
+            .order_by()
+        )
     department_days: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     company_days: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     for (member_id, kpi_id, day), amounts in daily:
         sums = [company_days[(kpi_id, day)]]
-        if member_id in departments:
-            sums.append(department_days[(departments[member_id], kpi_id, day)])
+        department_id = departments.get(member_id)
+        if department_id is not None:
+            sums.append(department_days[(department_id, kpi_id, day)])
         for entry in sums:
             for position in range(3):
                 entry[position] += amounts[position]
@@ -787,7 +794,7 @@ def _boards_apply(cursor, company_id: int, now, changes: list) -> None:
         )
 
 
-def _apply_portable(company_id: int, now, daily: list, rating: list, deltas: dict) -> None:
+def _apply_portable(company_id: int, now, daily: list, rating: list, change: AggregateChange) -> None:
     """The same upserts as plain ``INSERT … ON CONFLICT`` (SQLite has it too), in chunks."""
     totals: list[tuple] = []
     with connection.cursor() as cursor:
@@ -807,7 +814,8 @@ def _apply_portable(company_id: int, now, daily: list, rating: list, deltas: dic
                 ],
             )
             totals += cursor.fetchall()
-        _shared_rows_apply(cursor, company_id, now, daily, _board_changes(_typed(totals), deltas))
+        boards = _board_changes(_typed(totals), change.rating)
+        _shared_rows_apply(cursor, company_id, now, daily, boards, change.departments)
 
 
 def _typed(totals: list[tuple]) -> list[tuple]:
@@ -858,6 +866,7 @@ class ActionsRecorder:
         self._lookups = _Lookups(access.visible_members(recorded_by))
         self._change = AggregateChange()
         self._points: dict[tuple[int, Decimal], Decimal] = {}  # (KPI, value) → points (R2), for a file
+        self._batches = 0
 
     def add(self, items: list) -> RecordResult:
         """Record a batch, all or nothing; its aggregates are applied by ``flush``."""
@@ -896,6 +905,13 @@ class ActionsRecorder:
                 sorted(conflicts, key=lambda error: error.index), status_code=status.HTTP_409_CONFLICT
             )
         change = self._change
+        self._batches += 1
+        # One batch (the API's): its people's departments were read a moment ago and go along to
+        # the department totals. A file's are read again when they are applied: someone may have
+        # moved meanwhile (``department_totals_follow``).
+        change.departments = None
+        if self._batches == 1:
+            change.departments = {item.member.user_id: item.member.department_id for item in parsed}
         result = RecordResult()
         for item in parsed:
             if item.status == "created":
@@ -1255,10 +1271,10 @@ def _write_differences(cursor, table: str, keys: tuple, values: tuple, rebuilt: 
     kept, fresh = (", ".join(f"{side}.{value}" for value in values) for side in ("t", "r"))
     zeros = ", ".join("0" for _ in values)
     cursor.execute(
-        f"CREATE TEMPORARY TABLE differences AS SELECT t.id,"  # noqa: S608
+        f"CREATE TEMPORARY TABLE differences AS SELECT t.{keys[0]} IS NOT NULL AS present,"  # noqa: S608
         f" {', '.join(f'COALESCE(r.{key}, t.{key}) AS {key}' for key in keys)},"
         f" {', '.join(f'r.{value}' for value in values)}, r.{keys[0]} IS NOT NULL AS rebuilt"
-        f" FROM {rebuilt} r FULL JOIN (SELECT id, {', '.join(keys + values)} FROM {table}"
+        f" FROM {rebuilt} r FULL JOIN (SELECT {', '.join(keys + values)} FROM {table}"
         f" WHERE company_id = %(company)s) t ON {same_key}"
         f" WHERE ({kept}, 0) IS DISTINCT FROM ({fresh}, 0)"
         f" AND NOT (r.{keys[0]} IS NULL AND ({kept}, 0) = ({zeros}, 0))",
@@ -1266,17 +1282,22 @@ def _write_differences(cursor, table: str, keys: tuple, values: tuple, rebuilt: 
     )
     changed = cursor.rowcount
     if changed:
-        cursor.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM differences WHERE NOT rebuilt)")  # noqa: S608
+        by_key = " AND ".join(f"d.{key} = t.{key}" for key in keys)
+        cursor.execute(
+            f"DELETE FROM {table} t USING differences d"  # noqa: S608
+            f" WHERE t.company_id = %(company)s AND NOT d.rebuilt AND {by_key}",
+            params,
+        )
         assignments = ", ".join(f"{value} = d.{value}" for value in values)
         cursor.execute(
             f"UPDATE {table} t SET {assignments}, updated_at = %(now)s FROM differences d"  # noqa: S608
-            " WHERE d.rebuilt AND d.id IS NOT NULL AND t.id = d.id",
+            f" WHERE t.company_id = %(company)s AND d.rebuilt AND d.present AND {by_key}",
             params,
         )
         columns = ", ".join(keys + values)
         cursor.execute(
             f"INSERT INTO {table} (company_id, {columns}, created_at, updated_at)"  # noqa: S608
-            f" SELECT %(company)s, {columns}, %(now)s, %(now)s FROM differences WHERE id IS NULL"
+            f" SELECT %(company)s, {columns}, %(now)s, %(now)s FROM differences WHERE NOT present"
             f" ORDER BY {', '.join(keys)}",
             params,
         )

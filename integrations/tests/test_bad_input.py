@@ -84,7 +84,7 @@ def ledger(company) -> dict:
             "company_daily": CompanyDailyTotal.objects.aggregate(
                 value=Sum("value"), points=Sum("points"), n=Sum("actions")
             ),
-            "rating": RatingTotal.objects.aggregate(points=Sum("points"), rows=Count("id")),
+            "rating": RatingTotal.objects.aggregate(points=Sum("points"), rows=Count("*")),
             "boards": RatingBoard.objects.aggregate(people=Sum("people")),
         }
 

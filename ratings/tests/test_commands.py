@@ -67,7 +67,7 @@ def test_a_rebuild_corrects_wrong_missing_and_excess_totals(company, make_member
     with company_context(company.id):
         kept = aggregates()
         daily = DailyTotal.objects.filter(points__gt=0).first()
-        DailyTotal.objects.filter(id=daily.id).update(points=daily.points + 7)
+        DailyTotal.objects.filter(pk=daily.pk).update(points=daily.points + 7)
         RatingTotal.objects.filter(period="month", points__gt=0).first().delete()
         RatingTotal.objects.create(
             member_id=daily.member_id, period="week", start=datetime.date(2020, 1, 6), points=5

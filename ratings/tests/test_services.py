@@ -248,9 +248,8 @@ def test_a_lead_records_for_their_team_only_and_learns_nothing_of_the_others(org
     with pytest.raises(DomainErrors) as excinfo:
         record(org, [{"kpi": "calls", "user": "e-ann", "value": "1"}, *outside], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", n) for n in (1, 2, 3)]
-    with pytest.raises(DomainErrors) as excinfo:
-        with company_context(org.company.id):
-            services.actions_record(items=[{"kpi": "calls", "user": org.cid, "value": "1"}], recorded_by=lead)
+    with pytest.raises(DomainErrors) as excinfo, company_context(org.company.id):
+        services.actions_record(items=[{"kpi": "calls", "user": org.cid, "value": "1"}], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", 0)]
     with company_context(org.company.id):
         assert not KpiAction.objects.exists()
