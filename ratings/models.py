@@ -123,8 +123,7 @@ class KpiAction(CompanyScopedModel):
 # a batch or a rebuild writes skip a referential check each (a ``SELECT … FOR KEY SHARE`` of the
 # person, the KPI and the company), and without single-column indexes (every read goes through
 # the composite ones, which start with the company) each write updates fewer indexes. For the same
-# reason their primary key is their natural key (no ``id`` and its index), and on PostgreSQL their
-# pages are left 20 % free (migration 0009), so that a row's new version stays on its page.
+# reason their primary key is their natural key (no ``id`` and its index).
 _AGGREGATE_FK = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False, "db_index": False}
 
 
