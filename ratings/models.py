@@ -44,7 +44,15 @@ class KpiAction(CompanyScopedModel):
     row-level security policy name) and the external ids'. Its foreign keys have no index of their
     own: the company, person and KPI ones would be prefixes of the composite indexes, and the
     recorder's and voider's would serve only the deletion of a person, which the product does
-    not do (people are deactivated), and which the company's index still serves."""
+    not do (people are deactivated), and which the company's index still serves.
+
+    The company and the recorder are not foreign-key constraints in the database either: at the
+    commit every action would check (and lock ``FOR KEY SHARE``) the same company row, and its
+    recorder's, a thousand times a batch, and concurrent batches would share those locks through
+    multixacts. The company is guarded by the row-level security policy (an action's company is
+    the session's), the recorder by the service (the member who records); the ORM still refuses
+    to delete a company with actions (``PROTECT``) and empties ``recorded_by`` of a deleted person.
+    The person and the KPI, which every figure hangs on, keep their constraints."""
 
     company = models.ForeignKey(
         "orgs.Company",
@@ -53,6 +61,7 @@ class KpiAction(CompanyScopedModel):
         editable=False,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     member = models.ForeignKey(
         "orgs.Member", models.PROTECT, related_name="+", verbose_name=_("person"), db_index=False
@@ -74,6 +83,7 @@ class KpiAction(CompanyScopedModel):
         related_name="+",
         verbose_name=_("recorded by"),
         db_index=False,
+        db_constraint=False,
     )
     external_id = models.CharField(
         _("external id"), max_length=EXTERNAL_ID_MAX_LENGTH, blank=True, default=""
