@@ -25,7 +25,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
 from django.db.models import Sum
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -245,34 +244,25 @@ def _lock_kpis_for_share(ids: list[int]) -> None:
             cursor.execute("SELECT id FROM kpis_kpi WHERE id = ANY(%s) ORDER BY id FOR SHARE", [sorted(ids)])
 
 
-def _one_of(values: set, kind: str):
-    """The right-hand side of an ``__in`` for a batch's thousand keys. On PostgreSQL a subquery
-    of the array (``IN (SELECT unnest(…))``): the planner then looks each key up in its index,
-    where for a list of a thousand it chose to scan the people and their users whole and join
-    them (40 ms instead of 8 for 100,000 people)."""
-    if connection.vendor == "postgresql":
-        return RawSQL(f"SELECT unnest(%s::{kind}[])", (sorted(values),))  # noqa: S611 (a constant type)
-    return values
-
-
 def _load_people(
     keys: set[str], ids: set[int], people
 ) -> tuple[dict[str, _Person], dict[str, _Person], dict[int, _Person]]:
     """Active ``people`` (those the recorder may record for) by e-mail (lower-cased), by external
-    id and by id: one query per kind of key, each key looked up in its index."""
+    id and by id.
+
+    One query per kind of key, each served by its index (an ``OR`` of the three made PostgreSQL
+    join every person of the company to their user: 130 ms for 100,000 people per batch)."""
     columns = ("user_id", "department_id", "team_id", "user__email", "external_id")
     active = people.filter(user__is_active=True).order_by()
     emails = {key.lower() for key in keys if "@" in key}
     rows = []
     if emails:
-        rows += active.filter(user__email__in=_one_of(emails, "text")).values_list(*columns)
+        rows += active.filter(user__email__in=emails).values_list(*columns)
     if keys:
         # ``external_id <> ''`` lets PostgreSQL prove the partial unique index's condition.
-        rows += (
-            active.filter(external_id__in=_one_of(keys, "text")).exclude(external_id="").values_list(*columns)
-        )
+        rows += active.filter(external_id__in=keys).exclude(external_id="").values_list(*columns)
     if ids:
-        rows += active.filter(user_id__in=_one_of(ids, "bigint")).values_list(*columns)
+        rows += active.filter(user_id__in=ids).values_list(*columns)
     by_email, by_external_id, by_id = {}, {}, {}
     for user_id, department_id, team_id, email, external_id in rows:
         person = _Person(user_id, department_id, team_id)
