@@ -109,6 +109,7 @@ class _Item:
     user_id_key: int | None = None
     value: Decimal | None = None
     occurred_at: datetime.datetime | None = None
+    timed: bool = False  # the item gave its time (else it is "now", whenever it is sent)
     external_id: str = ""
     comment: str = ""
     kpi: Kpi | None = None
@@ -180,6 +181,7 @@ def _parse_items(raw_items: list, errors: list, *, now: datetime.datetime, tz) -
                     index,
                     "value",
                 )
+        item.timed = raw.get("occurred_at") is not None
         item.occurred_at = parse_occurred_at(raw.get("occurred_at"), now=now, tz=tz)
         if item.occurred_at is None:
             _error(
@@ -432,11 +434,13 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
 
 
 def _same_content(item: _Item, existing: KpiAction) -> bool:
+    """R4: the same person, KPI, value, comment and time. An item that gave no time (it means
+    "now") is the same whenever it was recorded: a client retrying it must get a duplicate."""
     return (
         existing.member_id == item.member.user_id
         and existing.kpi_id == item.kpi.id
         and existing.value == item.value
-        and existing.occurred_at == item.occurred_at
+        and (existing.occurred_at == item.occurred_at or not item.timed)
         and existing.comment == item.comment
     )
 

@@ -308,6 +308,23 @@ def test_the_same_external_id_with_the_same_content_is_a_duplicate(org):
         assert RatingTotal.objects.get(period="all", member_id=org.ann.user_id).points == Decimal("20.00")
 
 
+def test_an_action_without_a_time_retried_later_is_a_duplicate(org):
+    # R4: an item without occurred_at means "now"; the client retrying the very same item a few
+    # minutes later (its answer was lost) sent the same content, so it is a duplicate, not a 409
+    item = {"kpi": "deals", "user": "ann@acme.example", "value": "2", "external_id": "crm-7"}
+    first = record(org, [item])
+    with company_context(org.company.id):
+        again = services.actions_record(items=[dict(item)], now=NOW + datetime.timedelta(minutes=5))
+    assert (again.created, again.duplicates) == (0, 1)
+    assert again.results[0]["id"] == first.results[0]["id"]
+    with company_context(org.company.id):
+        assert KpiAction.objects.get().occurred_at == NOW  # the time of the first recording stays
+    # a time given explicitly must still match
+    with pytest.raises(DomainErrors) as excinfo:
+        record(org, [{**item, "occurred_at": "2026-11-02T10:00:00+03:00"}])
+    assert errors_of(excinfo) == [("external_id_conflict", "external_id", 0)]
+
+
 def test_the_same_external_id_with_other_content_is_a_conflict(org):
     item = {
         "kpi": "deals",
