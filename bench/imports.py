@@ -34,7 +34,6 @@ import csv
 import datetime
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,9 @@ from pathlib import Path
 
 import psycopg
 
+from bench import _stack
 from bench._common import reference_daily_upsert
+from bench.ratings_ingest import peak_rss_kb
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/kpi_h6_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/6"
@@ -141,32 +142,17 @@ def write_file(path: Path, fmt: str, rows) -> None:
 # --- The worker ----------------------------------------------------------------------------------
 
 
-def start_worker() -> subprocess.Popen:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "kpi_platform", "worker", "--pool", "solo", "-l", "WARNING"],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(3)  # let it connect to the broker before the clock starts
+def start_worker(log: Path) -> subprocess.Popen:
+    """The app's worker (``bench._stack``), given time to reach the broker before the clock starts."""
+    worker = _stack.start_worker(os.environ.copy(), log)
+    time.sleep(3)
     if worker.poll() is not None:
-        sys.exit(f"The worker did not start: {worker.stderr.read().decode()[-2000:]}")
+        sys.exit(f"The worker did not start: {log.read_text()[-2000:]}")
     return worker
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    return peak_rss_kb(pid) / 1024
 
 
 # --- One run -------------------------------------------------------------------------------------
@@ -309,12 +295,12 @@ def main() -> None:
                 size_mb = path.stat().st_size / 1024**2
                 print(f"\n{path.name}: {size_mb:.1f} MB, generated in {time.perf_counter() - started:.1f} s")
                 before = actions_count(company)
-                worker = start_worker()
+                worker = start_worker(folder / "worker.log")
                 try:
                     seconds, job = run_job(company, admin, path)
                     peak = peak_rss_mb(worker.pid)
                 finally:
-                    stop_worker(worker)
+                    _stack.stop_process(worker)
                 added = actions_count(company) - before
                 print(
                     f"  job {job.id}: {job.status} in {seconds:.2f} s = {rows / seconds:,.0f} rows/s;"

@@ -36,6 +36,11 @@ class ActionSource(models.TextChoices):
     IMPORT = "import", _("File import")
 
 
+# A foreign key that is neither a constraint nor an index of its own (the ORM still protects it):
+# why each table has some is said where it uses it.
+_UNCHECKED_FK = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False, "db_index": False}
+
+
 class KpiAction(CompanyScopedModel):
     """One recorded result of a person on a KPI (R1).
 
@@ -54,15 +59,7 @@ class KpiAction(CompanyScopedModel):
     to delete a company with actions (``PROTECT``) and empties ``recorded_by`` of a deleted person.
     The person and the KPI, which every figure hangs on, keep their constraints."""
 
-    company = models.ForeignKey(
-        "orgs.Company",
-        models.PROTECT,
-        default=current_company_id,
-        editable=False,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
     member = models.ForeignKey(
         "orgs.Member", models.PROTECT, related_name="+", verbose_name=_("person"), db_index=False
     )
@@ -133,15 +130,15 @@ class KpiAction(CompanyScopedModel):
 # a batch or a rebuild writes skip a referential check each (a ``SELECT … FOR KEY SHARE`` of the
 # person, the KPI and the company), and without single-column indexes (every read goes through
 # the composite ones, which start with the company) each write updates fewer indexes. For the same
-# reason their primary key is their natural key (no ``id`` and its index).
-_AGGREGATE_FK = {"on_delete": models.PROTECT, "related_name": "+", "db_constraint": False, "db_index": False}
+# reason their primary key is their natural key (no ``id`` and its index). Their foreign keys are
+# ``_UNCHECKED_FK``.
 
 
 class _DaySums(CompanyScopedModel):
     """Sums of non-voided actions on one KPI on one local day: their values, points and count."""
 
-    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
-    kpi = models.ForeignKey("kpis.Kpi", **_AGGREGATE_FK)
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
+    kpi = models.ForeignKey("kpis.Kpi", **_UNCHECKED_FK)
     day = models.DateField()
     value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
@@ -155,7 +152,7 @@ class DailyTotal(_DaySums):
     """The non-voided actions of one person on one KPI on one local day."""
 
     pk = models.CompositePrimaryKey("company", "member", "kpi", "day")
-    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
+    member = models.ForeignKey("orgs.Member", **_UNCHECKED_FK)
 
     class Meta:
         indexes = [
@@ -188,7 +185,7 @@ class DepartmentDailyTotal(_DaySums):
     # A department is deleted only after its people have moved out (orgs.services.department_delete),
     # and its rows, all zero by then, with it (ratings.apps).
     pk = models.CompositePrimaryKey("company", "department", "kpi", "day")
-    department = models.ForeignKey("orgs.Department", **{**_AGGREGATE_FK, "on_delete": models.DO_NOTHING})
+    department = models.ForeignKey("orgs.Department", **{**_UNCHECKED_FK, "on_delete": models.DO_NOTHING})
 
     class Meta:
         indexes = [
@@ -215,8 +212,8 @@ class RatingTotal(CompanyScopedModel):
     # On PostgreSQL the key also INCLUDEs points (migrations 0004, 0009), so a unit's board and a
     # viewer's points are read from the index alone; SQLite has no covering indexes.
     pk = models.CompositePrimaryKey("company", "period", "start", "member")
-    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_AGGREGATE_FK)
-    member = models.ForeignKey("orgs.Member", **_AGGREGATE_FK)
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
+    member = models.ForeignKey("orgs.Member", **_UNCHECKED_FK)
     period = models.CharField(max_length=8, choices=RatingPeriod)
     start = models.DateField()
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)

@@ -599,28 +599,6 @@ class AggregateChange:
                 key = (period, start, member_id)
                 self.rating[key] = self.rating.get(key, Decimal(0)) + delta
 
-    def add_recorded(self, items: list[_Item]) -> None:
-        """``add`` of a batch's new actions: the recorder's loop, a million rows for a large file,
-        without a call per action."""
-        daily, rating = self.daily, self.rating
-        counting: dict[int, bool] = {}
-        for item in items:
-            kpi, member_id, day, points = item.kpi, item.member.user_id, item.day, item.points
-            key = (member_id, kpi.id, day)
-            entry = daily.get(key)
-            if entry is None:
-                entry = daily[key] = [_ZERO, _ZERO, 0]
-            entry[0] += item.value
-            entry[1] += points
-            entry[2] += 1
-            counts = counting.get(kpi.id)
-            if counts is None:
-                counts = counting[kpi.id] = counts_in_rating(kpi)
-            if counts:
-                for period, start in period_starts(day):
-                    key = (period, start, member_id)
-                    rating[key] = rating.get(key, _ZERO) + points
-
     def add(
         self, *, member_id: int, kpi: Kpi, day: datetime.date, value: Decimal, points: Decimal, sign: int
     ) -> None:
@@ -938,10 +916,20 @@ class ActionsRecorder:
         change.departments = None
         if self._batches == 1:
             change.departments = {item.member.user_id: item.member.department_id for item in parsed}
-        created = [item for item in parsed if item.status == "created"]
-        change.add_recorded(created)
-        result = RecordResult(created=len(created), duplicates=len(parsed) - len(created))
+        result = RecordResult()
         for item in parsed:
+            if item.status == "created":
+                result.created += 1
+                change.add(
+                    member_id=item.member.user_id,
+                    kpi=item.kpi,
+                    day=item.day,
+                    value=item.value,
+                    points=item.points,
+                    sign=1,
+                )
+            else:
+                result.duplicates += 1
             result.results.append(
                 {
                     "index": item.index,
