@@ -9,11 +9,8 @@ nothing. Hides and the audience are set when a KPI is created: a demo someone ha
 keeps their changes.
 """
 
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-
-from django.utils import timezone
 
 from kpis import services
 from kpis.models import (
@@ -481,7 +478,7 @@ class _Targets:
 
     def __init__(self, demo: Demo):
         self.demo = demo
-        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.company.time_zone))
+        today = demo.company.today()
         self.starts = period_starts(today)
 
     def set(

@@ -1,13 +1,11 @@
 """Pages of KPIs (API.md "Pages"): one KPI as the signed-in person may see it (K1, K4, K6, K7, K9, D6)."""
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -67,7 +65,7 @@ def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     )
     company = member.company
     languages = content_languages(request.user, company)
-    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(company.time_zone))
+    today = company.today()
     targets = target_list_current(kpi=kpi, viewer=member, day=today)
     context = {
         "kpi": kpi,

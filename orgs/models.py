@@ -1,5 +1,6 @@
 """The tenant and its organization (PRODUCT O1, O3, O4) and API tokens (I2)."""
 
+import datetime
 import zoneinfo
 
 from django.conf import settings
@@ -97,6 +98,19 @@ class Company(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The company's time zone: every day and time a person reads is in it."""
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def now(self) -> datetime.datetime:
+        """The current moment in the company's time zone."""
+        return timezone.localtime(timezone=self.zone)
+
+    def today(self) -> datetime.date:
+        """The current day in the company's time zone (periods and targets begin on its days)."""
+        return timezone.localdate(timezone=self.zone)
 
     def clean(self) -> None:
         if self.languages and self.default_language not in self.languages:

@@ -3,14 +3,12 @@ language (D6). Their figures come from ``ratings.dashboards`` (aggregates, a fix
 queries)."""
 
 import datetime
-import zoneinfo
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
@@ -40,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "home.html", {"has_company": False})
     request.member = member
     company = member.company
-    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(company.time_zone))
+    today = company.today()
     languages = content_languages(request.user, company)
     kpis = list(kpi_list_for_member(member).select_related("department", "team"))
     holder = dashboards.person_holder(member)

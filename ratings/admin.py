@@ -56,7 +56,7 @@ def _errors_of(error: DomainError | DomainErrors) -> list[DomainError]:
 
 def _company_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
     if not hasattr(request, "_ratings_tz"):
-        request._ratings_tz = zoneinfo.ZoneInfo(company_get().time_zone)
+        request._ratings_tz = company_get().zone
     return request._ratings_tz
 
 

@@ -15,7 +15,6 @@ duplicates), and a run on a later day only adds the new days.
 
 import datetime
 import random
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -137,7 +136,7 @@ DRAWS: dict[str, tuple[Draw, str]] = {
 
 
 def demo_actions(demo: Demo) -> None:
-    tz = zoneinfo.ZoneInfo(demo.company.time_zone)
+    tz = demo.company.zone
     now = timezone.now()
     today = now.astimezone(tz).date()
     first = _months_before(today.replace(day=1), MONTHS - 1)

@@ -10,7 +10,6 @@ next hourly run tries again.
 """
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -102,7 +101,7 @@ def reports_send_due(*, now: datetime.datetime | None = None) -> int:
     company = Company.objects.select_for_update().get(id=current_company_id())
     if company.report_frequency == ReportFrequency.OFF:
         return 0
-    local = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(company.time_zone))
+    local = (now or timezone.now()).astimezone(company.zone)
     window = report_window(company.report_frequency, local.date())
     if local.hour < company.report_hour or company.report_last_start == window.start:
         return 0

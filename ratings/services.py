@@ -863,7 +863,7 @@ class ActionsRecorder:
         if source not in ActionSource.values:
             raise ValueError(f"unknown source {source!r}")
         self.company = Company.objects.get(id=current_company_id())
-        self.tz = zoneinfo.ZoneInfo(self.company.time_zone)
+        self.tz = self.company.zone
         self.now = now or timezone.now()
         self.source = source
         self.recorded_by_id = recorded_by.user_id if recorded_by is not None else None

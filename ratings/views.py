@@ -9,14 +9,12 @@ included; the company dashboard answers 403 to anyone but a company admin.
 
 import datetime
 import functools
-import zoneinfo
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integrations.exports import export_response
@@ -56,7 +54,7 @@ def profiles_open_to(viewer: Member, member_ids) -> set[int]:
 
 
 def company_today(member: Member) -> datetime.date:
-    return timezone.localdate(timezone=zoneinfo.ZoneInfo(member.company.time_zone))
+    return member.company.today()
 
 
 def page(view):
@@ -447,9 +445,7 @@ def logger(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "recorded": recorded,
         "general_errors": general,
-        "now": timezone.localtime(timezone=zoneinfo.ZoneInfo(viewer.company.time_zone)).strftime(
-            "%Y-%m-%dT%H:%M"
-        ),
+        "now": viewer.company.now().strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "ratings/logger.html", context, status=400 if errors or general else 200)
 

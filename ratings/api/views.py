@@ -14,7 +14,6 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 """
 
 import datetime
-import zoneinfo
 
 from django.db.models import Q
 from django.urls import reverse
@@ -150,7 +149,7 @@ class ActionListApi(ActionApi):
         for name, lookup in (("from", "occurred_at__gte"), ("to", "occurred_at__lt")):
             if name in filters:
                 if tz is None:
-                    tz = zoneinfo.ZoneInfo(company_get().time_zone)
+                    tz = company_get().zone
                 actions = actions.filter(**{lookup: _moment(filters[name], name, tz, end=name == "to")})
         if "source" in filters:
             actions = actions.filter(source=filters["source"])
@@ -296,10 +295,7 @@ class RatingApi(CompanyApi):
                     _("A period is one of: %(periods)s.") % {"periods": ", ".join(RatingPeriod.values)},
                     field="period",
                 )
-            if "date" in params:
-                day = _day(params["date"], "date")
-            else:
-                day = timezone.now().astimezone(zoneinfo.ZoneInfo(company_get().time_zone)).date()
+            day = _day(params["date"], "date") if "date" in params else company_get().today()
             board = leaderboard(period=period, day=day, **page)
         return Response(LeaderboardOutputSerializer(board).data)
 
