@@ -1,9 +1,11 @@
 """Fixtures every app's tests share: two companies, the company context, and the isolation check."""
 
+import datetime
 import os
 import shutil
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from orgs.models import Company, Role
@@ -44,6 +46,19 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_clock():
+    """``KPI_TEST_CLOCK=2027-01-01T00:30+03:00`` runs the whole suite from that moment on (the clock
+    ticks on from it), so a test that passes or fails by the calendar shows itself: run the suite on
+    the 1st, the 6th and the last day of a month and on the first days of a year (README, Tests)."""
+    moment = os.environ.get("KPI_TEST_CLOCK")
+    if not moment:
+        yield None
+        return
+    with time_machine.travel(datetime.datetime.fromisoformat(moment), tick=True):
+        yield moment
 
 
 @pytest.fixture
