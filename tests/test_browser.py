@@ -1,24 +1,12 @@
 """A person signs in with a real browser (Debian's chromium driven by Playwright)."""
 
-import datetime
-import zoneinfo
-
 import pytest
 
 from orgs.models import Role
 
-pytestmark = pytest.mark.browser
-
-# The demo is built relative to "today", so its pages are read on a fixed day: the last evening of a
-# month, when every figure of the month is in (the demo's monthly percentages are recorded on a
-# month's last day). On the 1st of a month the current month had too few actions to show every
-# person in a "By person" breakdown.
-DEMO_MOMENT = datetime.datetime(2026, 11, 30, 21, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Moscow"))
-
-
-@pytest.fixture(autouse=True)
-def _demo_clock(time_machine):
-    time_machine.move_to(DEMO_MOMENT, tick=True)
+# The demo's pages are read on a fixed day (conftest.DEMO_MOMENT): on the 1st of a month the current
+# month had too few actions to show every person in a "By person" breakdown.
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("demo_clock")]
 
 
 @pytest.mark.django_db(transaction=True)

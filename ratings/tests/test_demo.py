@@ -19,7 +19,9 @@ from ratings.selectors import leaderboard
 
 
 @pytest.fixture
-def seeded(db):
+def seeded(db, demo_clock):
+    """The demo as seeded on a fixed day (conftest.DEMO_MOMENT): on the 1st of a month this
+    month's leaderboard is still empty."""
     return demo_seed()
 
 
