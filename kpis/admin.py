@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.rehearsal import rehearse
 from kpis import services, terms
 from kpis.admin_export import KpiExportMixin, UnitExportMixin
 from kpis.models import (
@@ -78,22 +79,6 @@ def content_languages(company: Company) -> list[str]:
         languages.remove(company.default_language)
         languages.insert(0, company.default_language)
     return languages
-
-
-def _rehearse(call) -> DomainError | DomainErrors | None:
-    """Run a service call in a savepoint that is always rolled back; return what it refused."""
-
-    class Done(Exception):
-        pass
-
-    try:
-        with transaction.atomic():
-            call()
-            raise Done
-    except Done:
-        return None
-    except (DomainError, DomainErrors) as error:
-        return error
 
 
 def _errors_of(error: DomainError | DomainErrors) -> list[DomainError]:
@@ -337,10 +322,12 @@ class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         if request.method == "GET" and self.is_company_admin(request):
             unit = self.get_object(request, unquote(object_id))
             if unit is not None:
-                refusal = _rehearse(lambda: services.unit_delete(unit=unit))
-                extra_context["deletion_refusals"] = (
-                    [error.message for error in _errors_of(refusal)] if refusal is not None else []
-                )
+                try:
+                    rehearse(lambda: services.unit_delete(unit=unit))
+                except (DomainError, DomainErrors) as refusal:
+                    extra_context["deletion_refusals"] = [error.message for error in _errors_of(refusal)]
+                else:
+                    extra_context["deletion_refusals"] = []
         try:
             return super().delete_view(request, object_id, extra_context)
         except (DomainError, DomainErrors) as error:

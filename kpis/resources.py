@@ -36,6 +36,7 @@ from import_export.results import RowResult
 
 from kpi_platform.cells import escape_formula, unescape_formula
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.rehearsal import rehearse
 from kpis import services
 from kpis.history import snapshot
 from kpis.models import (
@@ -68,10 +69,6 @@ def _text(value) -> str:
 
 class _Unchanged(Exception):
     """Rolls back the savepoint of a row that would change nothing."""
-
-
-class _Rehearsal(Exception):
-    """Rolls back the savepoint of a row checked only to collect its errors."""
 
 
 class _RowDiff(Diff):
@@ -243,11 +240,7 @@ class CompanyResource(resources.ModelResource):
 
     def _rehearse(self, instance, is_create, fields) -> dict[str, list[str]]:
         try:
-            with transaction.atomic():
-                self.write_row(instance if not is_create else None, fields)
-                raise _Rehearsal
-        except _Rehearsal:
-            pass
+            rehearse(lambda: self.write_row(instance if not is_create else None, fields))
         except (DomainError, DomainErrors) as error:
             return self._by_column(error)
         finally:
