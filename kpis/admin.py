@@ -1120,14 +1120,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         text = request.POST.get("text", "")[: DESCRIPTION_MAX_LENGTH + 1]
-        errors = [problem.message for problem in terms.find_link_errors(text)]
-        wanted = [target_id for section, target_id in terms.internal_targets(text) if section == "kpis"]
-        existing = set(Kpi.objects.filter(id__in=wanted).values_list("id", flat=True)) if wanted else set()
-        errors += [
-            gettext("The linked KPI %(id)s does not exist.") % {"id": target_id}
-            for target_id in wanted
-            if target_id not in existing
-        ]
+        errors = [error.message for error in services.kpi_terms_link_errors(text)]
         return JsonResponse({"html": terms.render(text), "errors": errors})
 
 
