@@ -977,7 +977,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             "kpi": kpi,
             "kpi_hides": hides,
             "kpi_hide_form": HideForm(kpi=kpi, auto_id="id_hide_%s"),
-            "kpi_targets": list(target_list(kpi_id=kpi.pk)[:50]),
+            "kpi_targets": list(target_list(filters={"kpi": kpi.pk})[:50]),
             "kpi_archived": kpi.archived_at is not None,
         }
 

@@ -30,10 +30,27 @@ def unit_get(*, unit_id: int) -> Unit:
     return unit_list().get(id=unit_id)
 
 
-def kpi_list(*, include_archived: bool = False) -> QuerySet[Kpi]:
+_KPI_FILTERS = {
+    "level": "level",
+    "kind": "kind",
+    "status": "status",
+    "department": "department_id",
+    "team": "team_id",
+}
+
+
+def kpi_list(*, include_archived: bool = False, filters: dict | None = None) -> QuerySet[Kpi]:
+    """Live KPIs (archived ones too with ``include_archived``), filtered by the API's ``filters``:
+    ``level``, ``kind``, ``status``, ``department`` and ``team`` (the KPIs defined there, not the
+    inherited ones; a department's teams' KPIs carry their department) and ``archived`` (True:
+    only archived KPIs)."""
+    filters = dict(filters or {})
     kpis = Kpi.objects.select_related("unit").prefetch_related("audience")
-    if not include_archived:
+    if filters.pop("archived", False):
+        kpis = kpis.filter(archived_at__isnull=False)
+    elif not include_archived:
         kpis = kpis.filter(archived_at__isnull=True)
+    kpis = kpis.filter(**{_KPI_FILTERS[name]: value for name, value in filters.items()})
     return kpis.order_by("name", "id")
 
 
@@ -150,12 +167,15 @@ def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
     return members
 
 
-def target_list(*, kpi_id: int | None = None) -> QuerySet[Target]:
+_TARGET_FILTERS = {"kpi": "kpi_id", "scope": "scope", "period": "period", "start": "start"}
+
+
+def target_list(*, filters: dict | None = None) -> QuerySet[Target]:
+    """Targets, filtered by the API's ``filters``: ``kpi`` (an id), ``scope``, ``period``, ``start``."""
     targets = Target.objects.select_related("kpi", "department", "team", "member__user").prefetch_related(
         "parts"
     )
-    if kpi_id is not None:
-        targets = targets.filter(kpi_id=kpi_id)
+    targets = targets.filter(**{_TARGET_FILTERS[name]: value for name, value in (filters or {}).items()})
     return targets.order_by("kpi_id", "-start", "scope_key", "id")
 
 
@@ -205,7 +225,7 @@ def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list
         | Q(scope=TargetScope.TEAM, team__in=visible_teams(viewer).values("id"))
         | Q(scope=TargetScope.USER, member__in=visible_members(viewer).values("user_id"))
     )
-    targets = list(target_list(kpi_id=kpi.id).filter(current & holders))
+    targets = list(target_list(filters={"kpi": kpi.id}).filter(current & holders))
     periods, scopes = list(TargetPeriod.values), list(TargetScope.values)
 
     def order(target: Target) -> tuple:
