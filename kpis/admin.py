@@ -53,7 +53,7 @@ from kpis.models import (
     TargetScope,
     Unit,
 )
-from kpis.selectors import change_list, kpi_audience_members, target_list
+from kpis.selectors import change_list, kpi_narrower_links, target_list
 from orgs.models import Company, Department, Member, Team
 from orgs.selectors import company_get
 
@@ -583,36 +583,26 @@ def _kpi_fields(form: KpiForm) -> dict:
 
 def narrower_links(kpi: Kpi) -> list[str]:
     """K7: the internal links of ``kpi``'s terms that some of its receivers cannot open, as warnings."""
-    linked_ids = set()
-    for code in PLATFORM_LANGUAGES:
-        for section, target_id in terms.internal_targets(getattr(kpi, f"description_{code}", "") or ""):
-            if section == "kpis" and target_id != kpi.pk:
-                linked_ids.add(target_id)
-    if not linked_ids:
-        return []
-    receivers = set(kpi_audience_members(kpi).values_list("user_id", flat=True))
     warnings = []
-    for linked in Kpi.objects.filter(id__in=linked_ids).order_by("name", "id"):
-        if receivers and not linked.is_active:
+    for link in kpi_narrower_links(kpi):
+        if link.inactive:
             warnings.append(
                 gettext(
                     "The linked KPI “%(name)s” is not active: "
                     "people who receive this KPI cannot open the link."
                 )
-                % {"name": linked}
+                % {"name": link.linked}
             )
-            continue
-        shut_out = receivers - set(kpi_audience_members(linked).values_list("user_id", flat=True))
-        if shut_out:
+        else:
             warnings.append(
                 ngettext(
                     "%(count)d person who receives this KPI cannot open the link to “%(name)s”: "
                     "its audience is narrower.",
                     "%(count)d people who receive this KPI cannot open the link to “%(name)s”: "
                     "its audience is narrower.",
-                    len(shut_out),
+                    link.shut_out,
                 )
-                % {"count": len(shut_out), "name": linked}
+                % {"count": link.shut_out, "name": link.linked}
             )
     return warnings
 
