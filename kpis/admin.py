@@ -1271,41 +1271,32 @@ class TargetAdmin(ChangeHistoryMixin, CompanyModelAdmin):
 
     def save_via_services(self, request: HttpRequest, form: TargetForm, change: bool) -> Target:
         data = form.cleaned_data
-        actor = admin_member(request)
-        into, method, values = data["into"], data["method"], _manual_values(data["values"])
-        if not change:
-            scope = data["scope"]
-            target = services.target_create(
-                kpi=data["kpi"],
-                period=data["period"],
-                start=data["start"],
+        breakdown = {
+            "into": data["into"],
+            "method": data["method"],
+            "values": _manual_values(data["values"]) or None,
+        }
+        if change:
+            return services.target_save(
+                target=Target.objects.select_related("kpi").get(pk=form.instance.pk),
                 value=data["value"],
-                scope=scope,
-                department=data["department"] if scope == TargetScope.DEPARTMENT else None,
-                team=data["team"] if scope == TargetScope.TEAM else None,
-                member=data["user"] if scope == TargetScope.USER else None,
-                actor=actor,
+                **breakdown,
+                changed=bool({"value", "into", "method", "values"} & set(form.changed_data)),
+                actor=admin_member(request),
             )
-            if into or method:
-                target = services.target_break_down(
-                    target=target, into=into, method=method, values=values or None, actor=actor
-                )
-            return target
-        target = Target.objects.select_related("kpi").get(pk=form.instance.pk)
-        if into or method:
-            if {"value", "into", "method", "values"} & set(form.changed_data):
-                target = services.target_break_down(
-                    target=target,
-                    into=into,
-                    method=method,
-                    values=values or None,
-                    new_value=data["value"],
-                    actor=actor,
-                )
-            return target
-        if target.breakdown_method:
-            target = services.target_clear_breakdown(target=target, actor=actor)
-        return services.target_update(target=target, value=data["value"], actor=actor)
+        scope = data["scope"]
+        return services.target_save(
+            kpi=data["kpi"],
+            period=data["period"],
+            start=data["start"],
+            value=data["value"],
+            scope=scope,
+            department=data["department"] if scope == TargetScope.DEPARTMENT else None,
+            team=data["team"] if scope == TargetScope.TEAM else None,
+            member=data["user"] if scope == TargetScope.USER else None,
+            **breakdown,
+            actor=admin_member(request),
+        )
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         objs = list(objs)

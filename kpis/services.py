@@ -1012,6 +1012,54 @@ def target_update(*, target: Target, value, actor: Actor = None) -> Target:
 
 
 @transaction.atomic
+def target_save(
+    *,
+    target: Target | None = None,
+    kpi: Kpi | None = None,
+    period: str = "",
+    start: datetime.date | None = None,
+    scope: str = TargetScope.COMPANY,
+    department: Department | None = None,
+    team: Team | None = None,
+    member: Member | None = None,
+    value,
+    into: str = "",
+    method: str = "",
+    values: list | None = None,
+    changed: bool = True,
+    actor: Actor = None,
+) -> Target:
+    """Create a target (no ``target``) or change the value of one, with its breakdown (K9), as one
+    form gives them all: ``into`` or ``method`` break it down, neither clears a breakdown it had.
+    ``changed`` False says the value and the breakdown are as the target has them, so a breakdown
+    is not written again. The history (K10) is the one the services called write."""
+    if target is None:
+        target = target_create(
+            kpi=kpi,
+            period=period,
+            start=start,
+            value=value,
+            scope=scope,
+            department=department,
+            team=team,
+            member=member,
+            actor=actor,
+        )
+        if into or method:
+            target = target_break_down(target=target, into=into, method=method, values=values, actor=actor)
+        return target
+    if into or method:
+        if changed:
+            target = target_break_down(
+                target=target, into=into, method=method, values=values, new_value=value, actor=actor
+            )
+        return target
+    if target.breakdown_method:
+        target = target_clear_breakdown(target=target, actor=actor)
+    return target_update(target=target, value=value, actor=actor)
+
+
+@transaction.atomic
 def target_delete(*, target: Target, actor: Actor = None) -> None:
     history_record(obj=target, action=ChangeAction.DELETED, actor=actor, kpi=target.kpi)
     target.delete()
