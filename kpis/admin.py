@@ -24,7 +24,7 @@ from django.contrib.admin.widgets import AdminDateWidget, FilteredSelectMultiple
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
@@ -53,7 +53,15 @@ from kpis.models import (
     TargetScope,
     Unit,
 )
-from kpis.selectors import change_list, kpi_narrower_links, target_list
+from kpis.selectors import (
+    change_list,
+    kpi_audience_choices,
+    kpi_hide_choices,
+    kpi_hide_list,
+    kpi_narrower_links,
+    kpi_search,
+    target_list,
+)
 from orgs.models import Company, Department, Member, Team
 from orgs.selectors import company_get
 
@@ -656,19 +664,7 @@ class AccessForm(forms.Form):
             (EVERYONE, capfirst(level_description(kpi))),
             (CHOSEN, _("Chosen departments, teams and people within the KPI's level")),
         ]
-        departments = Department.objects.order_by("name", "id")
-        teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
-        people = Member.objects.select_related("user").order_by(
-            "user__last_name", "user__first_name", "user__email"
-        )
-        if kpi.level == Level.DEPARTMENT:
-            departments = departments.filter(id=kpi.department_id)
-            teams = teams.filter(department_id=kpi.department_id)
-            people = people.filter(department_id=kpi.department_id)
-        elif kpi.level == Level.TEAM:
-            departments = departments.none()
-            teams = teams.filter(id=kpi.team_id)
-            people = people.filter(team_id=kpi.team_id)
+        departments, teams, people = kpi_audience_choices(kpi)
         self.fields["departments"].queryset = departments
         self.fields["teams"].queryset = teams
         self.fields["members"].queryset = people
@@ -721,24 +717,9 @@ class HideForm(forms.Form):
 
     def __init__(self, *args, kpi: Kpi, **kwargs):
         super().__init__(*args, **kwargs)
-        hides = list(KpiHide.objects.filter(kpi=kpi).values_list("department_id", "team_id"))
-        hidden_departments = {department for department, _team in hides if department}
-        hidden_teams = {team for _department, team in hides if team}
-        departments, teams = Department.objects.none(), Team.objects.none()
-        if kpi.level == Level.COMPANY:
-            departments, teams = Department.objects.all(), Team.objects.all()
-        elif kpi.level == Level.DEPARTMENT:
-            teams = Team.objects.filter(department_id=kpi.department_id)
-        self._departments = {
-            department.pk: department
-            for department in departments.order_by("name", "id")
-            if department.pk not in hidden_departments
-        }
-        self._teams = {
-            team.pk: team
-            for team in teams.select_related("department").order_by("department__name", "name", "id")
-            if team.pk not in hidden_teams
-        }
+        departments, teams = kpi_hide_choices(kpi)
+        self._departments = {department.pk: department for department in departments}
+        self._teams = {team.pk: team for team in teams}
         groups = []
         if self._departments:
             groups.append(
@@ -958,11 +939,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _kpi_page_sections(self, kpi: Kpi) -> dict:
-        hides = list(
-            KpiHide.objects.filter(kpi=kpi)
-            .select_related("department", "team__department")
-            .order_by("department__name", "team__department__name", "team__name", "id")
-        )
+        hides = list(kpi_hide_list(kpi=kpi))
         return {
             "kpi": kpi,
             "kpi_hides": hides,
@@ -1080,18 +1057,9 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         """KPIs of the company by name (any language), integration name or id, for internal links."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        term = request.GET.get("q", "").strip()[:200]
-        kpis = Kpi.objects.filter(archived_at__isnull=True)
-        if term:
-            condition = Q(integration_name__icontains=term)
-            for code in PLATFORM_LANGUAGES:
-                condition |= Q(**{f"name_{code}__icontains": term})
-            if re.fullmatch(r"[0-9]{1,18}", term):
-                condition |= Q(pk=int(term))
-            kpis = kpis.filter(condition)
-        exclude = _int_or_none(request.GET.get("exclude"))
-        if exclude is not None:
-            kpis = kpis.exclude(pk=exclude)
+        kpis = kpi_search(
+            term=request.GET.get("q", "").strip()[:200], exclude=_int_or_none(request.GET.get("exclude"))
+        )
         results = [
             {
                 "id": kpi.pk,
@@ -1099,7 +1067,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
                 "integration_name": kpi.integration_name,
                 "status": kpi.get_status_display(),
             }
-            for kpi in kpis.order_by("name", "id")[:SEARCH_RESULTS]
+            for kpi in kpis[:SEARCH_RESULTS]
         ]
         return JsonResponse({"results": results})
 

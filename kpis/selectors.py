@@ -3,6 +3,7 @@
 it cannot open (K7). Every queryset is company-scoped."""
 
 import datetime
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -62,6 +63,22 @@ def kpi_list(*, include_archived: bool = False, filters: dict | None = None) -> 
 
 def kpi_get(*, kpi_id: int) -> Kpi:
     return kpi_list(include_archived=True).get(id=kpi_id)
+
+
+def kpi_search(*, term: str, exclude: int | None = None) -> QuerySet[Kpi]:
+    """Live KPIs by name (any language), integration name or id, by name: the terms' link
+    dialog (K7). An empty ``term`` finds them all."""
+    kpis = Kpi.objects.filter(archived_at__isnull=True)
+    if term:
+        condition = Q(integration_name__icontains=term)
+        for code in LANGUAGES:
+            condition |= Q(**{f"name_{code}__icontains": term})
+        if re.fullmatch(r"[0-9]{1,18}", term):
+            condition |= Q(pk=int(term))
+        kpis = kpis.filter(condition)
+    if exclude is not None:
+        kpis = kpis.exclude(pk=exclude)
+    return kpis.order_by("name", "id")
 
 
 def kpi_get_by_integration_name(*, integration_name: str) -> Kpi:
@@ -144,6 +161,59 @@ def kpi_list_for_member(member: Member, *, active_only: bool = True) -> QuerySet
 def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
     """Whether an action of ``member`` on ``kpi`` is within its level, hides and audience (K8)."""
     return Kpi.objects.filter(Q(pk=kpi.pk) & member_kpis_condition(member)).exists()
+
+
+def kpi_audience_choices(kpi: Kpi) -> tuple[QuerySet[Department], QuerySet[Team], QuerySet[Member]]:
+    """The departments, teams and people within ``kpi``'s level (K8): whom its audience may name
+    (the services refuse the others, ``audience_invalid``), by name."""
+    departments = Department.objects.order_by("name", "id")
+    teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
+    people = Member.objects.select_related("user").order_by(
+        "user__last_name", "user__first_name", "user__email"
+    )
+    if kpi.level == Level.DEPARTMENT:
+        departments = departments.filter(id=kpi.department_id)
+        teams = teams.filter(department_id=kpi.department_id)
+        people = people.filter(department_id=kpi.department_id)
+    elif kpi.level == Level.TEAM:
+        departments = departments.none()
+        teams = teams.filter(id=kpi.team_id)
+        people = people.filter(team_id=kpi.team_id)
+    return departments, teams, people
+
+
+def kpi_hide_list(*, kpi: Kpi) -> QuerySet[KpiHide]:
+    """Where ``kpi`` is hidden (K6), by department, then by team."""
+    return (
+        KpiHide.objects.filter(kpi=kpi)
+        .select_related("department", "team__department")
+        .order_by("department__name", "team__department__name", "team__name", "id")
+    )
+
+
+def kpi_hide_choices(kpi: Kpi) -> tuple[list[Department], list[Team]]:
+    """The departments and teams that inherit ``kpi`` from a level above (K6: what they may hide,
+    as ``kpi_inherited_by`` says) and have not hidden it yet, by name."""
+    hides = list(KpiHide.objects.filter(kpi=kpi).values_list("department_id", "team_id"))
+    hidden_departments = {department for department, _team in hides if department}
+    hidden_teams = {team for _department, team in hides if team}
+    departments, teams = Department.objects.none(), Team.objects.none()
+    if kpi.level == Level.COMPANY:
+        departments, teams = Department.objects.all(), Team.objects.all()
+    elif kpi.level == Level.DEPARTMENT:
+        teams = Team.objects.filter(department_id=kpi.department_id)
+    return (
+        [
+            department
+            for department in departments.order_by("name", "id")
+            if department.pk not in hidden_departments
+        ],
+        [
+            team
+            for team in teams.select_related("department").order_by("department__name", "name", "id")
+            if team.pk not in hidden_teams
+        ],
+    )
 
 
 def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
