@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integrations.exports import FORMULA_TRIGGERS
+from kpi_platform.cells import ESCAPE, FORMULA_TRIGGERS
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def text_cell(value) -> str | None:
         text = str(int(value))
     else:
         text = str(value)
-    if text[:1] == "'" and text[1:2] in _TRIGGERS:
+    if text[:1] == ESCAPE and text[1:2] in _TRIGGERS:  # unescape_formula, inline: millions of cells
         text = text[1:]
     return text or None
 

@@ -2,9 +2,6 @@
 
 Public interface (kept stable; dashboards, leaderboards and the admin use it):
 
-* ``escape_cell(value)``: a cell made safe for a spreadsheet. Text that a spreadsheet would run as a
-  formula (first character ``=``, ``+``, ``-``, ``@``, tab or carriage return; OWASP "CSV injection")
-  gets a leading apostrophe; every other value is returned unchanged.
 * ``export_response(filename_stem, fmt, header, rows)``: an attachment download of ``header`` and
   then ``rows`` (any iterable, consumed once, lazily) as ``fmt`` ``"csv"`` or ``"xlsx"``. Memory
   stays bounded however many rows there are:
@@ -19,7 +16,8 @@ Public interface (kept stable; dashboards, leaderboards and the admin use it):
 
 Cells may be ``str``, ``int``, ``float``, ``Decimal``, ``bool``, ``date``, ``datetime`` or ``None``.
 Aware datetimes are written in the current time zone (Excel has no time zones); xlsx keeps numbers
-and dates as native cells, csv writes them as ISO text.
+and dates as native cells, csv writes them as ISO text. Text a spreadsheet would run as a formula,
+the header's included, gets the platform's one escape (``kpi_platform.cells.escape_formula``).
 """
 
 import csv
@@ -32,21 +30,14 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
+from kpi_platform.cells import escape_formula
 from orgs.tenancy import company_context, current_company_id_or_none
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CSV_BATCH = 1000  # rows read and encoded together
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def escape_cell(value):
-    """``value``, with a leading apostrophe if it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
 
 
 def export_response(
@@ -76,7 +67,7 @@ class _Line:
 
 def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence], company_id: int | None) -> Iterator[bytes]:
     writer = csv.writer(_Line())
-    yield "\ufeff".encode() + writer.writerow([escape_cell(name) for name in header]).encode()
+    yield "\ufeff".encode() + writer.writerow([escape_formula(name) for name in header]).encode()
     iterator = iter(rows)
     while True:
         with company_context(company_id):
@@ -95,7 +86,7 @@ def _csv_cell(value):
         value = timezone.localtime(value)
     if isinstance(value, datetime.date):
         return value.isoformat()
-    return escape_cell(value)
+    return escape_formula(value)
 
 
 def _xlsx_file(header: Sequence[str], rows: Iterable[Sequence]):
@@ -120,5 +111,5 @@ def _xlsx_cell(value):
         return timezone.make_naive(value)
     if isinstance(value, str):
         # Control characters are not allowed in the XML of a sheet; keep the rest of the text.
-        return escape_cell(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))
+        return escape_formula(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))
     return value

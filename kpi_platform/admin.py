@@ -20,7 +20,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin  # noqa: F401 - registers Group; see below
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import lazy
@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.rehearsal import rehearse
 from orgs import access
 from orgs.models import Company, Member
 from orgs.tenancy import current_company_id_or_none
@@ -88,10 +89,6 @@ def is_platform_operator(request: HttpRequest) -> bool:
 # --- Forms whose save is a service call ----------------------------------------------------------
 
 
-class _Rehearsal(Exception):
-    """Raised to roll back the savepoint of a rehearsal that succeeded."""
-
-
 class ServiceModelForm(forms.ModelForm):
     """A model form saved by a service. Its validation ends with a rehearsal of that save in a
     savepoint that is always rolled back, so the service's own rules (``DomainError``, a model's
@@ -107,11 +104,7 @@ class ServiceModelForm(forms.ModelForm):
         cleaned_data = super().clean()
         if self.rehearse is not None and not self._errors:
             try:
-                with transaction.atomic():
-                    self.rehearse(self)
-                    raise _Rehearsal
-            except _Rehearsal:
-                pass
+                rehearse(partial(self.rehearse, self))
             except DomainError as error:
                 show_domain_error(self, error)
             except DomainErrors as errors:

@@ -46,8 +46,11 @@ def definable_condition(member: Member) -> Q:
     )
 
 
-def visible_kpis(viewer: Member | None, *, include_archived: bool = False) -> QuerySet[Kpi]:
-    kpis = kpi_list(include_archived=include_archived)
+def visible_kpis(
+    viewer: Member | None, *, include_archived: bool = False, filters: dict | None = None
+) -> QuerySet[Kpi]:
+    """``kpi_list(include_archived=..., filters=...)``, of the KPIs the viewer may see."""
+    kpis = kpi_list(include_archived=include_archived, filters=filters)
     if viewer is None or is_company_admin(viewer):
         return kpis
     departments = managed_department_ids(viewer) | _led_team_departments(viewer)
@@ -122,8 +125,9 @@ def may_set_target(
     return False
 
 
-def visible_targets(viewer: Member | None) -> QuerySet[Target]:
-    targets = target_list()
+def visible_targets(viewer: Member | None, *, filters: dict | None = None) -> QuerySet[Target]:
+    """``target_list(filters=...)``, of the targets of the KPIs the viewer may see."""
+    targets = target_list(filters=filters)
     if viewer is None or is_company_admin(viewer):
         return targets
     return targets.filter(kpi__in=visible_kpis(viewer).values("pk"))

@@ -24,7 +24,7 @@ from django.contrib.admin.widgets import AdminDateWidget, FilteredSelectMultiple
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.rehearsal import rehearse
 from kpis import services, terms
 from kpis.admin_export import KpiExportMixin, UnitExportMixin
 from kpis.models import (
@@ -52,7 +53,15 @@ from kpis.models import (
     TargetScope,
     Unit,
 )
-from kpis.selectors import change_list, kpi_audience_members, target_list
+from kpis.selectors import (
+    change_list,
+    kpi_audience_choices,
+    kpi_hide_choices,
+    kpi_hide_list,
+    kpi_narrower_links,
+    kpi_search,
+    target_list,
+)
 from orgs.models import Company, Department, Member, Team
 from orgs.selectors import company_get
 
@@ -78,22 +87,6 @@ def content_languages(company: Company) -> list[str]:
         languages.remove(company.default_language)
         languages.insert(0, company.default_language)
     return languages
-
-
-def _rehearse(call) -> DomainError | DomainErrors | None:
-    """Run a service call in a savepoint that is always rolled back; return what it refused."""
-
-    class Done(Exception):
-        pass
-
-    try:
-        with transaction.atomic():
-            call()
-            raise Done
-    except Done:
-        return None
-    except (DomainError, DomainErrors) as error:
-        return error
 
 
 def _errors_of(error: DomainError | DomainErrors) -> list[DomainError]:
@@ -337,10 +330,12 @@ class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         if request.method == "GET" and self.is_company_admin(request):
             unit = self.get_object(request, unquote(object_id))
             if unit is not None:
-                refusal = _rehearse(lambda: services.unit_delete(unit=unit))
-                extra_context["deletion_refusals"] = (
-                    [error.message for error in _errors_of(refusal)] if refusal is not None else []
-                )
+                try:
+                    rehearse(lambda: services.unit_delete(unit=unit))
+                except (DomainError, DomainErrors) as refusal:
+                    extra_context["deletion_refusals"] = [error.message for error in _errors_of(refusal)]
+                else:
+                    extra_context["deletion_refusals"] = []
         try:
             return super().delete_view(request, object_id, extra_context)
         except (DomainError, DomainErrors) as error:
@@ -596,36 +591,26 @@ def _kpi_fields(form: KpiForm) -> dict:
 
 def narrower_links(kpi: Kpi) -> list[str]:
     """K7: the internal links of ``kpi``'s terms that some of its receivers cannot open, as warnings."""
-    linked_ids = set()
-    for code in PLATFORM_LANGUAGES:
-        for section, target_id in terms.internal_targets(getattr(kpi, f"description_{code}", "") or ""):
-            if section == "kpis" and target_id != kpi.pk:
-                linked_ids.add(target_id)
-    if not linked_ids:
-        return []
-    receivers = set(kpi_audience_members(kpi).values_list("user_id", flat=True))
     warnings = []
-    for linked in Kpi.objects.filter(id__in=linked_ids).order_by("name", "id"):
-        if receivers and not linked.is_active:
+    for link in kpi_narrower_links(kpi):
+        if link.inactive:
             warnings.append(
                 gettext(
                     "The linked KPI “%(name)s” is not active: "
                     "people who receive this KPI cannot open the link."
                 )
-                % {"name": linked}
+                % {"name": link.linked}
             )
-            continue
-        shut_out = receivers - set(kpi_audience_members(linked).values_list("user_id", flat=True))
-        if shut_out:
+        else:
             warnings.append(
                 ngettext(
                     "%(count)d person who receives this KPI cannot open the link to “%(name)s”: "
                     "its audience is narrower.",
                     "%(count)d people who receive this KPI cannot open the link to “%(name)s”: "
                     "its audience is narrower.",
-                    len(shut_out),
+                    link.shut_out,
                 )
-                % {"count": len(shut_out), "name": linked}
+                % {"count": link.shut_out, "name": link.linked}
             )
     return warnings
 
@@ -679,19 +664,7 @@ class AccessForm(forms.Form):
             (EVERYONE, capfirst(level_description(kpi))),
             (CHOSEN, _("Chosen departments, teams and people within the KPI's level")),
         ]
-        departments = Department.objects.order_by("name", "id")
-        teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
-        people = Member.objects.select_related("user").order_by(
-            "user__last_name", "user__first_name", "user__email"
-        )
-        if kpi.level == Level.DEPARTMENT:
-            departments = departments.filter(id=kpi.department_id)
-            teams = teams.filter(department_id=kpi.department_id)
-            people = people.filter(department_id=kpi.department_id)
-        elif kpi.level == Level.TEAM:
-            departments = departments.none()
-            teams = teams.filter(id=kpi.team_id)
-            people = people.filter(team_id=kpi.team_id)
+        departments, teams, people = kpi_audience_choices(kpi)
         self.fields["departments"].queryset = departments
         self.fields["teams"].queryset = teams
         self.fields["members"].queryset = people
@@ -744,24 +717,9 @@ class HideForm(forms.Form):
 
     def __init__(self, *args, kpi: Kpi, **kwargs):
         super().__init__(*args, **kwargs)
-        hides = list(KpiHide.objects.filter(kpi=kpi).values_list("department_id", "team_id"))
-        hidden_departments = {department for department, _team in hides if department}
-        hidden_teams = {team for _department, team in hides if team}
-        departments, teams = Department.objects.none(), Team.objects.none()
-        if kpi.level == Level.COMPANY:
-            departments, teams = Department.objects.all(), Team.objects.all()
-        elif kpi.level == Level.DEPARTMENT:
-            teams = Team.objects.filter(department_id=kpi.department_id)
-        self._departments = {
-            department.pk: department
-            for department in departments.order_by("name", "id")
-            if department.pk not in hidden_departments
-        }
-        self._teams = {
-            team.pk: team
-            for team in teams.select_related("department").order_by("department__name", "name", "id")
-            if team.pk not in hidden_teams
-        }
+        departments, teams = kpi_hide_choices(kpi)
+        self._departments = {department.pk: department for department in departments}
+        self._teams = {team.pk: team for team in teams}
         groups = []
         if self._departments:
             groups.append(
@@ -981,16 +939,12 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _kpi_page_sections(self, kpi: Kpi) -> dict:
-        hides = list(
-            KpiHide.objects.filter(kpi=kpi)
-            .select_related("department", "team__department")
-            .order_by("department__name", "team__department__name", "team__name", "id")
-        )
+        hides = list(kpi_hide_list(kpi=kpi))
         return {
             "kpi": kpi,
             "kpi_hides": hides,
             "kpi_hide_form": HideForm(kpi=kpi, auto_id="id_hide_%s"),
-            "kpi_targets": list(target_list(kpi_id=kpi.pk)[:50]),
+            "kpi_targets": list(target_list(filters={"kpi": kpi.pk})[:50]),
             "kpi_archived": kpi.archived_at is not None,
         }
 
@@ -1103,18 +1057,9 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         """KPIs of the company by name (any language), integration name or id, for internal links."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        term = request.GET.get("q", "").strip()[:200]
-        kpis = Kpi.objects.filter(archived_at__isnull=True)
-        if term:
-            condition = Q(integration_name__icontains=term)
-            for code in PLATFORM_LANGUAGES:
-                condition |= Q(**{f"name_{code}__icontains": term})
-            if re.fullmatch(r"[0-9]{1,18}", term):
-                condition |= Q(pk=int(term))
-            kpis = kpis.filter(condition)
-        exclude = _int_or_none(request.GET.get("exclude"))
-        if exclude is not None:
-            kpis = kpis.exclude(pk=exclude)
+        kpis = kpi_search(
+            term=request.GET.get("q", "").strip()[:200], exclude=_int_or_none(request.GET.get("exclude"))
+        )
         results = [
             {
                 "id": kpi.pk,
@@ -1122,7 +1067,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
                 "integration_name": kpi.integration_name,
                 "status": kpi.get_status_display(),
             }
-            for kpi in kpis.order_by("name", "id")[:SEARCH_RESULTS]
+            for kpi in kpis[:SEARCH_RESULTS]
         ]
         return JsonResponse({"results": results})
 
@@ -1133,14 +1078,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         text = request.POST.get("text", "")[: DESCRIPTION_MAX_LENGTH + 1]
-        errors = [problem.message for problem in terms.find_link_errors(text)]
-        wanted = [target_id for section, target_id in terms.internal_targets(text) if section == "kpis"]
-        existing = set(Kpi.objects.filter(id__in=wanted).values_list("id", flat=True)) if wanted else set()
-        errors += [
-            gettext("The linked KPI %(id)s does not exist.") % {"id": target_id}
-            for target_id in wanted
-            if target_id not in existing
-        ]
+        errors = [error.message for error in services.kpi_terms_link_errors(text)]
         return JsonResponse({"html": terms.render(text), "errors": errors})
 
 
@@ -1301,41 +1239,32 @@ class TargetAdmin(ChangeHistoryMixin, CompanyModelAdmin):
 
     def save_via_services(self, request: HttpRequest, form: TargetForm, change: bool) -> Target:
         data = form.cleaned_data
-        actor = admin_member(request)
-        into, method, values = data["into"], data["method"], _manual_values(data["values"])
-        if not change:
-            scope = data["scope"]
-            target = services.target_create(
-                kpi=data["kpi"],
-                period=data["period"],
-                start=data["start"],
+        breakdown = {
+            "into": data["into"],
+            "method": data["method"],
+            "values": _manual_values(data["values"]) or None,
+        }
+        if change:
+            return services.target_save(
+                target=Target.objects.select_related("kpi").get(pk=form.instance.pk),
                 value=data["value"],
-                scope=scope,
-                department=data["department"] if scope == TargetScope.DEPARTMENT else None,
-                team=data["team"] if scope == TargetScope.TEAM else None,
-                member=data["user"] if scope == TargetScope.USER else None,
-                actor=actor,
+                **breakdown,
+                changed=bool({"value", "into", "method", "values"} & set(form.changed_data)),
+                actor=admin_member(request),
             )
-            if into or method:
-                target = services.target_break_down(
-                    target=target, into=into, method=method, values=values or None, actor=actor
-                )
-            return target
-        target = Target.objects.select_related("kpi").get(pk=form.instance.pk)
-        if into or method:
-            if {"value", "into", "method", "values"} & set(form.changed_data):
-                target = services.target_break_down(
-                    target=target,
-                    into=into,
-                    method=method,
-                    values=values or None,
-                    new_value=data["value"],
-                    actor=actor,
-                )
-            return target
-        if target.breakdown_method:
-            target = services.target_clear_breakdown(target=target, actor=actor)
-        return services.target_update(target=target, value=data["value"], actor=actor)
+        scope = data["scope"]
+        return services.target_save(
+            kpi=data["kpi"],
+            period=data["period"],
+            start=data["start"],
+            value=data["value"],
+            scope=scope,
+            department=data["department"] if scope == TargetScope.DEPARTMENT else None,
+            team=data["team"] if scope == TargetScope.TEAM else None,
+            member=data["user"] if scope == TargetScope.USER else None,
+            **breakdown,
+            actor=admin_member(request),
+        )
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         objs = list(objs)

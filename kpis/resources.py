@@ -16,9 +16,10 @@ of the admin form and the API (STYLE section 4):
   just exported imports again cleanly.
 
 Exported text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
-carriage return first) get a leading apostrophe (OWASP "CSV injection"); an import removes that
-apostrophe again. Import-export's ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`` is not used: it only
-deletes a leading ``=`` (losing data, so no round trip) and turns every cell into text.
+carriage return first) get a leading apostrophe (OWASP "CSV injection"), the escape of every export
+(``kpi_platform.cells``); an import removes that apostrophe again. Import-export's
+``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`` is not used: it only deletes a leading ``=`` (losing
+data, so no round trip) and turns every cell into text.
 """
 
 from collections import OrderedDict
@@ -33,7 +34,9 @@ from import_export.fields import Field
 from import_export.resources import Diff
 from import_export.results import RowResult
 
+from kpi_platform.cells import escape_formula, unescape_formula
 from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.rehearsal import rehearse
 from kpis import services
 from kpis.history import snapshot
 from kpis.models import (
@@ -54,24 +57,6 @@ from orgs.tenancy import current_company_id
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
 
-# What a spreadsheet may run as a formula when a cell starts with it (OWASP, "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
-
-
-def escape_formula(value):
-    """Text a spreadsheet would run as a formula, made inert with a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return ESCAPE + value
-    return value
-
-
-def unescape_formula(value: str) -> str:
-    """The inverse of ``escape_formula``, so an exported file imports as it was."""
-    if value.startswith(ESCAPE) and value[1:2] and value[1] in FORMULA_TRIGGERS:
-        return value[1:]
-    return value
-
 
 def _text(value) -> str:
     """A cell as text: empty for nothing, numbers as written, the formula escape undone."""
@@ -84,10 +69,6 @@ def _text(value) -> str:
 
 class _Unchanged(Exception):
     """Rolls back the savepoint of a row that would change nothing."""
-
-
-class _Rehearsal(Exception):
-    """Rolls back the savepoint of a row checked only to collect its errors."""
 
 
 class _RowDiff(Diff):
@@ -259,11 +240,7 @@ class CompanyResource(resources.ModelResource):
 
     def _rehearse(self, instance, is_create, fields) -> dict[str, list[str]]:
         try:
-            with transaction.atomic():
-                self.write_row(instance if not is_create else None, fields)
-                raise _Rehearsal
-        except _Rehearsal:
-            pass
+            rehearse(lambda: self.write_row(instance if not is_create else None, fields))
         except (DomainError, DomainErrors) as error:
             return self._by_column(error)
         finally:

@@ -1,11 +1,16 @@
-"""Reads of KPI definitions: lists for the API and admin, and the effective KPIs of a unit or a
-person (K6 levels, inheritance and hides; K8 audience). Every queryset is company-scoped."""
+"""Reads of KPI definitions: lists for the API and admin, the effective KPIs of a unit or a person
+(K6 levels, inheritance and hides; K8 audience) and the links of a KPI's terms that some who receive
+it cannot open (K7). Every queryset is company-scoped."""
 
 import datetime
+import re
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from kpi_platform.periods import period_start
+from kpis import terms
 from kpis.models import (
     Change,
     Kpi,
@@ -21,6 +26,8 @@ from kpis.models import (
 from orgs.access import visible_departments, visible_members, visible_teams
 from orgs.models import Department, Member, Team
 
+LANGUAGES = [code for code, _name in settings.LANGUAGES]
+
 
 def unit_list() -> QuerySet[Unit]:
     return Unit.objects.order_by("-is_default", "name", "id")
@@ -30,15 +37,48 @@ def unit_get(*, unit_id: int) -> Unit:
     return unit_list().get(id=unit_id)
 
 
-def kpi_list(*, include_archived: bool = False) -> QuerySet[Kpi]:
+_KPI_FILTERS = {
+    "level": "level",
+    "kind": "kind",
+    "status": "status",
+    "department": "department_id",
+    "team": "team_id",
+}
+
+
+def kpi_list(*, include_archived: bool = False, filters: dict | None = None) -> QuerySet[Kpi]:
+    """Live KPIs (archived ones too with ``include_archived``), filtered by the API's ``filters``:
+    ``level``, ``kind``, ``status``, ``department`` and ``team`` (the KPIs defined there, not the
+    inherited ones; a department's teams' KPIs carry their department) and ``archived`` (True:
+    only archived KPIs)."""
+    filters = dict(filters or {})
     kpis = Kpi.objects.select_related("unit").prefetch_related("audience")
-    if not include_archived:
+    if filters.pop("archived", False):
+        kpis = kpis.filter(archived_at__isnull=False)
+    elif not include_archived:
         kpis = kpis.filter(archived_at__isnull=True)
+    kpis = kpis.filter(**{_KPI_FILTERS[name]: value for name, value in filters.items()})
     return kpis.order_by("name", "id")
 
 
 def kpi_get(*, kpi_id: int) -> Kpi:
     return kpi_list(include_archived=True).get(id=kpi_id)
+
+
+def kpi_search(*, term: str, exclude: int | None = None) -> QuerySet[Kpi]:
+    """Live KPIs by name (any language), integration name or id, by name: the terms' link
+    dialog (K7). An empty ``term`` finds them all."""
+    kpis = Kpi.objects.filter(archived_at__isnull=True)
+    if term:
+        condition = Q(integration_name__icontains=term)
+        for code in LANGUAGES:
+            condition |= Q(**{f"name_{code}__icontains": term})
+        if re.fullmatch(r"[0-9]{1,18}", term):
+            condition |= Q(pk=int(term))
+        kpis = kpis.filter(condition)
+    if exclude is not None:
+        kpis = kpis.exclude(pk=exclude)
+    return kpis.order_by("name", "id")
 
 
 def kpi_get_by_integration_name(*, integration_name: str) -> Kpi:
@@ -123,6 +163,59 @@ def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
     return Kpi.objects.filter(Q(pk=kpi.pk) & member_kpis_condition(member)).exists()
 
 
+def kpi_audience_choices(kpi: Kpi) -> tuple[QuerySet[Department], QuerySet[Team], QuerySet[Member]]:
+    """The departments, teams and people within ``kpi``'s level (K8): whom its audience may name
+    (the services refuse the others, ``audience_invalid``), by name."""
+    departments = Department.objects.order_by("name", "id")
+    teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
+    people = Member.objects.select_related("user").order_by(
+        "user__last_name", "user__first_name", "user__email"
+    )
+    if kpi.level == Level.DEPARTMENT:
+        departments = departments.filter(id=kpi.department_id)
+        teams = teams.filter(department_id=kpi.department_id)
+        people = people.filter(department_id=kpi.department_id)
+    elif kpi.level == Level.TEAM:
+        departments = departments.none()
+        teams = teams.filter(id=kpi.team_id)
+        people = people.filter(team_id=kpi.team_id)
+    return departments, teams, people
+
+
+def kpi_hide_list(*, kpi: Kpi) -> QuerySet[KpiHide]:
+    """Where ``kpi`` is hidden (K6), by department, then by team."""
+    return (
+        KpiHide.objects.filter(kpi=kpi)
+        .select_related("department", "team__department")
+        .order_by("department__name", "team__department__name", "team__name", "id")
+    )
+
+
+def kpi_hide_choices(kpi: Kpi) -> tuple[list[Department], list[Team]]:
+    """The departments and teams that inherit ``kpi`` from a level above (K6: what they may hide,
+    as ``kpi_inherited_by`` says) and have not hidden it yet, by name."""
+    hides = list(KpiHide.objects.filter(kpi=kpi).values_list("department_id", "team_id"))
+    hidden_departments = {department for department, _team in hides if department}
+    hidden_teams = {team for _department, team in hides if team}
+    departments, teams = Department.objects.none(), Team.objects.none()
+    if kpi.level == Level.COMPANY:
+        departments, teams = Department.objects.all(), Team.objects.all()
+    elif kpi.level == Level.DEPARTMENT:
+        teams = Team.objects.filter(department_id=kpi.department_id)
+    return (
+        [
+            department
+            for department in departments.order_by("name", "id")
+            if department.pk not in hidden_departments
+        ],
+        [
+            team
+            for team in teams.select_related("department").order_by("department__name", "name", "id")
+            if team.pk not in hidden_teams
+        ],
+    )
+
+
 def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
     """Everyone who receives ``kpi`` (K6 level and hides, K8 audience): for the K7 link warning.
 
@@ -150,12 +243,46 @@ def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
     return members
 
 
-def target_list(*, kpi_id: int | None = None) -> QuerySet[Target]:
+_TARGET_FILTERS = {"kpi": "kpi_id", "scope": "scope", "period": "period", "start": "start"}
+
+
+@dataclass(frozen=True)
+class NarrowerLink:
+    """A KPI that another KPI's terms link to, which some who receive that KPI cannot open (K7)."""
+
+    linked: Kpi
+    inactive: bool  # not active: none of them can open it
+    shut_out: int  # how many of them its audience leaves out (all of them when inactive)
+
+
+def kpi_narrower_links(kpi: Kpi) -> list[NarrowerLink]:
+    """K7: the KPIs ``kpi``'s terms link to that some of its receivers cannot open, by name: not
+    active (when it has receivers at all), or with an audience that leaves some of them out."""
+    linked_ids = set()
+    for code in LANGUAGES:
+        for section, target_id in terms.internal_targets(getattr(kpi, f"description_{code}", "") or ""):
+            if section == "kpis" and target_id != kpi.pk:
+                linked_ids.add(target_id)
+    if not linked_ids:
+        return []
+    receivers = set(kpi_audience_members(kpi).values_list("user_id", flat=True))
+    links = []
+    for linked in Kpi.objects.filter(id__in=linked_ids).order_by("name", "id"):
+        if receivers and not linked.is_active:
+            links.append(NarrowerLink(linked, inactive=True, shut_out=len(receivers)))
+            continue
+        shut_out = receivers - set(kpi_audience_members(linked).values_list("user_id", flat=True))
+        if shut_out:
+            links.append(NarrowerLink(linked, inactive=False, shut_out=len(shut_out)))
+    return links
+
+
+def target_list(*, filters: dict | None = None) -> QuerySet[Target]:
+    """Targets, filtered by the API's ``filters``: ``kpi`` (an id), ``scope``, ``period``, ``start``."""
     targets = Target.objects.select_related("kpi", "department", "team", "member__user").prefetch_related(
         "parts"
     )
-    if kpi_id is not None:
-        targets = targets.filter(kpi_id=kpi_id)
+    targets = targets.filter(**{_TARGET_FILTERS[name]: value for name, value in (filters or {}).items()})
     return targets.order_by("kpi_id", "-start", "scope_key", "id")
 
 
@@ -205,7 +332,7 @@ def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list
         | Q(scope=TargetScope.TEAM, team__in=visible_teams(viewer).values("id"))
         | Q(scope=TargetScope.USER, member__in=visible_members(viewer).values("user_id"))
     )
-    targets = list(target_list(kpi_id=kpi.id).filter(current & holders))
+    targets = list(target_list(filters={"kpi": kpi.id}).filter(current & holders))
     periods, scopes = list(TargetPeriod.values), list(TargetScope.values)
 
     def order(target: Target) -> tuple:

@@ -380,7 +380,7 @@ def _check_kpi_names(errors: _Errors, names: dict[str, str], company: Company, k
 
 
 def _check_description(errors: _Errors, descriptions: dict[str, str]) -> None:
-    wanted: dict[str, set[int]] = {}
+    linking: dict[str, str] = {}
     for language, text in descriptions.items():
         if not text:
             continue
@@ -394,20 +394,36 @@ def _check_description(errors: _Errors, descriptions: dict[str, str]) -> None:
             continue
         for problem in terms.find_link_errors(text):
             errors.add(KpiErrorCode.LINK_INVALID, problem.message, field_name)
-        for section, target_id in terms.internal_targets(text):
-            wanted.setdefault(language, set())
-            if section == "kpis":
-                wanted[language].add(target_id)
-    # Internal targets must exist in this company (a scoped lookup: another company's is missing).
+        linking[field_name] = text
+    _check_linked_kpis(errors, linking)
+
+
+def _check_linked_kpis(errors: _Errors, texts: dict[str, str]) -> None:
+    """The internal links of ``texts`` (field → terms) must name KPIs of this company (a scoped
+    lookup: another company's is missing); one query for all of them."""
+    wanted = {
+        field_name: {target_id for section, target_id in terms.internal_targets(text) if section == "kpis"}
+        for field_name, text in texts.items()
+    }
     all_ids = set().union(*wanted.values()) if wanted else set()
     existing = set(Kpi.objects.filter(id__in=all_ids).values_list("id", flat=True)) if all_ids else set()
-    for language, ids in wanted.items():
+    for field_name, ids in wanted.items():
         for missing in sorted(ids - existing):
             errors.add(
                 KpiErrorCode.LINK_INVALID,
                 _("The linked KPI %(id)s does not exist.") % {"id": missing},
-                f"description.{language}",
+                field_name,
             )
+
+
+def kpi_terms_link_errors(text: str) -> list[DomainError]:
+    """What ``kpi_create`` and ``kpi_update`` would say of the links in ``text`` (K7), before
+    anything is saved: for the terms' preview in the admin."""
+    errors = _Errors()
+    for problem in terms.find_link_errors(text):
+        errors.add(KpiErrorCode.LINK_INVALID, problem.message, "description")
+    _check_linked_kpis(errors, {"description": text})
+    return errors.errors
 
 
 def kpi_missing_translations(kpi: Kpi, company: Company | None = None) -> list[DomainError]:
@@ -993,6 +1009,54 @@ def target_update(*, target: Target, value, actor: Actor = None) -> Target:
         changes=diff(before, snapshot(target, _TARGET_HISTORY_FIELDS)),
     )
     return target
+
+
+@transaction.atomic
+def target_save(
+    *,
+    target: Target | None = None,
+    kpi: Kpi | None = None,
+    period: str = "",
+    start: datetime.date | None = None,
+    scope: str = TargetScope.COMPANY,
+    department: Department | None = None,
+    team: Team | None = None,
+    member: Member | None = None,
+    value,
+    into: str = "",
+    method: str = "",
+    values: list | None = None,
+    changed: bool = True,
+    actor: Actor = None,
+) -> Target:
+    """Create a target (no ``target``) or change the value of one, with its breakdown (K9), as one
+    form gives them all: ``into`` or ``method`` break it down, neither clears a breakdown it had.
+    ``changed`` False says the value and the breakdown are as the target has them, so a breakdown
+    is not written again. The history (K10) is the one the services called write."""
+    if target is None:
+        target = target_create(
+            kpi=kpi,
+            period=period,
+            start=start,
+            value=value,
+            scope=scope,
+            department=department,
+            team=team,
+            member=member,
+            actor=actor,
+        )
+        if into or method:
+            target = target_break_down(target=target, into=into, method=method, values=values, actor=actor)
+        return target
+    if into or method:
+        if changed:
+            target = target_break_down(
+                target=target, into=into, method=method, values=values, new_value=value, actor=actor
+            )
+        return target
+    if target.breakdown_method:
+        target = target_clear_breakdown(target=target, actor=actor)
+    return target_update(target=target, value=value, actor=actor)
 
 
 @transaction.atomic

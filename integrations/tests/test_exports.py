@@ -11,7 +11,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from integrations.exports import escape_cell, export_response
+from integrations.exports import export_response
 from orgs.tenancy import company_context, current_company_id_or_none
 
 HEADER = ["user", "comment", "points", "occurred_at"]
@@ -20,16 +20,6 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 def _body(response) -> bytes:
     return b"".join(response.streaming_content)
-
-
-@pytest.mark.parametrize("text", ["=1+1", "+7", "-2", "@SUM(A1)", "\tx", "\rx"])
-def test_escape_cell_makes_formula_text_inert(text):
-    assert escape_cell(text) == "'" + text
-
-
-@pytest.mark.parametrize("value", ["plain", "", "a=b", None, -5, Decimal("-1.50"), 2.5])
-def test_escape_cell_leaves_other_values_unchanged(value):
-    assert escape_cell(value) == value
 
 
 def test_csv_export_streams_rows_with_bom_and_escaped_formulas():

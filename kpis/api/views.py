@@ -196,12 +196,7 @@ class KpiListApi(KpiApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.validated(self.FilterSerializer, request.query_params)
-        archived = filters.pop("archived")
-        kpis = access.visible_kpis(self.viewer, include_archived=archived)
-        if archived:
-            kpis = kpis.filter(archived_at__isnull=False)
-        lookups = {"department": "department_id", "team": "team_id"}
-        kpis = kpis.filter(**{lookups.get(name, name): value for name, value in filters.items()})
+        kpis = access.visible_kpis(self.viewer, filters=filters)
         return self.paginated_response(kpis, self.OutputSerializer)
 
     @extend_schema(
@@ -404,10 +399,7 @@ class TargetListApi(TargetApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.validated(self.FilterSerializer, request.query_params)
-        lookups = {"kpi": "kpi_id"}
-        targets = access.visible_targets(self.viewer).filter(
-            **{lookups.get(name, name): value for name, value in filters.items()}
-        )
+        targets = access.visible_targets(self.viewer, filters=filters)
         return self.paginated_response(targets, self.OutputSerializer)
 
     @extend_schema(

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from integrations.models import ImportJob, ImportStatus
 from kpi_platform.celery import app
 from kpis.models import Change, Kpi, KpiStatus, Unit
-from kpis.resources import KpiResource, UnitResource, escape_formula, unescape_formula
+from kpis.resources import KpiResource, UnitResource
 from kpis.tests.factories import make_kpi, make_unit
 from orgs import services as org_services
 from orgs.models import Role, User
@@ -667,21 +667,6 @@ def test_import_exports_in_request_import_is_gone(acme_admin, acme, model):
     )
     assert response.status_code in (302, 404)
     assert kpis_of(acme.company) == []
-
-
-# --- Escaping ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
-def test_formula_escaping_round_trips(value):
-    assert escape_formula(value) == "'" + value
-    assert unescape_formula(escape_formula(value)) == value
-
-
-@pytest.mark.parametrize("value", ["Calls", "it's", "'quoted'", "", "a=b"])
-def test_ordinary_text_is_left_alone(value):
-    assert escape_formula(value) == value
-    assert unescape_formula(value) == value
 
 
 def test_resources_are_importable_with_no_request(in_company):

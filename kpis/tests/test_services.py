@@ -240,3 +240,47 @@ def test_target_start_must_open_its_period(in_company):
     with pytest.raises(DomainError) as excinfo:
         make_target(kpi=make_kpi(), period="quarter", start=datetime.date(2026, 2, 1))
     assert codes(excinfo) == [("start_invalid", "start")]
+
+
+def test_target_save_creates_a_target_and_its_breakdown_in_the_history(in_company, admin_member):
+    # when a target is saved with a breakdown
+    target = services.target_save(
+        kpi=make_kpi(),
+        period="quarter",
+        start=datetime.date(2026, 1, 1),
+        value="90",
+        into="month",
+        method="even",
+        actor=admin_member,
+    )
+
+    # then it is created and broken down, both in the history (K10)
+    assert [p.value for p in TargetPart.objects.filter(target=target)] == [Decimal("30.00")] * 3
+    changes = Change.objects.filter(object_type="target", object_id=target.pk).order_by("id")
+    assert [change.action for change in changes] == ["created", "changed"]
+
+
+def test_target_save_writes_nothing_when_the_breakdown_is_unchanged(in_company):
+    # given a target broken down evenly
+    target = make_target(kpi=make_kpi(), period="quarter", start=datetime.date(2026, 1, 1), value="90")
+    services.target_break_down(target=target, into="month", method="even")
+    history = Change.objects.filter(object_type="target", object_id=target.pk).count()
+
+    # when it is saved again as it is
+    services.target_save(target=target, value="90", into="month", method="even", changed=False)
+
+    # then no history entry is added
+    assert Change.objects.filter(object_type="target", object_id=target.pk).count() == history
+
+
+def test_target_save_without_a_breakdown_clears_it_and_changes_the_value(in_company):
+    # given a target broken down evenly
+    target = make_target(kpi=make_kpi(), period="quarter", start=datetime.date(2026, 1, 1), value="90")
+    services.target_break_down(target=target, into="month", method="even")
+
+    # when it is saved with a new value and no breakdown
+    target = services.target_save(target=target, value="120")
+
+    # then the breakdown is gone and the value changed
+    assert (target.value, target.breakdown_method) == (Decimal("120.00"), "")
+    assert not TargetPart.objects.filter(target=target).exists()
