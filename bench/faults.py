@@ -140,7 +140,8 @@ def kill_drill(env: dict, folder: Path, kills: int, rows: int, rng: random.Rando
     from django.db import connection, transaction
 
     from integrations.models import ImportJob, ImportStatus
-    from integrations.services import import_job_create, imports_resume_stale, progress_key
+    from integrations.progress import progress_key
+    from integrations.services import import_job_create, imports_resume_stale
     from integrations.tests.files import ACTION_HEADER, csv_bytes
     from orgs.models import Company, Member
     from orgs.tenancy import company_context

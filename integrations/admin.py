@@ -179,6 +179,8 @@ class ImportJobAdmin(CompanyModelAdmin):
 
 
 # --- Exports of KPI actions (PRODUCT I4) -----------------------------------------------------------
+# Actions of the KPI action list, which belongs to ratings (``kpi_platform.hooks.admin_actions``).
+# Its queryset is already the admin's company's.
 
 
 @admin.action(description=_("Export selected actions to xlsx"))
@@ -189,20 +191,3 @@ def export_actions_xlsx(model_admin, request: HttpRequest, queryset) -> HttpResp
 @admin.action(description=_("Export selected actions to csv"))
 def export_actions_csv(model_admin, request: HttpRequest, queryset) -> HttpResponse:
     return export_response("kpi-actions", "csv", action_export_header(), action_export_rows(queryset))
-
-
-def _add_action_exports() -> None:
-    """Offer the exports on the KPI action list ("select all" exports every filtered action). The
-    action admin belongs to ``ratings``, which comes before ``integrations`` in INSTALLED_APPS, so
-    autodiscover has registered it; its queryset is already the admin's company's."""
-    from ratings.models import KpiAction
-
-    action_admin = admin.site.get_model_admin(KpiAction)
-    current = list(action_admin.actions or [])
-    action_admin.actions = [
-        *current,
-        *(a for a in (export_actions_xlsx, export_actions_csv) if a not in current),
-    ]
-
-
-_add_action_exports()

@@ -29,6 +29,8 @@ from itertools import islice
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from kpi_platform.cells import escape_formula
 from orgs.tenancy import company_context, current_company_id_or_none
@@ -91,8 +93,6 @@ def _csv_cell(value):
 
 def _xlsx_file(header: Sequence[str], rows: Iterable[Sequence]):
     """The workbook in an anonymous temporary file, rewound for reading (deleted when closed)."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
     sheet.append([_xlsx_cell(name) for name in header])
@@ -105,8 +105,6 @@ def _xlsx_file(header: Sequence[str], rows: Iterable[Sequence]):
 
 
 def _xlsx_cell(value):
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
     if isinstance(value, datetime.datetime) and timezone.is_aware(value):
         return timezone.make_naive(value)
     if isinstance(value, str):

@@ -28,6 +28,7 @@ from typing import IO
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from python_calamine import CalamineError, CalamineWorkbook
 
 CSV_SAMPLE = 64 * 1024
 MAX_COMPRESSION_RATIO = 1000  # real sheets inflate 5–100 times; bombs a million times
@@ -129,8 +130,6 @@ def _csv_rows(reader) -> Iterator[tuple[int, list]]:
 
 
 def _xlsx_table(file: IO[bytes]) -> Table:
-    from python_calamine import CalamineError, CalamineWorkbook
-
     _check_archive(file)
     file.seek(0)
     try:
@@ -153,8 +152,6 @@ def _xlsx_table(file: IO[bytes]) -> Table:
 
 
 def _xlsx_rows(rows, first_number: int) -> Iterator[tuple[int, list]]:
-    from python_calamine import CalamineError
-
     try:
         # calamine gives "" for an empty cell; None is what the rest of the import means by nothing.
         for number, cells in enumerate(rows, start=first_number):

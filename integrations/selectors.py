@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ImportJob, ImportStatus
+from integrations.progress import progress_key
 from kpi_platform.cache import cache_get
 from orgs.models import Company
 
@@ -22,8 +23,6 @@ def import_job_get(*, job_id: int) -> ImportJob:
 def import_job_progress(job: ImportJob) -> tuple[int, int]:
     """``(processed_rows, total_rows)``: published by the worker while it runs, then the job's own."""
     if job.status == ImportStatus.RUNNING:
-        from integrations.services import progress_key
-
         published = cache_get(progress_key(job.id))
         if published is not None:
             return published

@@ -9,7 +9,9 @@ whole file or nothing:
   errors records nothing and the file goes on being checked, so every error of the file is
   reported; at the end any error (or a dry run) rolls every chunk back. The aggregates are
   applied once, at the end of a valid file.
-* KPI definitions go through ``kpis.resources.KpiResource`` (the services of the KPI admin).
+* People go through ``orgs.services.member_create``, a savepoint per row, in the same transaction.
+* KPI definitions and units go through ``kpis.resources.KpiResource`` and ``UnitResource``:
+  django-import-export's run of the rows, which writes through the kpis services.
 
 Exactly once. The job row is locked (``SELECT … FOR UPDATE``) for the whole run and the result is
 committed with the recording, so a job is either finished with everything recorded or not at all.
@@ -20,8 +22,7 @@ the first and then finds it finished. Rows without an external id get one derive
 SHA-256 and the row number (R4), so even the same file uploaded twice counts nothing twice.
 
 Progress. The job's own row cannot show progress while its transaction is open, so the worker
-publishes ``processed_rows``/``total_rows`` in the cache (Redis in production) as it goes, and
-``integrations.selectors.import_job_progress`` reads it from there.
+publishes ``processed_rows``/``total_rows`` in the cache as it goes (``integrations.progress``).
 """
 
 import datetime
@@ -31,7 +32,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+import tablib
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
@@ -44,11 +47,17 @@ from integrations import columns
 from integrations.errors import ImportErrorCode
 from integrations.models import FINISHED, ImportJob, ImportKind, ImportStatus
 from integrations.parsing import Table, Unreadable, file_format, open_table
+from integrations.progress import progress_key
+from integrations.tasks import import_job_run as import_job_run_task
 from kpi_platform.cache import cache_delete, cache_set
 from kpi_platform.celery import broker_reachable
 from kpi_platform.errors import DomainError, DomainErrors
-from orgs.models import Member
+from kpis.resources import KpiResource, UnitResource
+from orgs.models import Department, Member, Role, Team
+from orgs.services import member_create
 from orgs.tenancy import company_context, current_company_id
+from ratings.models import ActionSource
+from ratings.services import actions_recorder
 
 SUPPORTED_KINDS = tuple(ImportKind)
 DEFINITION_KINDS = (ImportKind.KPIS, ImportKind.UNITS)
@@ -57,10 +66,6 @@ MEMBERS_PROGRESS_EVERY = 500
 IMPORT_CHUNK = 10_000
 
 logger = logging.getLogger(__name__)
-
-
-def progress_key(job_id: int) -> str:
-    return f"integrations:import-progress:{job_id}"
 
 
 # --- Upload --------------------------------------------------------------------------------------
@@ -137,8 +142,6 @@ def import_job_record(*, job: ImportJob, actor: Member | None = None) -> ImportJ
 
 
 def _enqueue_on_commit(job: ImportJob) -> None:
-    from integrations.tasks import import_job_run as import_job_run_task
-
     company_id, job_id = current_company_id(), job.id
 
     def enqueue() -> None:
@@ -282,9 +285,6 @@ def _import_actions(job: ImportJob, table: Table, outcome: Outcome) -> None:
     each chunk is validated whole, the aggregates are applied once for the file. After an error
     the rest of the file is still checked (every error reported), and the aggregates are not
     written at all: the file is going to be rolled back."""
-    from ratings.models import ActionSource
-    from ratings.services import actions_recorder
-
     positions, spelled, missing = columns.match_header(table.header)
     for name in missing:
         outcome.add_error(1, name, columns.MISSING_COLUMN % {"column": name})
@@ -325,8 +325,6 @@ def _import_members(job: ImportJob, table: Table, outcome: Outcome) -> None:
     """Each new e-mail becomes a person through ``orgs.services.member_create`` (its rules and
     errors); an e-mail already in the company (or earlier in the file) is a duplicate and changes
     nothing, so the same file twice adds nobody twice. Departments and teams are named."""
-    from orgs.models import Member
-
     positions, spelled, missing = columns.match_header(table.header, columns.MEMBER_COLUMNS)
     for name in missing:
         outcome.add_error(1, name, columns.MISSING_COLUMN % {"column": name})
@@ -357,10 +355,6 @@ def _import_members(job: ImportJob, table: Table, outcome: Outcome) -> None:
 
 def _member_row_errors(row: dict[str, str], places: "_Places") -> list[tuple[str | None, str]]:
     """Create the row's person in a savepoint; the errors, by column, if it was refused."""
-    from django.core.exceptions import ValidationError
-
-    from orgs.services import member_create
-
     try:
         fields = {
             "email": row["email"],
@@ -391,8 +385,6 @@ class _Places:
     """The company's roles, departments and teams by the names a file uses, read once per file."""
 
     def __init__(self):
-        from orgs.models import Department, Role, Team
-
         self.roles = {}
         for role in Role:
             self.roles[role.value] = role.value
@@ -405,8 +397,6 @@ class _Places:
             self.teams.setdefault(team.name.lower(), []).append(team)
 
     def role(self, text: str) -> str:
-        from orgs.models import Role
-
         if not text:
             return Role.MEMBER
         if text.lower() not in self.roles:
@@ -449,10 +439,6 @@ class _Places:
 
 def _import_definitions(job: ImportJob, table: Table, outcome: Outcome) -> None:
     """Through the KPI admin's resources: the same services, history and all-or-nothing."""
-    import tablib
-
-    from kpis.resources import KpiResource, UnitResource
-
     resource_class = KpiResource if job.kind == ImportKind.KPIS else UnitResource
     resource = resource_class(actor=job.created_by)
     numbers, dataset = [], tablib.Dataset(headers=table.header)

@@ -1,6 +1,8 @@
 """Background work of imports: thin wrappers over ``integrations.services`` (STYLE 8)."""
 
+from integrations.selectors import company_ids
 from kpi_platform.celery import GlobalTask, app
+from orgs.tenancy import company_context
 
 
 # Exactly once (I3): acknowledged only when done, and delivered again if the worker process dies
@@ -22,9 +24,6 @@ def imports_resume_stale() -> None:
 @app.task(base=GlobalTask)
 def imports_sweep() -> None:
     """Periodic dispatcher: each company looks for imports a worker dropped."""
-    from integrations.selectors import company_ids
-    from orgs.tenancy import company_context
-
     for company_id in company_ids():
         with company_context(company_id):
             imports_resume_stale.delay()

@@ -27,6 +27,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from kpi_platform import hooks
 from kpi_platform.errors import DomainError, DomainErrors
 from kpi_platform.rehearsal import rehearse
 from orgs import access
@@ -176,6 +177,17 @@ class CompanyModelAdmin(admin.ModelAdmin):
         queryset = self.model.objects.all()  # scoped to the request's company
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
+
+    def _get_base_actions(self):
+        # Django's list of actions (the site's, then ``actions``), then those that higher apps
+        # add to this model's list (``hooks.admin_actions``), which this admin cannot import.
+        actions = super()._get_base_actions()
+        names = {name for _func, name, _description in actions}
+        for action in hooks.admin_actions.of(self.model):
+            func, name, description = self.get_action(action)
+            if name not in names:
+                actions.append((func, name, description))
+        return actions
 
     # Writes: services only.
 

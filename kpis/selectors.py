@@ -309,9 +309,10 @@ def unit_own_kpis(*, department: Department | None, teams: list[Team]) -> QueryS
     return Kpi.objects.filter(own, archived_at__isnull=True).order_by("id")
 
 
-def unit_own_kpi_count(*, department: Department | None, teams: list[Team]) -> int:
-    """For the deletion summary (an orgs unit-deletion counter)."""
-    return unit_own_kpis(department=department, teams=teams).count()
+def unit_deletion_counts(*, department: Department | None, teams: list[Team]) -> dict[str, int]:
+    """The fields of ``orgs.services.DeletionSummary`` that the kpis app counts: the unit's own
+    KPIs, archived with it (``kpi_platform.hooks.org_unit_deletion_counts``)."""
+    return {"kpis": unit_own_kpis(department=department, teams=teams).count()}
 
 
 def period_starts(day: datetime.date) -> dict[str, datetime.date]:

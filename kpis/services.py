@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from kpi_platform import hooks
 from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError, DomainErrors
 from kpi_platform.periods import period_end as calendar_period_end
@@ -713,15 +714,11 @@ def _counts_in_rating(kpi: Kpi) -> bool:
     return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None
 
 
-# The ratings app moves a KPI's points into or out of the rating totals when it starts or stops
-# counting (R6), in the transaction of the change: ``hook(kpi=..., counted_before=...)``.
-KPI_RATING_STATE_HOOKS: list = []
-
-
 def _rating_state_changed(kpi: Kpi, counted_before: bool) -> None:
+    # The ratings app moves the KPI's points into or out of the rating totals (R6), in the
+    # transaction of the change.
     if _counts_in_rating(kpi) != counted_before:
-        for hook in KPI_RATING_STATE_HOOKS:
-            hook(kpi=kpi, counted_before=counted_before)
+        hooks.kpi_rating_state_changed.send(kpi=kpi, counted_before=counted_before)
 
 
 @transaction.atomic

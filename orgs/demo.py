@@ -5,19 +5,19 @@ only what is missing, and writes only through the apps' services inside the demo
 context, so a second run changes nothing. Nothing is random; a step that wants variety draws from
 ``demo.rng``, which is seeded.
 
-Later parts of the demo (units, KPIs in two languages, targets, months of actions) are further
-steps: a function ``step(demo: Demo) -> None`` appended to ``DEMO_STEPS``, from the app that owns
-the data (in its ``AppConfig.ready``, as apps register ``COMPANY_CREATED_HOOKS``), so they run in
-the order of ``INSTALLED_APPS``, after the organization.
+The steps are functions ``step(demo: Demo) -> None`` connected to ``kpi_platform.hooks.demo_steps``
+by the app that owns the data, in its ``AppConfig.ready``, so they run in the order of
+``INSTALLED_APPS``: this app's organization first, then units, KPIs in two languages, targets
+(kpis) and months of actions (ratings).
 """
 
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from kpi_platform import hooks
 from orgs import services
 from orgs.models import Company, Department, Member, Role, Team, User
 from orgs.tenancy import company_context
@@ -163,9 +163,6 @@ class Demo:
     rng: random.Random = field(default_factory=lambda: random.Random(2026))
 
 
-DemoStep = Callable[[Demo], None]
-
-
 def demo_departments_and_teams(demo: Demo) -> None:
     for spec in DEPARTMENTS:
         department = Department.objects.filter(name__iexact=spec.name).first()
@@ -221,10 +218,6 @@ def demo_heads(demo: Demo) -> None:
                 demo.created["team leads"] += len(leads)
 
 
-# Steps run in order inside the demo company's context. Apps append theirs (see the docstring).
-DEMO_STEPS: list[DemoStep] = [demo_departments_and_teams, demo_people, demo_heads]
-
-
 def demo_platform_operator() -> bool:
     """The platform superuser: global, in no company."""
     if User.objects.filter(email__iexact=ROOT_EMAIL).exists():
@@ -241,8 +234,7 @@ def demo_seed() -> Demo:
     )
     demo = Demo(company=company, company_created=company_created)
     with company_context(company.id):
-        for step in DEMO_STEPS:
-            step(demo)
+        hooks.demo_steps.send(demo)
     if demo_platform_operator():
         demo.created["platform operators"] += 1
     return demo

@@ -2,13 +2,13 @@
 (``orgs.access``); services check the rules of the data."""
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kpi_platform import hooks
 from kpi_platform.errors import DomainError
 from orgs.auth import TOKEN_PREFIX, hash_token
 from orgs.errors import OrgErrorCode
@@ -63,8 +63,7 @@ def company_create(
     company.full_clean()
     company.save()
     with company_context(company.id):
-        for hook in COMPANY_CREATED_HOOKS:
-            hook(company)
+        hooks.company_created.send(company)
     return company, True
 
 
@@ -96,10 +95,6 @@ def company_update(*, company: Company, **fields) -> Company:
     company.full_clean()
     company.save(update_fields=[*fields, "updated_at"])
     return company
-
-
-# Apps that give every new company its defaults (kpis: the "points" unit) register here.
-COMPANY_CREATED_HOOKS: list = []
 
 
 # --- Departments and teams -------------------------------------------------------------------------
@@ -165,13 +160,12 @@ class DeletionSummary:
     kpis: int = 0  # the unit's own KPIs, archived with it (counted by the kpis app)
 
 
-# Apps whose rows a unit's deletion affects count them here, under the name of a field of
-# ``DeletionSummary``: ``counter(department=..., teams=[...]) -> int`` (kpis: "kpis").
-UNIT_DELETION_COUNTERS: dict[str, Callable[..., int]] = {}
-
-
 def _counted(*, department: Department | None, teams: list[Team]) -> dict[str, int]:
-    return {name: count(department=department, teams=teams) for name, count in UNIT_DELETION_COUNTERS.items()}
+    # Apps whose rows a unit's deletion affects count them, by fields of ``DeletionSummary``.
+    counted: dict[str, int] = {}
+    for counts in hooks.org_unit_deletion_counts.send(department=department, teams=teams):
+        counted.update(counts)
+    return counted
 
 
 def department_deletion_summary(
@@ -206,28 +200,16 @@ def department_delete(*, department: Department, move_to: Department | None = No
     Member.objects.filter(department=department).update(
         department=move_to, team=None, updated_at=timezone.now()
     )
-    for hook in UNIT_DELETED_HOOKS:
-        hook(department=department, teams=list(department.teams.all()))
+    hooks.org_unit_deleted.send(department=department, teams=list(department.teams.all()))
     department.teams.all().delete()
     department.delete()
     return summary
 
 
-# Apps whose rows hang on a unit (kpis: archive the unit's own KPIs) register here.
-UNIT_DELETED_HOOKS: list = []
-
-# Apps whose rows carry a team's department (kpis: team-level KPIs) follow a team that moves.
-TEAM_MOVED_HOOKS: list = []
-
-# Apps that keep figures per department (ratings: the departments' daily totals) hear of people
-# about to change department, before the change: ``hook(member_ids=[...], department_id=new or None)``.
-MEMBERS_MOVING_HOOKS: list = []
-
-
 def _members_moving(member_ids: list[int], department_id: int | None) -> None:
+    # Before the change: apps that keep figures per department move them along (ratings).
     if member_ids:
-        for hook in MEMBERS_MOVING_HOOKS:
-            hook(member_ids=member_ids, department_id=department_id)
+        hooks.members_moving.send(member_ids=member_ids, department_id=department_id)
 
 
 def _team_name_taken(name: str, department: Department, exclude_id: int | None = None) -> bool:
@@ -272,8 +254,7 @@ def team_update(
                 list(Member.objects.filter(team=team).values_list("user_id", flat=True)), department.id
             )
             Member.objects.filter(team=team).update(department=team.department, updated_at=timezone.now())
-            for hook in TEAM_MOVED_HOOKS:
-                hook(team=team)
+            hooks.team_moved.send(team=team)
     if leads is not None:
         team_set_leads(team=team, leads=leads)
     return team
@@ -310,8 +291,7 @@ def team_delete(*, team: Team, move_to: Team | None = None) -> DeletionSummary:
         members.update(team=move_to, department=move_to.department_id, updated_at=timezone.now())
     else:
         members.update(team=None, updated_at=timezone.now())
-    for hook in UNIT_DELETED_HOOKS:
-        hook(department=None, teams=[team])
+    hooks.org_unit_deleted.send(department=None, teams=[team])
     team.delete()
     return summary
 

@@ -465,6 +465,7 @@ def _number(value) -> str:
 
 
 # --- KPIs: "Recalculate points" (R2) ------------------------------------------------------------------
+# An action of the KPI list, which belongs to kpis (``kpi_platform.hooks.admin_actions``).
 
 
 @admin.action(description=_("Recalculate points with the current ratio"))
@@ -529,16 +530,3 @@ class RecalculationAdmin(CompanyModelAdmin):
     @_rendered_in_company_time
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
         return super().changeform_view(request, object_id, form_url, extra_context)
-
-
-def _add_kpi_actions() -> None:
-    """Offer "Recalculate points" on the KPI list. The KPI admin belongs to ``kpis``, which knows
-    nothing of ratings; its registered instance gets the action here (``kpis`` comes before
-    ``ratings`` in INSTALLED_APPS, so autodiscover has registered it)."""
-    kpi_admin = admin.site.get_model_admin(Kpi)
-    current = list(kpi_admin.actions or [])
-    if recalculate_points not in current:
-        kpi_admin.actions = [*current, recalculate_points]
-
-
-_add_kpi_actions()

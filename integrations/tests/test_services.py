@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from integrations import services
 from integrations.models import ImportJob, ImportKind, ImportStatus
+from integrations.progress import progress_key
 from integrations.selectors import import_job_progress
 from integrations.tests.conftest import YESTERDAY
 from integrations.tests.files import ACTION_HEADER, csv_bytes, upload, xlsx_bytes
@@ -430,12 +431,12 @@ def test_progress_is_published_while_running_and_kept_when_done(acme):
     with company_context(acme.company.id), mock.patch("integrations.services._enqueue_on_commit"):
         job = services.import_job_create(file=upload(csv_bytes(good_rows()), "p.csv"))
         job.status = ImportStatus.RUNNING
-        cache.set(services.progress_key(job.id), (2, 3))
+        cache.set(progress_key(job.id), (2, 3))
         assert import_job_progress(job) == (2, 3)
         services.import_job_run(job_id=job.id)
         job.refresh_from_db()
     assert import_job_progress(job) == (3, 3)
-    assert cache.get(services.progress_key(job.id)) is None
+    assert cache.get(progress_key(job.id)) is None
 
 
 def test_a_kpi_definitions_file_goes_through_the_kpi_services(acme):

@@ -22,6 +22,7 @@ from django.db.models import Sum
 
 from integrations import services
 from integrations.models import ImportJob, ImportStatus
+from integrations.progress import progress_key
 from integrations.tests.conftest import YESTERDAY
 from integrations.tests.files import ACTION_HEADER, csv_bytes, upload
 from orgs.tenancy import company_context
@@ -93,7 +94,7 @@ def test_a_worker_killed_mid_file_is_replaced_and_every_row_is_recorded_once(acm
             # (sent to the broker as the upload commits: this test runs in autocommit)
             job = services.import_job_create(file=upload(csv_bytes(rows), "large.csv"), actor=acme.admin)
         # when the worker is killed in the middle of the file
-        _wait(lambda: (cache.get(services.progress_key(job.id)) or (0, 0))[0] >= 5000, 120, "progress")
+        _wait(lambda: (cache.get(progress_key(job.id)) or (0, 0))[0] >= 5000, 120, "progress")
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:

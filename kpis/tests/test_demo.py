@@ -5,6 +5,7 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
+from kpi_platform import hooks
 from kpis import services, terms
 from kpis.demo import KPIS, UNITS, demo_kpis
 from kpis.models import (
@@ -41,7 +42,8 @@ def demo(db) -> Demo:
     )
     demo = Demo(company=company)
     with company_context(company.id):
-        for step in org_demo.DEMO_STEPS[: org_demo.DEMO_STEPS.index(demo_kpis)]:
+        steps = hooks.demo_steps.receivers
+        for step in steps[: steps.index(demo_kpis)]:
             step(demo)
         yield demo
 
@@ -51,7 +53,7 @@ def rows(model) -> list[dict]:
 
 
 def test_the_step_is_registered_after_the_organization():
-    steps = org_demo.DEMO_STEPS
+    steps = hooks.demo_steps.receivers
     assert steps.count(demo_kpis) == 1
     assert steps.index(demo_kpis) > steps.index(org_demo.demo_heads)
 

@@ -7,9 +7,9 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
+from kpi_platform import hooks
 from kpis.demo import demo_kpis
 from kpis.selectors import kpi_list_for_member
-from orgs import demo as org_demo
 from orgs.demo import MEMBER_EMAIL, demo_seed
 from orgs.models import Member
 from orgs.tenancy import company_context
@@ -26,7 +26,7 @@ def seeded(db, demo_clock):
 
 
 def test_the_step_is_registered_after_the_kpis():
-    steps = org_demo.DEMO_STEPS
+    steps = hooks.demo_steps.receivers
     assert steps.count(demo_actions) == 1
     assert steps.index(demo_actions) > steps.index(demo_kpis)
 
