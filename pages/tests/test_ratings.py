@@ -17,7 +17,8 @@ from kpis.templatetags.kpi_format import rounded
 from orgs.models import Role
 from orgs.services import department_create, team_create
 from orgs.tenancy import company_context
-from ratings import dashboards, views
+from pages.views import ratings as views
+from ratings import dashboards
 from ratings.models import ActionSource, KpiAction
 from ratings.tests.pages_org import NOVEMBER, build_org, record
 
