@@ -1,5 +1,5 @@
 """Reads for the pages (PRODUCT D1–D5): periods, per-KPI figures against targets with pacing,
-trends, breakdowns and who may see which dashboard (O4).
+trends and breakdowns. Who may open which dashboard (O4) is ``orgs.access``.
 
 Every figure comes from the aggregates (``DailyTotal``, ``RatingTotal`` through
 ``ratings.selectors``), never from the actions, and every function runs a fixed number of queries
@@ -21,7 +21,6 @@ from kpi_platform import periods as calendar
 from kpi_platform.errors import DomainError
 from kpis.models import Direction, Kpi, KpiKind, KpiStatus, Level, Target, TargetPeriod, TargetScope
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
-from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
 from ratings.errors import RatingErrorCode
@@ -160,7 +159,7 @@ def _day(text: str, name: str) -> datetime.date:
     return day
 
 
-# --- Holders and who may see them (O4) ----------------------------------------------------------------
+# --- Holders -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -213,53 +212,6 @@ def team_holder(team: Team) -> Holder:
 
 def person_holder(member: Member) -> Holder:
     return Holder(TargetScope.USER, member.user_id, str(member.user))
-
-
-def may_see_company_dashboard(viewer: Member) -> bool:
-    return access.is_company_admin(viewer)
-
-
-def dashboard_departments(viewer: Member) -> QuerySet[Department]:
-    """Company admins: every department; managers: the ones they manage."""
-    departments = Department.objects.order_by("name", "id")
-    if access.is_company_admin(viewer):
-        return departments
-    return departments.filter(id__in=access.managed_department_ids(viewer))
-
-
-def dashboard_teams(viewer: Member) -> QuerySet[Team]:
-    """Company admins: every team; managers: their departments' teams; leads: theirs; everyone:
-    their own team (D1: the key metrics of their team)."""
-    teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
-    if access.is_company_admin(viewer):
-        return teams
-    return teams.filter(
-        Q(department_id__in=access.managed_department_ids(viewer))
-        | Q(id__in=access.led_team_ids(viewer))
-        | Q(id=viewer.team_id)
-    )
-
-
-def recordable_members(viewer: Member) -> QuerySet[Member]:
-    """The people ``viewer`` records actions for in the activity logger (O5): everyone for a
-    company admin, the people of their departments for a manager, of their teams for a lead."""
-    members = (
-        Member.objects.filter(user__is_active=True)
-        .select_related("user")
-        .order_by("user__first_name", "user__last_name", "user_id")
-    )
-    if access.is_company_admin(viewer):
-        return members
-    return members.filter(
-        Q(department_id__in=access.managed_department_ids(viewer))
-        | Q(team_id__in=access.led_team_ids(viewer))
-    )
-
-
-def may_record(viewer: Member) -> bool:
-    return access.is_company_admin(viewer) or bool(
-        access.managed_department_ids(viewer) or access.led_team_ids(viewer)
-    )
 
 
 # --- KPIs of a holder ---------------------------------------------------------------------------------

@@ -1,13 +1,12 @@
-"""Pages of orgs (API.md "Pages"): Home (D1) and the Organization section (O5), in the reader's
-language (D6). Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of
-queries)."""
+"""Home (D1) and the Organization section (O5) (API.md "Pages"), in the reader's language (D6).
+Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of queries)."""
 
 import datetime
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from kpis.models import KpiKind
@@ -15,7 +14,7 @@ from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages
 from orgs.models import Member, Role, Team, TrackingFrequency
-from orgs.selectors import member_of
+from pages.views.base import viewer_of
 from ratings import dashboards
 from ratings.selectors import leaderboard
 
@@ -33,10 +32,9 @@ def home(request: HttpRequest) -> HttpResponse:
     """Home (D1): the signed-in person's KPIs for the current period (primary by the company's
     primary tracking frequency, secondary by its secondary one: value, target, progress), their
     points and rank this month, and their team's primary KPIs."""
-    member = member_of(request.user)  # None for a platform operator, who has no company
-    if member is None:
+    member = request.viewer
+    if not member:  # a platform operator, who has no company
         return render(request, "home.html", {"has_company": False})
-    request.member = member
     company = member.company
     today = company.today()
     languages = content_languages(request.user, company)
@@ -80,10 +78,7 @@ def organization(request: HttpRequest) -> HttpResponse:
     """The Organization section (O5), read-only: the administrators, each department with its
     managers and teams, each team with its leads and people, as far as the viewer may see (O4).
     Changes are made in the admin. A fixed number of queries, whatever the size of the company."""
-    viewer = member_of(request.user)
-    if viewer is None:
-        raise Http404
-    request.member = viewer
+    viewer = viewer_of(request)
     people = (
         access.visible_members(viewer).select_related("user").order_by("user__first_name", "user__last_name")
     )

@@ -2,16 +2,14 @@
 leaderboard (R7), a person's profile (D2) and the activity logger (O5).
 
 Views stay thin: ``ratings.dashboards`` reads, templates draw, ``ratings.services.actions_record``
-writes. Who may see what follows O4 (``ratings.dashboards`` and ``orgs.access``): a unit or person
+writes. Who may see what follows O4 (``orgs.access``): a unit or person
 out of the viewer's reach answers 404, exactly like one that does not exist, another company's
 included; the company dashboard answers 403 to anyone but a company admin.
 """
 
 import datetime
-import functools
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -24,7 +22,7 @@ from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
-from orgs.selectors import member_of
+from pages.views.base import page, viewer_of
 from ratings import dashboards, reports
 from ratings.dashboards import BY_MEMBERS, Holder, Window
 from ratings.models import ActionSource, RatingPeriod
@@ -36,39 +34,8 @@ LEADERBOARD_PAGE = 50
 EXPORT_LIMIT = 10_000
 
 
-def viewer_of(request: HttpRequest) -> Member:
-    """The signed-in person, kept on the request for the navigation; a platform operator, who has
-    no company, finds no page here (404)."""
-    member = getattr(request, "member", None) or member_of(request.user)
-    if member is None:
-        raise Http404
-    request.member = member
-    return member
-
-
-def profiles_open_to(viewer: Member, member_ids) -> set[int]:
-    """Which of these people's profiles the viewer may open (O4), to link only those: one query."""
-    return set(
-        access.visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True)
-    )
-
-
 def company_today(member: Member) -> datetime.date:
     return member.company.today()
-
-
-def page(view):
-    """A page for signed-in people whose bad query (a period, a scope) is a 400 page saying why."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            return render(request, "pages/bad_request.html", {"message": error.message}, status=400)
-
-    return wrapped
 
 
 # --- Dashboards (D3) ----------------------------------------------------------------------------------
@@ -76,20 +43,20 @@ def page(view):
 
 def _company(request: HttpRequest) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    if not dashboards.may_see_company_dashboard(viewer):
+    if not access.may_see_company_dashboard(viewer):
         raise PermissionDenied
     return viewer, dashboards.company_holder(viewer.company.name)
 
 
 def _department(request: HttpRequest, department_id: int) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    department = get_object_or_404(dashboards.dashboard_departments(viewer), id=department_id)
+    department = get_object_or_404(access.dashboard_departments(viewer), id=department_id)
     return viewer, dashboards.department_holder(department)
 
 
 def _team(request: HttpRequest, team_id: int) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    team = get_object_or_404(dashboards.dashboard_teams(viewer), id=team_id)
+    team = get_object_or_404(access.dashboard_teams(viewer), id=team_id)
     return viewer, dashboards.team_holder(team)
 
 
@@ -136,7 +103,7 @@ def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> Ht
         "breakdown": breakdown,
         "breakdown_choices": dashboards.breakdown_choices(holder),
         "board": board,
-        "linkable": profiles_open_to(
+        "linkable": access.profiles_open_to(
             viewer, [row.member_id for row in board.rows + breakdown.rows if row.member_id]
         ),
         "switch": _dashboard_switch(viewer, holder),
@@ -195,13 +162,13 @@ def _dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tupl
     teams would otherwise list them all on every page); the index page lists everything."""
     holder = holder or Holder("")
     links = []
-    if dashboards.may_see_company_dashboard(viewer):
+    if access.may_see_company_dashboard(viewer):
         links.append((_("Company"), "/dashboards/company/", holder.kind == "company"))
-    departments = list(dashboards.dashboard_departments(viewer))
+    departments = list(access.dashboard_departments(viewer))
     for department in departments:
         current = holder.kind == "department" and holder.id == department.id
         links.append((department.name, f"/dashboards/departments/{department.id}/", current))
-    teams = dashboards.dashboard_teams(viewer)
+    teams = access.dashboard_teams(viewer)
     if departments and holder.kind != "":
         in_view = holder.id if holder.kind == "department" else holder.department_id
         teams = teams.filter(department_id=in_view)
@@ -317,7 +284,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
     params = {key: value for key, value in request.GET.items() if key != "offset"}
     context = {
         "board": board,
-        "linkable": profiles_open_to(viewer, [row.member_id for row in board.rows]),
+        "linkable": access.profiles_open_to(viewer, [row.member_id for row in board.rows]),
         "window": window,
         "scope_value": str(scope),
         "scope_name": scope_name,
@@ -414,9 +381,9 @@ def logger(request: HttpRequest) -> HttpResponse:
     """A team lead, manager or company admin records actions for their people: up to five rows at
     once, through the one recording service (R3), all or nothing; every error is shown at its row."""
     viewer = viewer_of(request)
-    if not dashboards.may_record(viewer):
+    if not access.may_record(viewer):
         raise PermissionDenied
-    people = list(dashboards.recordable_members(viewer))
+    people = list(access.recordable_members(viewer))
     languages = content_languages(request.user, viewer.company)
     kpis = _logger_kpis(people, languages)
     rows = [{"index": index} for index in range(LOGGER_ROWS)]

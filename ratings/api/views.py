@@ -51,13 +51,6 @@ def _path_id(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH, description=description)
 
 
-def may_record(viewer: Member | None) -> bool:
-    """Tokens and company admins record for anyone; managers and leads for their people."""
-    if viewer is None or access.is_company_admin(viewer):
-        return True
-    return bool(access.managed_department_ids(viewer) or access.led_team_ids(viewer))
-
-
 def visible_actions(viewer: Member | None):
     actions = action_list()
     if viewer is None or access.is_company_admin(viewer):
@@ -168,7 +161,7 @@ class ActionListApi(ActionApi):
     )
     def post(self, request: Request) -> Response:
         viewer = self.viewer
-        require(may_record(viewer))
+        require(access.may_record(viewer))
         single = isinstance(request.data, dict)
         items = [request.data] if single else request.data
         try:
@@ -232,7 +225,7 @@ class ActionVoidApi(ActionApi):
     )
     def post(self, request: Request, action_id: int) -> Response:
         action = visible_actions(self.viewer).get(id=action_id)
-        require(may_record(self.viewer))
+        require(access.may_record(self.viewer))
         data = self.validated(self.InputSerializer, request.data)
         action_void(action=action, reason=data["reason"], voided_by=self.viewer)
         return Response(ActionOutputSerializer(action_list().get(id=action.id)).data)
