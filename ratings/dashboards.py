@@ -1,5 +1,6 @@
-"""Reads for the pages (PRODUCT D1–D5): periods, per-KPI figures against targets with pacing,
-trends and breakdowns. Who may open which dashboard (O4) is ``orgs.access``.
+"""Reads for the pages (PRODUCT D1–D5): per-KPI figures against targets with pacing, trends and
+breakdowns. Periods are parsed in ``ratings.windows``; who may open which dashboard (O4) is
+``orgs.access``.
 
 Every figure comes from the aggregates (``DailyTotal``, ``RatingTotal`` through
 ``ratings.selectors``), never from the actions, and every function runs a fixed number of queries
@@ -13,150 +14,24 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet, Sum
-from django.utils.dateparse import parse_date
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from kpi_platform import periods as calendar
-from kpi_platform.errors import DomainError
 from kpis.models import Direction, Kpi, KpiKind, KpiStatus, Level, Target, TargetPeriod, TargetScope
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
-from ratings.errors import RatingErrorCode
 from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, KpiAction, RatingTotal
 from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
+from ratings.windows import CUSTOM, Window, window_of
 
-FIXED_PERIODS = ("week", "month", "quarter", "year")
-CUSTOM = "custom"
-MAX_RANGE_DAYS = 731  # a custom range: at most two years, so its charts stay readable
 TREND_PERIODS = 6
 CENT = Decimal("0.01")
 # Traffic lights by pace (actual against the target pro-rated to today): on track, close, behind.
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
 AMBER_FROM = Decimal("0.8")
 _TARGET_LENGTH = {TargetPeriod.MONTH: 0, TargetPeriod.QUARTER: 1, TargetPeriod.YEAR: 2}
-
-
-# --- Periods ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """The days a page shows: a calendar week (ISO), month, quarter or year, or a custom range;
-    ``today`` is the company's local date, for pacing."""
-
-    kind: str
-    start: datetime.date
-    end: datetime.date
-    today: datetime.date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def elapsed_end(self) -> datetime.date | None:
-        """The last day that has begun (None: the window is in the future)."""
-        if self.today < self.start:
-            return None
-        return min(self.today, self.end)
-
-    def shifted(self, back: int) -> "Window":
-        """The window ``back`` periods (or range lengths) earlier."""
-        if self.kind == CUSTOM:
-            delta = datetime.timedelta(days=self.days * back)
-            return Window(CUSTOM, self.start - delta, self.end - delta, self.today)
-        start = self.start
-        for _step in range(back):
-            start = calendar.period_start(self.kind, start - datetime.timedelta(days=1))
-        return window_of(self.kind, start, self.today)
-
-    def following(self) -> "Window":
-        """The next window of the same kind (or range length)."""
-        if self.kind == CUSTOM:
-            delta = datetime.timedelta(days=self.days)
-            return Window(CUSTOM, self.start + delta, self.end + delta, self.today)
-        return window_of(self.kind, self.end + datetime.timedelta(days=1), self.today)
-
-    @property
-    def query(self) -> dict[str, str]:
-        """The query parameters that show this window again (API.md "Pages")."""
-        if self.kind == CUSTOM:
-            return {"from": self.start.isoformat(), "to": self.end.isoformat()}
-        return {"period": self.kind, "date": self.start.isoformat()}
-
-    @property
-    def label(self) -> str:
-        if self.kind == "month":
-            return date_format(self.start, "F Y")
-        if self.kind == "quarter":
-            return _("Q%(quarter)d %(year)d") % {
-                "quarter": (self.start.month - 1) // 3 + 1,
-                "year": self.start.year,
-            }
-        if self.kind == "year":
-            return str(self.start.year)
-        if self.start == self.end:
-            return date_format(self.start, "DATE_FORMAT")
-        return f"{date_format(self.start, 'DATE_FORMAT')} – {date_format(self.end, 'DATE_FORMAT')}"
-
-    @property
-    def short_label(self) -> str:
-        """For a chart's axis."""
-        if self.kind == "month":
-            return date_format(self.start, "M Y")
-        if self.kind in ("quarter", "year"):
-            return self.label
-        return date_format(self.start, "SHORT_DATE_FORMAT")
-
-
-def window_of(kind: str, day: datetime.date, today: datetime.date) -> Window:
-    start = calendar.period_start(kind, day)
-    return Window(kind, start, calendar.period_end(kind, start), today)
-
-
-def window_from_query(params, *, today: datetime.date, default: str = "month") -> Window:
-    """``?period=week|month|quarter|year&date=YYYY-MM-DD`` or ``?from=&to=`` (API.md "Pages").
-    Bad input raises ``DomainError`` with a message for the page."""
-    period = (params.get("period") or "").strip()
-    start_text, end_text = (params.get("from") or "").strip(), (params.get("to") or "").strip()
-    if start_text or end_text or period == CUSTOM:
-        if period not in ("", CUSTOM):
-            raise DomainError(
-                RatingErrorCode.INVALID,
-                _("Give either a period and a date or a range (from, to)."),
-                field="from",
-            )
-        start, end = _day(start_text, "from"), _day(end_text, "to")
-        if start > end:
-            raise DomainError(RatingErrorCode.INVALID, _("The range starts after it ends."), field="from")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise DomainError(
-                RatingErrorCode.INVALID,
-                _("A range is at most %(days)d days.") % {"days": MAX_RANGE_DAYS},
-                field="to",
-            )
-        return Window(CUSTOM, start, end, today)
-    period = period or default
-    if period not in FIXED_PERIODS:
-        raise DomainError(
-            RatingErrorCode.PERIOD_INVALID,
-            _("A period is a week, month, quarter, year or a range."),
-            field="period",
-        )
-    date_text = (params.get("date") or "").strip()
-    return window_of(period, _day(date_text, "date") if date_text else today, today)
-
-
-def _day(text: str, name: str) -> datetime.date:
-    try:
-        day = parse_date(text)
-    except ValueError:
-        day = None
-    if day is None or day.year < 1971:
-        raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
-    return day
 
 
 # --- Holders -----------------------------------------------------------------------------------------

@@ -17,14 +17,15 @@ from orgs.models import Member, Role, Team, TrackingFrequency
 from pages.views.base import viewer_of
 from ratings import dashboards
 from ratings.selectors import leaderboard
+from ratings.windows import CUSTOM, Window, window_of
 
 
-def frequency_window(frequency: str, today: datetime.date) -> dashboards.Window:
+def frequency_window(frequency: str, today: datetime.date) -> Window:
     """The current period of a tracking frequency (O1): today, this week, month or quarter."""
     if frequency == TrackingFrequency.DAILY:
-        return dashboards.Window(dashboards.CUSTOM, today, today, today)
+        return Window(CUSTOM, today, today, today)
     kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
-    return dashboards.window_of(kind, today, today)
+    return window_of(kind, today, today)
 
 
 @login_required
@@ -56,14 +57,14 @@ def home(request: HttpRequest) -> HttpResponse:
         "secondary": figures[KpiKind.SECONDARY],
         "primary_window": windows[KpiKind.PRIMARY],
         "secondary_window": windows[KpiKind.SECONDARY],
-        "month": dashboards.window_of("month", today, today),
+        "month": window_of("month", today, today),
         "board": board,
         **_team_context(member, windows[KpiKind.PRIMARY], languages),
     }
     return render(request, "home.html", context)
 
 
-def _team_context(member: Member, window: dashboards.Window, languages: list[str]) -> dict:
+def _team_context(member: Member, window: Window, languages: list[str]) -> dict:
     """D1: the key (primary) metrics of the person's team."""
     team = Team.objects.filter(id=member.team_id).first() if member.team_id else None
     if team is None:

@@ -24,10 +24,11 @@ from orgs.i18n import content_languages, localized
 from orgs.models import Member
 from pages.views.base import page, viewer_of
 from ratings import dashboards, reports
-from ratings.dashboards import BY_MEMBERS, Holder, Window
+from ratings.dashboards import BY_MEMBERS, Holder
 from ratings.models import ActionSource, RatingPeriod
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 from ratings.services import actions_record
+from ratings.windows import CUSTOM, Window, parse_scope, window_from_query
 
 EXPORT_FORMATS = ("csv", "xlsx")
 LEADERBOARD_PAGE = 50
@@ -69,7 +70,7 @@ def _holder(request: HttpRequest, kind: str, unit_id: int | None) -> tuple[Membe
 
 
 def _window(request: HttpRequest, viewer: Member) -> Window:
-    return dashboards.window_from_query(request.GET, today=company_today(viewer))
+    return window_from_query(request.GET, today=company_today(viewer))
 
 
 def _unit_view(request: HttpRequest, kind: str, unit_id: int | None):
@@ -121,7 +122,7 @@ def _picker(window: Window, **keep) -> dict:
         ("month", _("Month")),
         ("quarter", _("Quarter")),
         ("year", _("Year")),
-        (dashboards.CUSTOM, _("Custom range")),
+        (CUSTOM, _("Custom range")),
     ]
     kept = [(name, value) for name, value in keep.items() if value]
     return {
@@ -248,14 +249,12 @@ def dashboard_report(request: HttpRequest, kind: str, unit_id: int | None = None
 
 def _scope(viewer: Member, value: str) -> tuple[Scope, str]:
     """``company``, ``department:ID`` or ``team:ID`` among those the viewer sees; another is 404."""
-    kind, _sep, raw_id = (value or "company").strip().partition(":")
-    if kind == "company" and not raw_id:
-        return Scope(), viewer.company.name
-    if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
-        raise DomainError("scope_invalid", _("A scope is company, department:ID or team:ID."), field="scope")
-    units = access.visible_departments if kind == "department" else access.visible_teams
-    unit = get_object_or_404(units(viewer), id=int(raw_id))
-    return Scope(kind, unit.id), unit.name
+    scope = parse_scope(value)
+    if scope.kind == "company":
+        return scope, viewer.company.name
+    units = access.visible_departments if scope.kind == "department" else access.visible_teams
+    unit = get_object_or_404(units(viewer), id=scope.unit_id)
+    return Scope(scope.kind, unit.id), unit.name
 
 
 def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, offset: int = 0):
@@ -264,8 +263,8 @@ def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, of
     paging = {"scope": scope, "limit": limit, "offset": offset, "viewer": viewer}
     if request.GET.get("period") == RatingPeriod.ALL:
         return None, leaderboard(period=RatingPeriod.ALL, day=today, **paging)
-    window = dashboards.window_from_query(request.GET, today=today)
-    if window.kind == dashboards.CUSTOM:
+    window = window_from_query(request.GET, today=today)
+    if window.kind == CUSTOM:
         return window, leaderboard_range(start=window.start, end=window.end, **paging)
     return window, leaderboard(period=window.kind, day=window.start, **paging)
 

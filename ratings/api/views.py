@@ -13,12 +13,8 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 * starts and follows recalculations only as a company admin.
 """
 
-import datetime
-
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -39,10 +35,10 @@ from ratings.api.serializers import (
     RecalculationOutputSerializer,
     RecalculationStartedSerializer,
 )
-from ratings.errors import RatingErrorCode
 from ratings.models import ActionSource, RatingPeriod, Recalculation
 from ratings.selectors import Scope, action_list, leaderboard, leaderboard_range
 from ratings.services import MAX_BATCH, action_void, actions_record, recalculation_start
+from ratings.windows import API, CUSTOM, parse_moment, parse_period, parse_scope
 
 MAX_LIMIT = 1000
 
@@ -138,12 +134,14 @@ class ActionListApi(ActionApi):
             if key.isdigit() and len(key) <= 18:
                 condition |= Q(member_id=int(key))
             actions = actions.filter(condition)
-        tz = None
+        zone = None
         for name, lookup in (("from", "occurred_at__gte"), ("to", "occurred_at__lt")):
             if name in filters:
-                if tz is None:
-                    tz = company_get().zone
-                actions = actions.filter(**{lookup: _moment(filters[name], name, tz, end=name == "to")})
+                if zone is None:
+                    zone = company_get().zone
+                actions = actions.filter(
+                    **{lookup: parse_moment(filters[name], name, zone, end=name == "to")}
+                )
         if "source" in filters:
             actions = actions.filter(source=filters["source"])
         return self.paginated_response(actions, ActionOutputSerializer)
@@ -184,25 +182,6 @@ class ActionListApi(ActionApi):
         # The service records only for the people the viewer manages (O4); anyone else is
         # ``unknown_user``, exactly as nobody at all.
         return actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
-
-
-def _moment(value: str, name: str, tz, *, end: bool) -> datetime.datetime:
-    """A time, or a date meaning its local midnight (``end``: the midnight after it)."""
-    value = value.strip()
-    try:
-        day = parse_date(value)
-        moment = None if day is not None else parse_datetime(value)
-    except ValueError:
-        day = moment = None
-    if day is not None:
-        if end:
-            day += datetime.timedelta(days=1)
-        return datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
-    if moment is not None:
-        return moment if timezone.is_aware(moment) else moment.replace(tzinfo=tz)
-    raise DomainError(
-        RatingErrorCode.INVALID, _("Give a date (YYYY-MM-DD) or a time (ISO 8601)."), field=name
-    )
 
 
 _ACTION_ID = _path_id("action_id", "An action id.")
@@ -267,55 +246,22 @@ class RatingApi(CompanyApi):
     def get(self, request: Request) -> Response:
         params = self.validated(self.FilterSerializer, request.query_params)
         scope = self._scope(params.get("scope", "company"))
-        viewer = self.viewer
-        page = {"scope": scope, "limit": params["limit"], "offset": params["offset"], "viewer": viewer}
-        if "from" in params or "to" in params:
-            if "period" in params or "date" in params:
-                raise DomainError(
-                    RatingErrorCode.INVALID,
-                    _("Give either a period and a date or from and to."),
-                    field="from",
-                )
-            start, end = _day(params.get("from"), "from"), _day(params.get("to"), "to")
-            if start > end:
-                raise DomainError(RatingErrorCode.INVALID, _("`from` is after `to`."), field="from")
-            board = leaderboard_range(start=start, end=end, **page)
+        page = {"scope": scope, "limit": params["limit"], "offset": params["offset"], "viewer": self.viewer}
+        asked = parse_period(params, rules=API, default=RatingPeriod.MONTH)
+        if asked.kind == CUSTOM:
+            board = leaderboard_range(start=asked.start, end=asked.end, **page)
         else:
-            period = params.get("period", RatingPeriod.MONTH)
-            if period not in RatingPeriod.values:
-                raise DomainError(
-                    RatingErrorCode.PERIOD_INVALID,
-                    _("A period is one of: %(periods)s.") % {"periods": ", ".join(RatingPeriod.values)},
-                    field="period",
-                )
-            day = _day(params["date"], "date") if "date" in params else company_get().today()
-            board = leaderboard(period=period, day=day, **page)
+            board = leaderboard(period=asked.kind, day=asked.day or company_get().today(), **page)
         return Response(LeaderboardOutputSerializer(board).data)
 
     def _scope(self, value: str) -> Scope:
-        kind, _sep, raw_id = value.strip().partition(":")
-        if kind == "company" and not raw_id:
-            return Scope()
-        if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
-            raise DomainError(
-                RatingErrorCode.SCOPE_INVALID,
-                _("A scope is company, department:ID or team:ID."),
-                field="scope",
-            )
-        units = access.visible_departments if kind == "department" else access.visible_teams
-        if not units(self.viewer).filter(id=int(raw_id)).exists():
-            raise DomainError("not_found", _("No such %(kind)s.") % {"kind": kind}, field="scope")
-        return Scope(kind, int(raw_id))
-
-
-def _day(value: str | None, name: str) -> datetime.date:
-    try:
-        day = parse_date((value or "").strip())
-    except ValueError:
-        day = None
-    if day is None:
-        raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
-    return day
+        scope = parse_scope(value)
+        if scope.kind == "company":
+            return scope
+        units = access.visible_departments if scope.kind == "department" else access.visible_teams
+        if not units(self.viewer).filter(id=scope.unit_id).exists():
+            raise DomainError("not_found", _("No such %(kind)s.") % {"kind": scope.kind}, field="scope")
+        return scope
 
 
 # --- Recalculation (R2) -------------------------------------------------------------------------------
