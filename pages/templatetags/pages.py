@@ -1,8 +1,6 @@
 """The layout's navigation (O4: each person sees links to what their role may open) and small
 formatting helpers of the pages."""
 
-from decimal import Decimal
-
 from django import template
 from django.utils.translation import gettext as _
 
@@ -34,12 +32,6 @@ def main_nav(context) -> dict:
     if user.is_staff:
         links.append((_("Admin"), "/admin/", False))
     return {"links": links}
-
-
-@register.filter
-def percent(value) -> str:
-    """A whole percentage, or an em dash when there is none."""
-    return "—" if value is None else f"{Decimal(value):.0f}%"
 
 
 @register.filter

@@ -1,7 +1,6 @@
 """Home (D1) and the Organization section (O5) (API.md "Pages"), in the reader's language (D6).
 Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of queries)."""
 
-import datetime
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
@@ -13,19 +12,12 @@ from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages
-from orgs.models import Member, Role, Team, TrackingFrequency
+from orgs.models import Member, Role, Team
+from pages.selectors import frequency_window
 from pages.views.base import viewer_of
 from ratings import dashboards
 from ratings.selectors import leaderboard
-from ratings.windows import CUSTOM, Window, window_of
-
-
-def frequency_window(frequency: str, today: datetime.date) -> Window:
-    """The current period of a tracking frequency (O1): today, this week, month or quarter."""
-    if frequency == TrackingFrequency.DAILY:
-        return Window(CUSTOM, today, today, today)
-    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
-    return window_of(kind, today, today)
+from ratings.windows import Window, window_of
 
 
 @login_required

@@ -1,10 +1,10 @@
 """Pages of ratings (API.md "Pages"): dashboards (D3), their exports and reports (I4, D5), the
 leaderboard (R7), a person's profile (D2) and the activity logger (O5).
 
-Views stay thin: ``ratings.dashboards`` reads, templates draw, ``ratings.services.actions_record``
-writes. Who may see what follows O4 (``orgs.access``): a unit or person
-out of the viewer's reach answers 404, exactly like one that does not exist, another company's
-included; the company dashboard answers 403 to anyone but a company admin.
+Views stay thin: ``ratings.dashboards`` and ``pages.selectors`` read, templates draw,
+``ratings.services.actions_record`` writes. Who may see what follows O4 (``orgs.access``): a unit
+or person out of the viewer's reach answers 404, exactly like one that does not exist, another
+company's included; the company dashboard answers 403 to anyone but a company admin.
 """
 
 import datetime
@@ -17,14 +17,16 @@ from django.utils.translation import gettext as _
 
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError, DomainErrors
-from kpis.models import Kpi, KpiStatus
+from kpis.models import Kpi
 from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
+from pages import selectors
+from pages.selectors import BY_MEMBERS
 from pages.views.base import page, viewer_of
 from ratings import dashboards, reports
-from ratings.dashboards import BY_MEMBERS, Holder
+from ratings.dashboards import Holder
 from ratings.models import ActionSource, RatingPeriod
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 from ratings.services import actions_record
@@ -88,102 +90,38 @@ def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> Ht
     viewer, holder, window, languages = _unit_view(request, kind, unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
     primary, secondary = dashboards.split_by_kind(figures)
-    chosen = _chosen(request, figures)
+    chosen = selectors.chosen_figure(figures, request.GET.get("kpi", ""))
     # By sub-unit where there are sub-units (the company's departments, a department's teams).
-    by = request.GET.get("by", dashboards.breakdown_choices(holder)[-1])
-    by = by if by in dashboards.breakdown_choices(holder) else BY_MEMBERS
-    breakdown = dashboards.breakdown(holder, primary or secondary, window, by)
-    board = dashboards.holder_leaderboard(holder, window, viewer=viewer)
+    by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
+    by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
+    breakdown = selectors.breakdown(holder, primary or secondary, window, by)
+    board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
         "holder": holder,
         "window": window,
         "primary": primary,
         "secondary": secondary,
         "chosen": chosen,
-        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        "chart": selectors.kpi_chart(holder, chosen.kpi, window) if chosen else None,
         "breakdown": breakdown,
-        "breakdown_choices": dashboards.breakdown_choices(holder),
+        "breakdown_choices": selectors.breakdown_choices(holder),
         "board": board,
         "linkable": access.profiles_open_to(
             viewer, [row.member_id for row in board.rows + breakdown.rows if row.member_id]
         ),
-        "switch": _dashboard_switch(viewer, holder),
+        "switch": selectors.dashboard_switch(viewer, holder),
         "by": by,
-        **_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
+        **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
     }
     template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
     return render(request, template, context)
-
-
-def _picker(window: Window, **keep) -> dict:
-    """The period picker's context; ``keep``: parameters that survive a change of period."""
-    kinds = [
-        ("week", _("Week")),
-        ("month", _("Month")),
-        ("quarter", _("Quarter")),
-        ("year", _("Year")),
-        (CUSTOM, _("Custom range")),
-    ]
-    kept = [(name, value) for name, value in keep.items() if value]
-    return {
-        "window": window,
-        "query": urlencode(window.query),
-        "periods": _period_links(window.kind),
-        "period_kinds": kinds,
-        "previous_query": urlencode(window.shifted(1).query),
-        "next_query": urlencode(window.following().query),
-        "keep": kept,
-        "extra": f"&{urlencode(kept)}" if kept else "",
-    }
-
-
-def _chosen(request: HttpRequest, figures: list[dashboards.KpiFigure]) -> dashboards.KpiFigure | None:
-    """The KPI whose charts are drawn: ``?kpi=ID`` among the page's, else the first primary KPI
-    with a target (the one to pace), preferring one that counts in the rating."""
-    wanted = request.GET.get("kpi", "")
-    ranked = sorted(
-        figures,
-        key=lambda figure: (figure.kpi.kind != "primary", figure.target is None, not figure.kpi.in_rating),
-    )
-    return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
-
-
-def _period_links(current: str, *, all_time: bool = False) -> list[tuple[str, str, bool]]:
-    """The period picker's quick links to today's week, month, quarter, year (and all time):
-    (label, period, current)."""
-    labels = {"week": _("Week"), "month": _("Month"), "quarter": _("Quarter"), "year": _("Year")}
-    if all_time:
-        labels[RatingPeriod.ALL] = _("All time")
-    return [(label, kind, current == kind) for kind, label in labels.items()]
-
-
-def _dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
-    """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
-    with department dashboards gets the teams of the department in view only (a company of 500
-    teams would otherwise list them all on every page); the index page lists everything."""
-    holder = holder or Holder("")
-    links = []
-    if access.may_see_company_dashboard(viewer):
-        links.append((_("Company"), "/dashboards/company/", holder.kind == "company"))
-    departments = list(access.dashboard_departments(viewer))
-    for department in departments:
-        current = holder.kind == "department" and holder.id == department.id
-        links.append((department.name, f"/dashboards/departments/{department.id}/", current))
-    teams = access.dashboard_teams(viewer)
-    if departments and holder.kind != "":
-        in_view = holder.id if holder.kind == "department" else holder.department_id
-        teams = teams.filter(department_id=in_view)
-    for team in teams:
-        current = holder.kind == "team" and holder.id == team.id
-        links.append((f"{team.department.name} / {team.name}", f"/dashboards/teams/{team.id}/", current))
-    return links
 
 
 @page
 def dashboard_index(request: HttpRequest) -> HttpResponse:
     """Every dashboard the viewer may open (O4)."""
     viewer = viewer_of(request)
-    return render(request, "ratings/dashboards.html", {"links": _dashboard_switch(viewer)})
+    return render(request, "ratings/dashboards.html", {"links": selectors.dashboard_switch(viewer)})
 
 
 def _unit_stem(kind: str, unit_id: int | None) -> str:
@@ -287,34 +225,17 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "window": window,
         "scope_value": str(scope),
         "scope_name": scope_name,
-        "scopes": _scopes(viewer, scope),
+        "scopes": selectors.scope_choices(viewer, scope),
         "query": urlencode(params),
         "all_time": window is None,
         "previous_offset": max(0, offset - LEADERBOARD_PAGE) if offset else None,
         "next_offset": offset + LEADERBOARD_PAGE if offset + LEADERBOARD_PAGE < board.count else None,
-        "periods": _period_links(window.kind if window else RatingPeriod.ALL, all_time=True),
+        "periods": selectors.period_links(window.kind if window else RatingPeriod.ALL, all_time=True),
     }
     template = (
         "ratings/_leaderboard.html" if request.headers.get("HX-Request") else "ratings/leaderboard.html"
     )
     return render(request, template, context)
-
-
-def _scopes(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
-    """The scope picker: the company, the departments the viewer sees, and their teams; with
-    several departments, only the teams of the department in view (as the dashboard switcher)."""
-    scopes = [("company", _("Whole company"))]
-    departments = list(access.visible_departments(viewer).order_by("name", "id"))
-    scopes += [(f"department:{unit.id}", unit.name) for unit in departments]
-    teams = access.visible_teams(viewer).select_related("department").order_by("department__name", "name")
-    if len(departments) > 1 and scope.kind == "department":
-        teams = teams.filter(department_id=scope.unit_id)
-    elif len(departments) > 1 and scope.kind == "team":
-        teams = teams.filter(department__teams__id=scope.unit_id)
-    elif len(departments) > 1:
-        teams = teams.none()
-    scopes += [(f"team:{team.id}", f"{team.department.name} / {team.name}") for team in teams]
-    return scopes
 
 
 @page
@@ -348,8 +269,8 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     kpis = list(kpi_list_for_member(person))
     figures = dashboards.kpi_figures(holder, kpis, window, languages)
     primary, secondary = dashboards.split_by_kind(figures)
-    chosen = _chosen(request, figures)
-    actions = dashboards.recent_actions(person)
+    chosen = selectors.chosen_figure(figures, request.GET.get("kpi", ""))
+    actions = selectors.recent_actions(person)
     context = {
         "person": person,
         "holder": holder,
@@ -357,14 +278,14 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
         "primary": primary,
         "secondary": secondary,
         "chosen": chosen,
-        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
-        "rating": dashboards.rating_history(person, window),
+        "chart": selectors.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        "rating": selectors.rating_history(person, window),
         "actions": [
             (action, localized(action.kpi, "name", languages), localized(action.kpi.unit, "name", languages))
             for action in actions
         ],
         "is_me": person.user_id == viewer.user_id,
-        **_picker(window, kpi=chosen.kpi.id if chosen else None),
+        **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None),
     }
     template = "ratings/_profile.html" if request.headers.get("HX-Request") else "ratings/profile.html"
     return render(request, template, context)
@@ -384,7 +305,7 @@ def logger(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     people = list(access.recordable_members(viewer))
     languages = content_languages(request.user, viewer.company)
-    kpis = _logger_kpis(people, languages)
+    kpis = selectors.logger_kpis(people, languages)
     rows = [{"index": index} for index in range(LOGGER_ROWS)]
     errors, recorded, general = {}, None, []
     if request.method == "POST":
@@ -414,16 +335,6 @@ def logger(request: HttpRequest) -> HttpResponse:
         "now": viewer.company.now().strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "ratings/logger.html", context, status=400 if errors or general else 200)
-
-
-def _logger_kpis(people: list[Member], languages: list[str]) -> list[tuple[int, str, str]]:
-    """The company's Active KPIs by name, (id, name, unit), none when there is nobody to record
-    for; the service refuses a row whose KPI does not reach its person (K8)."""
-    kpis = Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True).select_related("unit")
-    choices = [
-        (kpi.id, localized(kpi, "name", languages), localized(kpi.unit, "name", languages)) for kpi in kpis
-    ]
-    return sorted(choices, key=lambda choice: choice[1].casefold()) if people else []
 
 
 def _posted_row(request: HttpRequest, index: int) -> dict:
