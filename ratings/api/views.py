@@ -13,7 +13,6 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 * starts and follows recalculations only as a company admin.
 """
 
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -45,13 +44,6 @@ MAX_LIMIT = 1000
 
 def _path_id(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH, description=description)
-
-
-def visible_actions(viewer: Member | None):
-    actions = action_list()
-    if viewer is None or access.is_company_admin(viewer):
-        return actions
-    return actions.filter(member_id__in=access.visible_members(viewer).values("user_id"))
 
 
 _ACTION_SCHEMA = {
@@ -120,30 +112,13 @@ class ActionListApi(ActionApi):
         responses=ActionOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = self.validated(self.FilterSerializer, request.query_params)
-        actions = visible_actions(self.viewer)
-        if "kpi" in filters:
-            key = filters["kpi"].strip()
-            condition = Q(kpi__integration_name__iexact=key)
-            if key.isdigit() and len(key) <= 18:
-                condition |= Q(kpi_id=int(key))
-            actions = actions.filter(condition)
-        if "user" in filters:
-            key = filters["user"].strip()
-            condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
-            if key.isdigit() and len(key) <= 18:
-                condition |= Q(member_id=int(key))
-            actions = actions.filter(condition)
-        zone = None
-        for name, lookup in (("from", "occurred_at__gte"), ("to", "occurred_at__lt")):
-            if name in filters:
-                if zone is None:
-                    zone = company_get().zone
-                actions = actions.filter(
-                    **{lookup: parse_moment(filters[name], name, zone, end=name == "to")}
-                )
-        if "source" in filters:
-            actions = actions.filter(source=filters["source"])
+        filters = dict(self.validated(self.FilterSerializer, request.query_params))
+        if "from" in filters or "to" in filters:
+            zone = company_get().zone
+            for name in ("from", "to"):
+                if name in filters:
+                    filters[name] = parse_moment(filters[name], name, zone, end=name == "to")
+        actions = action_list(filters=filters, viewer=self.viewer)
         return self.paginated_response(actions, ActionOutputSerializer)
 
     @extend_schema(
@@ -203,7 +178,7 @@ class ActionVoidApi(ActionApi):
         responses=ActionOutputSerializer,
     )
     def post(self, request: Request, action_id: int) -> Response:
-        action = visible_actions(self.viewer).get(id=action_id)
+        action = action_list(viewer=self.viewer).get(id=action_id)
         require(access.may_record(self.viewer))
         data = self.validated(self.InputSerializer, request.data)
         action_void(action=action, reason=data["reason"], voided_by=self.viewer)
