@@ -81,6 +81,21 @@ def chosen_figure(figures: list[KpiFigure], wanted: str) -> KpiFigure | None:
     return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
 
 
+def kpi_sections(holder: Holder, figures: list[KpiFigure], window: Window, *, wanted: str) -> dict:
+    """What ``_kpi_sections.html`` draws on a dashboard and a profile: primary KPIs apart from
+    secondary ones (K6), and the chosen KPI's charts (3 queries when there is one)."""
+    primary, secondary = dashboards.split_by_kind(figures)
+    chosen = chosen_figure(figures, wanted)
+    return {
+        "holder": holder,
+        "window": window,
+        "primary": primary,
+        "secondary": secondary,
+        "chosen": chosen,
+        "chart": kpi_chart(holder, chosen.kpi, window) if chosen else None,
+    }
+
+
 def dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
     """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
     with department dashboards gets the teams of the department in view only (a company of 500

@@ -89,20 +89,15 @@ def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> Ht
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
     viewer, holder, window, languages = _unit_view(request, kind, unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
-    primary, secondary = dashboards.split_by_kind(figures)
-    chosen = selectors.chosen_figure(figures, request.GET.get("kpi", ""))
+    sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
+    chosen = sections["chosen"]
     # By sub-unit where there are sub-units (the company's departments, a department's teams).
     by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
     by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
-    breakdown = selectors.breakdown(holder, primary or secondary, window, by)
+    breakdown = selectors.breakdown(holder, sections["primary"] or sections["secondary"], window, by)
     board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
-        "holder": holder,
-        "window": window,
-        "primary": primary,
-        "secondary": secondary,
-        "chosen": chosen,
-        "chart": selectors.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        **sections,
         "breakdown": breakdown,
         "breakdown_choices": selectors.breakdown_choices(holder),
         "board": board,
@@ -268,17 +263,12 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     holder = dashboards.person_holder(person)
     kpis = list(kpi_list_for_member(person))
     figures = dashboards.kpi_figures(holder, kpis, window, languages)
-    primary, secondary = dashboards.split_by_kind(figures)
-    chosen = selectors.chosen_figure(figures, request.GET.get("kpi", ""))
+    sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
+    chosen = sections["chosen"]
     actions = selectors.recent_actions(person)
     context = {
+        **sections,
         "person": person,
-        "holder": holder,
-        "window": window,
-        "primary": primary,
-        "secondary": secondary,
-        "chosen": chosen,
-        "chart": selectors.kpi_chart(holder, chosen.kpi, window) if chosen else None,
         "rating": selectors.rating_history(person, window),
         "actions": [
             (action, localized(action.kpi, "name", languages), localized(action.kpi.unit, "name", languages))
