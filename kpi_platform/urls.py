@@ -29,7 +29,5 @@ urlpatterns = [
     path("api/v1/", include("kpis.api.urls")),
     path("api/v1/", include("ratings.api.urls")),
     path("api/v1/", include("integrations.api.urls")),
-    path("", include("kpis.urls")),  # pages; orgs.urls (Home) stays last
-    path("", include("ratings.urls")),
-    path("", include("orgs.urls")),
+    path("", include("pages.urls")),
 ]

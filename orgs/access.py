@@ -1,4 +1,5 @@
-"""Who may see and manage which unit or person (PRODUCT O4). Used by the API, the admin and pages.
+"""Who may see and manage which unit or person (PRODUCT O4), which dashboards they open (D3) and
+for whom they record (O5). Used by the API, the admin and the pages.
 
 * company admin: everything in the company;
 * department manager: the departments they manage, their teams and everyone in them;
@@ -61,6 +62,64 @@ def visible_members(member: Member | None) -> QuerySet[Member]:
     return Member.objects.filter(
         Q(department_id__in=departments) | Q(team_id__in=teams) | Q(user_id=member.user_id)
     ).distinct()
+
+
+def profiles_open_to(viewer: Member, member_ids) -> set[int]:
+    """Which of these people's profiles the viewer may open (D2), to link only those: one query."""
+    return set(visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True))
+
+
+# --- Which dashboards a person opens (D3) ---------------------------------------------------------
+
+
+def may_see_company_dashboard(viewer: Member) -> bool:
+    return is_company_admin(viewer)
+
+
+def dashboard_departments(viewer: Member) -> QuerySet[Department]:
+    """Company admins: every department; managers: the ones they manage."""
+    departments = Department.objects.order_by("name", "id")
+    if is_company_admin(viewer):
+        return departments
+    return departments.filter(id__in=managed_department_ids(viewer))
+
+
+def dashboard_teams(viewer: Member) -> QuerySet[Team]:
+    """Company admins: every team; managers: their departments' teams; leads: theirs; everyone:
+    their own team (D1: the key metrics of their team)."""
+    teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
+    if is_company_admin(viewer):
+        return teams
+    return teams.filter(
+        Q(department_id__in=managed_department_ids(viewer))
+        | Q(id__in=led_team_ids(viewer))
+        | Q(id=viewer.team_id)
+    )
+
+
+# --- For whom a person records actions (O5) ---------------------------------------------------------
+
+
+def may_record(viewer: Member | None) -> bool:
+    """Tokens and company admins record for anyone; managers and leads for their people."""
+    if viewer is None or is_company_admin(viewer):
+        return True
+    return bool(managed_department_ids(viewer) or led_team_ids(viewer))
+
+
+def recordable_members(viewer: Member) -> QuerySet[Member]:
+    """The people ``viewer`` records actions for in the activity logger (O5): everyone for a
+    company admin, the people of their departments for a manager, of their teams for a lead."""
+    members = (
+        Member.objects.filter(user__is_active=True)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user_id")
+    )
+    if is_company_admin(viewer):
+        return members
+    return members.filter(
+        Q(department_id__in=managed_department_ids(viewer)) | Q(team_id__in=led_team_ids(viewer))
+    )
 
 
 # --- What a person may change ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Reads for the pages (PRODUCT D1–D5): periods, per-KPI figures against targets with pacing,
-trends, breakdowns and who may see which dashboard (O4).
+"""Figures of a holder for a window (PRODUCT D1–D5): per KPI its total against its target, with
+pacing, for the pages and the KPI report. What only a page shows (charts, breakdowns, pickers) is
+assembled in ``pages.selectors``; windows are parsed in ``ratings.windows``; who may open which
+dashboard is ``orgs.access`` (O4).
 
 Every figure comes from the aggregates (``DailyTotal``, ``RatingTotal`` through
 ``ratings.selectors``), never from the actions, and every function runs a fixed number of queries
@@ -9,29 +11,20 @@ department, a team or one person, the same holders targets have (K9).
 
 import datetime
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet, Sum
-from django.utils.dateparse import parse_date
-from django.utils.formats import date_format
-from django.utils.translation import gettext as _
 
 from kpi_platform import periods as calendar
-from kpi_platform.errors import DomainError
 from kpis.models import Direction, Kpi, KpiKind, KpiStatus, Level, Target, TargetPeriod, TargetScope
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
-from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
-from ratings.errors import RatingErrorCode
-from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, KpiAction, RatingTotal
-from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
+from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal
+from ratings.selectors import Scope
+from ratings.windows import Window
 
-FIXED_PERIODS = ("week", "month", "quarter", "year")
-CUSTOM = "custom"
-MAX_RANGE_DAYS = 731  # a custom range: at most two years, so its charts stay readable
-TREND_PERIODS = 6
 CENT = Decimal("0.01")
 # Traffic lights by pace (actual against the target pro-rated to today): on track, close, behind.
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
@@ -39,128 +32,7 @@ AMBER_FROM = Decimal("0.8")
 _TARGET_LENGTH = {TargetPeriod.MONTH: 0, TargetPeriod.QUARTER: 1, TargetPeriod.YEAR: 2}
 
 
-# --- Periods ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """The days a page shows: a calendar week (ISO), month, quarter or year, or a custom range;
-    ``today`` is the company's local date, for pacing."""
-
-    kind: str
-    start: datetime.date
-    end: datetime.date
-    today: datetime.date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def elapsed_end(self) -> datetime.date | None:
-        """The last day that has begun (None: the window is in the future)."""
-        if self.today < self.start:
-            return None
-        return min(self.today, self.end)
-
-    def shifted(self, back: int) -> "Window":
-        """The window ``back`` periods (or range lengths) earlier."""
-        if self.kind == CUSTOM:
-            delta = datetime.timedelta(days=self.days * back)
-            return Window(CUSTOM, self.start - delta, self.end - delta, self.today)
-        start = self.start
-        for _step in range(back):
-            start = calendar.period_start(self.kind, start - datetime.timedelta(days=1))
-        return window_of(self.kind, start, self.today)
-
-    def following(self) -> "Window":
-        """The next window of the same kind (or range length)."""
-        if self.kind == CUSTOM:
-            delta = datetime.timedelta(days=self.days)
-            return Window(CUSTOM, self.start + delta, self.end + delta, self.today)
-        return window_of(self.kind, self.end + datetime.timedelta(days=1), self.today)
-
-    @property
-    def query(self) -> dict[str, str]:
-        """The query parameters that show this window again (API.md "Pages")."""
-        if self.kind == CUSTOM:
-            return {"from": self.start.isoformat(), "to": self.end.isoformat()}
-        return {"period": self.kind, "date": self.start.isoformat()}
-
-    @property
-    def label(self) -> str:
-        if self.kind == "month":
-            return date_format(self.start, "F Y")
-        if self.kind == "quarter":
-            return _("Q%(quarter)d %(year)d") % {
-                "quarter": (self.start.month - 1) // 3 + 1,
-                "year": self.start.year,
-            }
-        if self.kind == "year":
-            return str(self.start.year)
-        if self.start == self.end:
-            return date_format(self.start, "DATE_FORMAT")
-        return f"{date_format(self.start, 'DATE_FORMAT')} – {date_format(self.end, 'DATE_FORMAT')}"
-
-    @property
-    def short_label(self) -> str:
-        """For a chart's axis."""
-        if self.kind == "month":
-            return date_format(self.start, "M Y")
-        if self.kind in ("quarter", "year"):
-            return self.label
-        return date_format(self.start, "SHORT_DATE_FORMAT")
-
-
-def window_of(kind: str, day: datetime.date, today: datetime.date) -> Window:
-    start = calendar.period_start(kind, day)
-    return Window(kind, start, calendar.period_end(kind, start), today)
-
-
-def window_from_query(params, *, today: datetime.date, default: str = "month") -> Window:
-    """``?period=week|month|quarter|year&date=YYYY-MM-DD`` or ``?from=&to=`` (API.md "Pages").
-    Bad input raises ``DomainError`` with a message for the page."""
-    period = (params.get("period") or "").strip()
-    start_text, end_text = (params.get("from") or "").strip(), (params.get("to") or "").strip()
-    if start_text or end_text or period == CUSTOM:
-        if period not in ("", CUSTOM):
-            raise DomainError(
-                RatingErrorCode.INVALID,
-                _("Give either a period and a date or a range (from, to)."),
-                field="from",
-            )
-        start, end = _day(start_text, "from"), _day(end_text, "to")
-        if start > end:
-            raise DomainError(RatingErrorCode.INVALID, _("The range starts after it ends."), field="from")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise DomainError(
-                RatingErrorCode.INVALID,
-                _("A range is at most %(days)d days.") % {"days": MAX_RANGE_DAYS},
-                field="to",
-            )
-        return Window(CUSTOM, start, end, today)
-    period = period or default
-    if period not in FIXED_PERIODS:
-        raise DomainError(
-            RatingErrorCode.PERIOD_INVALID,
-            _("A period is a week, month, quarter, year or a range."),
-            field="period",
-        )
-    date_text = (params.get("date") or "").strip()
-    return window_of(period, _day(date_text, "date") if date_text else today, today)
-
-
-def _day(text: str, name: str) -> datetime.date:
-    try:
-        day = parse_date(text)
-    except ValueError:
-        day = None
-    if day is None or day.year < 1971:
-        raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
-    return day
-
-
-# --- Holders and who may see them (O4) ----------------------------------------------------------------
+# --- Holders -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -213,53 +85,6 @@ def team_holder(team: Team) -> Holder:
 
 def person_holder(member: Member) -> Holder:
     return Holder(TargetScope.USER, member.user_id, str(member.user))
-
-
-def may_see_company_dashboard(viewer: Member) -> bool:
-    return access.is_company_admin(viewer)
-
-
-def dashboard_departments(viewer: Member) -> QuerySet[Department]:
-    """Company admins: every department; managers: the ones they manage."""
-    departments = Department.objects.order_by("name", "id")
-    if access.is_company_admin(viewer):
-        return departments
-    return departments.filter(id__in=access.managed_department_ids(viewer))
-
-
-def dashboard_teams(viewer: Member) -> QuerySet[Team]:
-    """Company admins: every team; managers: their departments' teams; leads: theirs; everyone:
-    their own team (D1: the key metrics of their team)."""
-    teams = Team.objects.select_related("department").order_by("department__name", "name", "id")
-    if access.is_company_admin(viewer):
-        return teams
-    return teams.filter(
-        Q(department_id__in=access.managed_department_ids(viewer))
-        | Q(id__in=access.led_team_ids(viewer))
-        | Q(id=viewer.team_id)
-    )
-
-
-def recordable_members(viewer: Member) -> QuerySet[Member]:
-    """The people ``viewer`` records actions for in the activity logger (O5): everyone for a
-    company admin, the people of their departments for a manager, of their teams for a lead."""
-    members = (
-        Member.objects.filter(user__is_active=True)
-        .select_related("user")
-        .order_by("user__first_name", "user__last_name", "user_id")
-    )
-    if access.is_company_admin(viewer):
-        return members
-    return members.filter(
-        Q(department_id__in=access.managed_department_ids(viewer))
-        | Q(team_id__in=access.led_team_ids(viewer))
-    )
-
-
-def may_record(viewer: Member) -> bool:
-    return access.is_company_admin(viewer) or bool(
-        access.managed_department_ids(viewer) or access.led_team_ids(viewer)
-    )
 
 
 # --- KPIs of a holder ---------------------------------------------------------------------------------
@@ -379,7 +204,7 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
         return []
     sums = {
         row["kpi_id"]: row
-        for row in _kpi_day_totals(holder, kpis, window.start, window.end)
+        for row in kpi_day_totals(holder, kpis, window.start, window.end)
         .values("kpi_id")
         .annotate(value=Sum("value"), points=Sum("points"))
     }
@@ -417,13 +242,13 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
     return figures
 
 
-def _daily_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
+def daily_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
     return DailyTotal.objects.filter(
         holder.members_condition(), kpi_id__in=[kpi.id for kpi in kpis], day__range=(start, end)
     )
 
 
-def _kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
+def kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
     """Rows with ``kpi_id``, ``day``, ``value`` and ``points`` of the holder: for the company and a
     department their own totals per KPI and day (a few thousand rows a year), not every person's."""
     ids = [kpi.id for kpi in kpis]
@@ -433,188 +258,10 @@ def _kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: 
         return DepartmentDailyTotal.objects.filter(
             department_id=holder.id, kpi_id__in=ids, day__range=(start, end)
         )
-    return _daily_totals(holder, kpis, start, end)
+    return daily_totals(holder, kpis, start, end)
 
 
 def split_by_kind(figures: list[KpiFigure]) -> tuple[list[KpiFigure], list[KpiFigure]]:
     """Primary apart from secondary (K6)."""
     primary = [figure for figure in figures if figure.kpi.kind == KpiKind.PRIMARY]
     return primary, [figure for figure in figures if figure.kpi.kind != KpiKind.PRIMARY]
-
-
-# --- Charts: the trend over the last periods and the pace within this one ----------------------------
-
-
-def _number(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_PERIODS) -> dict:
-    """Chart data for one KPI (D3, D4), as JSON for the page: the totals of the last ``periods``
-    windows against their targets, and this window day by day, cumulative, against the target
-    pro-rated to each day (the expected-to-date line). 3 queries."""
-    windows = [window.shifted(back) for back in range(periods - 1, -1, -1)]
-    days = dict(
-        _kpi_day_totals(holder, [kpi], windows[0].start, window.end)
-        .values("day")
-        .annotate(value=Sum("value"))
-        .values_list("day", "value")
-    )
-    targets = holder_targets(holder, [kpi], since=windows[0].start, until=window.end).get(kpi.id, [])
-    trend = {"labels": [], "actual": [], "target": []}
-    for each in windows:
-        target = covering_target(targets, each)
-        trend["labels"].append(each.short_label)
-        trend["actual"].append(
-            _number(sum((v for d, v in days.items() if each.start <= d <= each.end), Decimal(0)))
-        )
-        trend["target"].append(_number(target_share(target, each.start, each.end)) if target else None)
-    target = covering_target(targets, window)
-    pacing = {"labels": [], "actual": [], "expected": []}
-    running = Decimal(0)
-    for offset in range(window.days):
-        day = window.start + datetime.timedelta(days=offset)
-        running += days.get(day, Decimal(0))
-        pacing["labels"].append(date_format(day, "SHORT_DATE_FORMAT"))
-        pacing["actual"].append(_number(running) if day <= window.today else None)
-        pacing["expected"].append(_number(target_share(target, window.start, day)) if target else None)
-    return {"trend": trend, "pacing": pacing, "has_target": target is not None}
-
-
-# --- Breakdown by person or sub-unit ------------------------------------------------------------------
-
-BY_MEMBERS, BY_UNITS = "members", "units"
-BREAKDOWN_LIMIT = 50
-
-
-@dataclass
-class BreakdownRow:
-    name: str
-    values: list[Decimal]  # aligned with the KPIs of the breakdown
-    points: Decimal
-    member_id: int | None = None
-
-
-@dataclass
-class Breakdown:
-    by: str
-    kpis: list[KpiFigure]
-    rows: list[BreakdownRow] = field(default_factory=list)
-    count: int = 0  # rows in all; ``rows`` holds the first BREAKDOWN_LIMIT by points
-
-
-def breakdown_choices(holder: Holder) -> list[str]:
-    return [BY_MEMBERS, BY_UNITS] if holder.sub_unit_field else [BY_MEMBERS]
-
-
-def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str) -> Breakdown:
-    """The holder's totals per person or per sub-unit (departments of the company, teams of a
-    department) for the KPIs of ``figures``: 2 queries."""
-    result = Breakdown(by=by, kpis=figures)
-    if not figures:
-        return result
-    kpis = [figure.kpi for figure in figures]
-    by_departments = by == BY_UNITS and holder.kind == TargetScope.COMPANY
-    if by_departments:  # the departments' own totals, not every person's rows
-        group = "department_id"
-        rows = DepartmentDailyTotal.objects.filter(
-            kpi_id__in=[kpi.id for kpi in kpis], day__range=(window.start, window.end)
-        )
-    else:
-        group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_unit_field}"
-        rows = _daily_totals(holder, kpis, window.start, window.end)
-    sums = rows.values(group, "kpi_id").annotate(value=Sum("value"), points=Sum("points")).order_by()
-    table: dict[int | None, dict[int, Decimal]] = defaultdict(dict)
-    points: dict[int | None, Decimal] = defaultdict(Decimal)
-    for row in sums.values_list(group, "kpi_id", "value", "points"):
-        key, kpi_id, value, row_points = row
-        table[key][kpi_id] = value
-        points[key] += row_points
-    if by_departments:  # people in no department: the company's totals less the departments'
-        _add_the_rest(table, points, figures)
-    if by == BY_MEMBERS:
-        names = {
-            member.user_id: str(member.user)
-            for member in Member.objects.select_related("user").filter(
-                user_id__in=sorted(table, key=lambda key: (-points[key], key))[:BREAKDOWN_LIMIT]
-            )
-        }
-    else:
-        units = (
-            Department.objects.all()
-            if holder.kind == TargetScope.COMPANY
-            else Team.objects.filter(department_id=holder.id)
-        )
-        names = {unit.id: unit.name for unit in units}
-        for unit_id in names:
-            table.setdefault(unit_id, {})
-    rows = []
-    for key, values in table.items():
-        if by == BY_MEMBERS and key not in names:
-            continue
-        name = names.get(key) or (_("No department") if holder.kind == TargetScope.COMPANY else _("No team"))
-        rows.append(
-            BreakdownRow(
-                name=name,
-                values=[values.get(kpi.id, Decimal(0)) for kpi in kpis],
-                points=points[key],
-                member_id=key if by == BY_MEMBERS else None,
-            )
-        )
-    rows.sort(key=lambda row: (-row.points, row.name.casefold()))
-    result.rows, result.count = rows[:BREAKDOWN_LIMIT], len(table)
-    return result
-
-
-def _add_the_rest(table: dict, points: dict, figures: list[KpiFigure]) -> None:
-    rest = {
-        figure.kpi.id: (
-            figure.total - sum((row.get(figure.kpi.id, 0) for row in table.values()), Decimal(0))
-        ).quantize(CENT)
-        for figure in figures
-    }
-    rest_points = (sum((f.points for f in figures), Decimal(0)) - sum(points.values(), Decimal(0))).quantize(
-        CENT
-    )
-    if rest_points or any(rest.values()):
-        table[None], points[None] = rest, rest_points
-
-
-# --- Leaderboards and a person's history --------------------------------------------------------------
-
-
-def holder_leaderboard(holder: Holder, window: Window, *, viewer: Member, limit: int = 10) -> Leaderboard:
-    """The leaderboard of the holder's unit (R7) for the window, with the viewer's own place."""
-    page = {"scope": holder.scope, "limit": limit, "viewer": viewer}
-    if window.kind == CUSTOM:
-        return leaderboard_range(start=window.start, end=window.end, **page)
-    return leaderboard(period=window.kind, day=window.start, **page)
-
-
-def rating_history(member: Member, window: Window, *, periods: int = 12) -> dict:
-    """A person's rating points month by month, the last ``periods`` months up to the window's
-    (D2): one query on ``RatingTotal``."""
-    months = [
-        window_of("month", window.end, window.today).shifted(back) for back in range(periods - 1, -1, -1)
-    ]
-    points = dict(
-        RatingTotal.objects.filter(
-            member_id=member.user_id, period="month", start__gte=months[0].start, start__lte=months[-1].start
-        ).values_list("start", "points")
-    )
-    return {
-        "labels": [month.short_label for month in months],
-        "points": [_number(points.get(month.start, Decimal(0))) for month in months],
-    }
-
-
-RECENT_ACTIONS = 20
-
-
-def recent_actions(member: Member) -> list[KpiAction]:
-    """A person's latest actions, voided ones included (marked on the page): one query."""
-    return list(
-        KpiAction.objects.filter(member_id=member.user_id)
-        .select_related("kpi__unit")
-        .order_by("-occurred_at", "-id")[:RECENT_ACTIONS]
-    )

@@ -23,7 +23,8 @@ from orgs.i18n import content_languages
 from orgs.models import Company, DepartmentManager, Member, ReportFrequency, TeamLead
 from orgs.tenancy import current_company_id
 from ratings import dashboards
-from ratings.dashboards import CUSTOM, Holder, KpiFigure, Window
+from ratings.dashboards import Holder, KpiFigure
+from ratings.windows import CUSTOM, Window, window_of
 
 
 @dataclass
@@ -45,7 +46,7 @@ def report_window(frequency: str, today: datetime.date) -> Window:
         yesterday = today - datetime.timedelta(days=1)
         return Window(CUSTOM, yesterday, yesterday, today)
     kind = "week" if frequency == ReportFrequency.WEEKLY else "month"
-    return dashboards.window_of(kind, today, today).shifted(1)
+    return window_of(kind, today, today).shifted(1)
 
 
 def report_html(*, company: Company, sections: list[ReportSection]) -> str:

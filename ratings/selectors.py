@@ -16,13 +16,13 @@ from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
 from kpis.models import Kpi, KpiStatus
+from orgs import access
 from orgs.models import Member
 from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingPeriod, RatingTotal
 from ratings.periods import period_end, period_start
 
 ONE_DAY = datetime.timedelta(days=1)
 RANKING_WORK_MEM = "64MB"
-COVERING_PERIODS = (RatingPeriod.YEAR, RatingPeriod.QUARTER, RatingPeriod.MONTH, RatingPeriod.WEEK)
 
 
 @dataclass(frozen=True)
@@ -311,17 +311,33 @@ def _attach_members(board: Leaderboard) -> None:
         row.member = members.get(row.member_id)
 
 
-def action_list(*, filters: dict | None = None) -> QuerySet[KpiAction]:
+def action_list(*, filters: dict | None = None, viewer: Member | None = None) -> QuerySet[KpiAction]:
+    """Actions, newest first, of the people ``viewer`` sees (O4; None: a token, the whole company).
+
+    ``filters`` (each optional): ``kpi``, a KPI's integration name or id; ``user``, a person's
+    e-mail, external id or id; ``from`` and ``to``, moments (``occurred_at`` >= from, < to);
+    ``source``.
+    """
     filters = filters or {}
-    actions = KpiAction.objects.select_related("kpi", "member__user")
-    if filters.get("kpi") is not None:
-        actions = actions.filter(kpi_id=filters["kpi"])
-    if filters.get("user") is not None:
-        actions = actions.filter(member_id=filters["user"])
-    if filters.get("from") is not None:
+    actions = KpiAction.objects.select_related("kpi", "member__user").order_by("-occurred_at", "-id")
+    if viewer is not None and not access.is_company_admin(viewer):
+        actions = actions.filter(member_id__in=access.visible_members(viewer).values("user_id"))
+    if "kpi" in filters:
+        key = filters["kpi"].strip()
+        condition = Q(kpi__integration_name__iexact=key)
+        if key.isdigit() and len(key) <= 18:
+            condition |= Q(kpi_id=int(key))
+        actions = actions.filter(condition)
+    if "user" in filters:
+        key = filters["user"].strip()
+        condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
+        if key.isdigit() and len(key) <= 18:
+            condition |= Q(member_id=int(key))
+        actions = actions.filter(condition)
+    if "from" in filters:
         actions = actions.filter(occurred_at__gte=filters["from"])
-    if filters.get("to") is not None:
+    if "to" in filters:
         actions = actions.filter(occurred_at__lt=filters["to"])
-    if filters.get("source"):
+    if "source" in filters:
         actions = actions.filter(source=filters["source"])
-    return actions.order_by("-occurred_at", "-id")
+    return actions

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "kpis",
     "ratings",
     "integrations",
+    "pages",
 ]
 
 MIDDLEWARE = [

@@ -35,3 +35,9 @@ def rounded(value, whole) -> str:
     if not shown and exact > 0:
         return "< 1"
     return number(shown)
+
+
+@register.filter
+def percent(value) -> str:
+    """A whole percentage, or an em dash when there is none."""
+    return "—" if value is None else f"{Decimal(value):.0f}%"

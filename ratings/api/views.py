@@ -13,12 +13,7 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 * starts and follows recalculations only as a company admin.
 """
 
-import datetime
-
-from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -39,30 +34,16 @@ from ratings.api.serializers import (
     RecalculationOutputSerializer,
     RecalculationStartedSerializer,
 )
-from ratings.errors import RatingErrorCode
 from ratings.models import ActionSource, RatingPeriod, Recalculation
 from ratings.selectors import Scope, action_list, leaderboard, leaderboard_range
 from ratings.services import MAX_BATCH, action_void, actions_record, recalculation_start
+from ratings.windows import API, CUSTOM, parse_moment, parse_period, parse_scope
 
 MAX_LIMIT = 1000
 
 
 def _path_id(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH, description=description)
-
-
-def may_record(viewer: Member | None) -> bool:
-    """Tokens and company admins record for anyone; managers and leads for their people."""
-    if viewer is None or access.is_company_admin(viewer):
-        return True
-    return bool(access.managed_department_ids(viewer) or access.led_team_ids(viewer))
-
-
-def visible_actions(viewer: Member | None):
-    actions = action_list()
-    if viewer is None or access.is_company_admin(viewer):
-        return actions
-    return actions.filter(member_id__in=access.visible_members(viewer).values("user_id"))
 
 
 _ACTION_SCHEMA = {
@@ -131,28 +112,13 @@ class ActionListApi(ActionApi):
         responses=ActionOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = self.validated(self.FilterSerializer, request.query_params)
-        actions = visible_actions(self.viewer)
-        if "kpi" in filters:
-            key = filters["kpi"].strip()
-            condition = Q(kpi__integration_name__iexact=key)
-            if key.isdigit() and len(key) <= 18:
-                condition |= Q(kpi_id=int(key))
-            actions = actions.filter(condition)
-        if "user" in filters:
-            key = filters["user"].strip()
-            condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
-            if key.isdigit() and len(key) <= 18:
-                condition |= Q(member_id=int(key))
-            actions = actions.filter(condition)
-        tz = None
-        for name, lookup in (("from", "occurred_at__gte"), ("to", "occurred_at__lt")):
-            if name in filters:
-                if tz is None:
-                    tz = company_get().zone
-                actions = actions.filter(**{lookup: _moment(filters[name], name, tz, end=name == "to")})
-        if "source" in filters:
-            actions = actions.filter(source=filters["source"])
+        filters = dict(self.validated(self.FilterSerializer, request.query_params))
+        if "from" in filters or "to" in filters:
+            zone = company_get().zone
+            for name in ("from", "to"):
+                if name in filters:
+                    filters[name] = parse_moment(filters[name], name, zone, end=name == "to")
+        actions = action_list(filters=filters, viewer=self.viewer)
         return self.paginated_response(actions, ActionOutputSerializer)
 
     @extend_schema(
@@ -168,7 +134,7 @@ class ActionListApi(ActionApi):
     )
     def post(self, request: Request) -> Response:
         viewer = self.viewer
-        require(may_record(viewer))
+        require(access.may_record(viewer))
         single = isinstance(request.data, dict)
         items = [request.data] if single else request.data
         try:
@@ -193,25 +159,6 @@ class ActionListApi(ActionApi):
         return actions_record(items=items, source=ActionSource.API, recorded_by=viewer)
 
 
-def _moment(value: str, name: str, tz, *, end: bool) -> datetime.datetime:
-    """A time, or a date meaning its local midnight (``end``: the midnight after it)."""
-    value = value.strip()
-    try:
-        day = parse_date(value)
-        moment = None if day is not None else parse_datetime(value)
-    except ValueError:
-        day = moment = None
-    if day is not None:
-        if end:
-            day += datetime.timedelta(days=1)
-        return datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
-    if moment is not None:
-        return moment if timezone.is_aware(moment) else moment.replace(tzinfo=tz)
-    raise DomainError(
-        RatingErrorCode.INVALID, _("Give a date (YYYY-MM-DD) or a time (ISO 8601)."), field=name
-    )
-
-
 _ACTION_ID = _path_id("action_id", "An action id.")
 
 
@@ -231,8 +178,8 @@ class ActionVoidApi(ActionApi):
         responses=ActionOutputSerializer,
     )
     def post(self, request: Request, action_id: int) -> Response:
-        action = visible_actions(self.viewer).get(id=action_id)
-        require(may_record(self.viewer))
+        action = action_list(viewer=self.viewer).get(id=action_id)
+        require(access.may_record(self.viewer))
         data = self.validated(self.InputSerializer, request.data)
         action_void(action=action, reason=data["reason"], voided_by=self.viewer)
         return Response(ActionOutputSerializer(action_list().get(id=action.id)).data)
@@ -274,55 +221,22 @@ class RatingApi(CompanyApi):
     def get(self, request: Request) -> Response:
         params = self.validated(self.FilterSerializer, request.query_params)
         scope = self._scope(params.get("scope", "company"))
-        viewer = self.viewer
-        page = {"scope": scope, "limit": params["limit"], "offset": params["offset"], "viewer": viewer}
-        if "from" in params or "to" in params:
-            if "period" in params or "date" in params:
-                raise DomainError(
-                    RatingErrorCode.INVALID,
-                    _("Give either a period and a date or from and to."),
-                    field="from",
-                )
-            start, end = _day(params.get("from"), "from"), _day(params.get("to"), "to")
-            if start > end:
-                raise DomainError(RatingErrorCode.INVALID, _("`from` is after `to`."), field="from")
-            board = leaderboard_range(start=start, end=end, **page)
+        page = {"scope": scope, "limit": params["limit"], "offset": params["offset"], "viewer": self.viewer}
+        asked = parse_period(params, rules=API, default=RatingPeriod.MONTH)
+        if asked.kind == CUSTOM:
+            board = leaderboard_range(start=asked.start, end=asked.end, **page)
         else:
-            period = params.get("period", RatingPeriod.MONTH)
-            if period not in RatingPeriod.values:
-                raise DomainError(
-                    RatingErrorCode.PERIOD_INVALID,
-                    _("A period is one of: %(periods)s.") % {"periods": ", ".join(RatingPeriod.values)},
-                    field="period",
-                )
-            day = _day(params["date"], "date") if "date" in params else company_get().today()
-            board = leaderboard(period=period, day=day, **page)
+            board = leaderboard(period=asked.kind, day=asked.day or company_get().today(), **page)
         return Response(LeaderboardOutputSerializer(board).data)
 
     def _scope(self, value: str) -> Scope:
-        kind, _sep, raw_id = value.strip().partition(":")
-        if kind == "company" and not raw_id:
-            return Scope()
-        if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
-            raise DomainError(
-                RatingErrorCode.SCOPE_INVALID,
-                _("A scope is company, department:ID or team:ID."),
-                field="scope",
-            )
-        units = access.visible_departments if kind == "department" else access.visible_teams
-        if not units(self.viewer).filter(id=int(raw_id)).exists():
-            raise DomainError("not_found", _("No such %(kind)s.") % {"kind": kind}, field="scope")
-        return Scope(kind, int(raw_id))
-
-
-def _day(value: str | None, name: str) -> datetime.date:
-    try:
-        day = parse_date((value or "").strip())
-    except ValueError:
-        day = None
-    if day is None:
-        raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
-    return day
+        scope = parse_scope(value)
+        if scope.kind == "company":
+            return scope
+        units = access.visible_departments if scope.kind == "department" else access.visible_teams
+        if not units(self.viewer).filter(id=scope.unit_id).exists():
+            raise DomainError("not_found", _("No such %(kind)s.") % {"kind": scope.kind}, field="scope")
+        return scope
 
 
 # --- Recalculation (R2) -------------------------------------------------------------------------------

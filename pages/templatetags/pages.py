@@ -1,13 +1,10 @@
 """The layout's navigation (O4: each person sees links to what their role may open) and small
 formatting helpers of the pages."""
 
-from decimal import Decimal
-
 from django import template
 from django.utils.translation import gettext as _
 
-from orgs.selectors import member_of
-from ratings import dashboards
+from orgs import access
 
 register = template.Library()
 
@@ -20,28 +17,21 @@ def main_nav(context) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"links": []}
-    member = getattr(request, "member", None) or member_of(user)
+    member = getattr(request, "viewer", None)  # None where the company middleware never ran
     path = request.path
     links = [(_("Home"), "/", path == "/")]
-    if member is not None:
-        request.member = member
+    if member:
         links += [
             (_("My profile"), f"/people/{member.user_id}/", path.startswith("/people/")),
             (_("Dashboards"), "/dashboards/", path.startswith("/dashboards/")),
             (_("Leaderboard"), "/leaderboard/", path.startswith("/leaderboard/")),
             (_("Organization"), "/organization/", path.startswith("/organization/")),
         ]
-        if dashboards.may_record(member):
+        if access.may_record(member):
             links.append((_("Activity logger"), "/logger/", path.startswith("/logger/")))
     if user.is_staff:
         links.append((_("Admin"), "/admin/", False))
     return {"links": links}
-
-
-@register.filter
-def percent(value) -> str:
-    """A whole percentage, or an em dash when there is none."""
-    return "—" if value is None else f"{Decimal(value):.0f}%"
 
 
 @register.filter

@@ -1,10 +1,10 @@
-"""Pages of KPIs (API.md "Pages"): one KPI as the signed-in person may see it (K1, K4, K6, K7, K9, D6)."""
+"""The KPI page (API.md "Pages"): one KPI as the signed-in person may see it (K1, K4, K6, K7, K9, D6)."""
 
 import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from kpis.models import Target, TargetPart, TargetPeriod, TargetScope
 from kpis.selectors import target_list_current
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
-from orgs.selectors import member_of
+from pages.views.base import viewer_of
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ def _target_row(target: Target, today: datetime.date, viewer: Member) -> TargetR
 def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     """A KPI the viewer may see (``kpis.access.visible_kpis``); any other id, including another
     company's, is a 404 like one that does not exist."""
-    member = member_of(request.user)
-    if member is None:
-        raise Http404
-    request.member = member  # the navigation reuses it
+    member = viewer_of(request)
     kpi = get_object_or_404(
         visible_kpis(member).select_related("department", "team", "owner__user"), id=kpi_id
     )

@@ -17,7 +17,8 @@ from kpis.templatetags.kpi_format import rounded
 from orgs.models import Role
 from orgs.services import department_create, team_create
 from orgs.tenancy import company_context
-from ratings import dashboards, views
+from pages.views import ratings as views
+from ratings import dashboards, windows
 from ratings.models import ActionSource, KpiAction
 from ratings.tests.pages_org import NOVEMBER, build_org, record
 
@@ -73,7 +74,7 @@ def test_a_monthly_target_of_300_expects_100_on_the_10th_of_a_30_day_month(clien
 def test_a_week_of_a_monthly_target_is_its_days_share_and_a_breakdown_counts_its_parts(org):
     with company_context(org.company.id):
         target = target_create(kpi=org.calls, period="month", start=NOVEMBER, value="300")
-        week = dashboards.window_of("week", datetime.date(2026, 11, 2), TENTH)  # 2–8 November
+        week = windows.window_of("week", datetime.date(2026, 11, 2), TENTH)  # 2–8 November
         assert dashboards.target_share(target, week.start, week.end) == Decimal("70.00")
         target_break_down(target=target, into="week", method="days")
         target.refresh_from_db()
@@ -217,7 +218,7 @@ def test_primary_and_secondary_kpis_are_shown_apart(client, org, on_the_tenth):
     ],
 )
 def test_the_period_comes_from_the_query(params, start, end):
-    window = dashboards.window_from_query(params, today=TENTH)
+    window = windows.window_from_query(params, today=TENTH)
     assert (str(window.start), str(window.end)) == (start, end)
 
 

@@ -1,17 +1,15 @@
 """Pages of ratings (API.md "Pages"): dashboards (D3), their exports and reports (I4, D5), the
 leaderboard (R7), a person's profile (D2) and the activity logger (O5).
 
-Views stay thin: ``ratings.dashboards`` reads, templates draw, ``ratings.services.actions_record``
-writes. Who may see what follows O4 (``ratings.dashboards`` and ``orgs.access``): a unit or person
-out of the viewer's reach answers 404, exactly like one that does not exist, another company's
-included; the company dashboard answers 403 to anyone but a company admin.
+Views stay thin: ``ratings.dashboards`` and ``pages.selectors`` read, templates draw,
+``ratings.services.actions_record`` writes. Who may see what follows O4 (``orgs.access``): a unit
+or person out of the viewer's reach answers 404, exactly like one that does not exist, another
+company's included; the company dashboard answers 403 to anyone but a company admin.
 """
 
 import datetime
-import functools
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -19,56 +17,28 @@ from django.utils.translation import gettext as _
 
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError, DomainErrors
-from kpis.models import Kpi, KpiStatus
+from kpis.models import Kpi
 from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
-from orgs.selectors import member_of
+from pages import selectors
+from pages.selectors import BY_MEMBERS
+from pages.views.base import page, viewer_of
 from ratings import dashboards, reports
-from ratings.dashboards import BY_MEMBERS, Holder, Window
+from ratings.dashboards import Holder
 from ratings.models import ActionSource, RatingPeriod
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 from ratings.services import actions_record
+from ratings.windows import CUSTOM, Window, parse_scope, window_from_query
 
 EXPORT_FORMATS = ("csv", "xlsx")
 LEADERBOARD_PAGE = 50
 EXPORT_LIMIT = 10_000
 
 
-def viewer_of(request: HttpRequest) -> Member:
-    """The signed-in person, kept on the request for the navigation; a platform operator, who has
-    no company, finds no page here (404)."""
-    member = getattr(request, "member", None) or member_of(request.user)
-    if member is None:
-        raise Http404
-    request.member = member
-    return member
-
-
-def profiles_open_to(viewer: Member, member_ids) -> set[int]:
-    """Which of these people's profiles the viewer may open (O4), to link only those: one query."""
-    return set(
-        access.visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True)
-    )
-
-
 def company_today(member: Member) -> datetime.date:
     return member.company.today()
-
-
-def page(view):
-    """A page for signed-in people whose bad query (a period, a scope) is a 400 page saying why."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            return render(request, "pages/bad_request.html", {"message": error.message}, status=400)
-
-    return wrapped
 
 
 # --- Dashboards (D3) ----------------------------------------------------------------------------------
@@ -76,20 +46,20 @@ def page(view):
 
 def _company(request: HttpRequest) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    if not dashboards.may_see_company_dashboard(viewer):
+    if not access.may_see_company_dashboard(viewer):
         raise PermissionDenied
     return viewer, dashboards.company_holder(viewer.company.name)
 
 
 def _department(request: HttpRequest, department_id: int) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    department = get_object_or_404(dashboards.dashboard_departments(viewer), id=department_id)
+    department = get_object_or_404(access.dashboard_departments(viewer), id=department_id)
     return viewer, dashboards.department_holder(department)
 
 
 def _team(request: HttpRequest, team_id: int) -> tuple[Member, Holder]:
     viewer = viewer_of(request)
-    team = get_object_or_404(dashboards.dashboard_teams(viewer), id=team_id)
+    team = get_object_or_404(access.dashboard_teams(viewer), id=team_id)
     return viewer, dashboards.team_holder(team)
 
 
@@ -102,7 +72,7 @@ def _holder(request: HttpRequest, kind: str, unit_id: int | None) -> tuple[Membe
 
 
 def _window(request: HttpRequest, viewer: Member) -> Window:
-    return dashboards.window_from_query(request.GET, today=company_today(viewer))
+    return window_from_query(request.GET, today=company_today(viewer))
 
 
 def _unit_view(request: HttpRequest, kind: str, unit_id: int | None):
@@ -119,103 +89,34 @@ def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> Ht
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
     viewer, holder, window, languages = _unit_view(request, kind, unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
-    primary, secondary = dashboards.split_by_kind(figures)
-    chosen = _chosen(request, figures)
+    sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
+    chosen = sections["chosen"]
     # By sub-unit where there are sub-units (the company's departments, a department's teams).
-    by = request.GET.get("by", dashboards.breakdown_choices(holder)[-1])
-    by = by if by in dashboards.breakdown_choices(holder) else BY_MEMBERS
-    breakdown = dashboards.breakdown(holder, primary or secondary, window, by)
-    board = dashboards.holder_leaderboard(holder, window, viewer=viewer)
+    by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
+    by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
+    breakdown = selectors.breakdown(holder, sections["primary"] or sections["secondary"], window, by)
+    board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
-        "holder": holder,
-        "window": window,
-        "primary": primary,
-        "secondary": secondary,
-        "chosen": chosen,
-        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        **sections,
         "breakdown": breakdown,
-        "breakdown_choices": dashboards.breakdown_choices(holder),
+        "breakdown_choices": selectors.breakdown_choices(holder),
         "board": board,
-        "linkable": profiles_open_to(
+        "linkable": access.profiles_open_to(
             viewer, [row.member_id for row in board.rows + breakdown.rows if row.member_id]
         ),
-        "switch": _dashboard_switch(viewer, holder),
+        "switch": selectors.dashboard_switch(viewer, holder),
         "by": by,
-        **_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
+        **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
     }
     template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
     return render(request, template, context)
-
-
-def _picker(window: Window, **keep) -> dict:
-    """The period picker's context; ``keep``: parameters that survive a change of period."""
-    kinds = [
-        ("week", _("Week")),
-        ("month", _("Month")),
-        ("quarter", _("Quarter")),
-        ("year", _("Year")),
-        (dashboards.CUSTOM, _("Custom range")),
-    ]
-    kept = [(name, value) for name, value in keep.items() if value]
-    return {
-        "window": window,
-        "query": urlencode(window.query),
-        "periods": _period_links(window.kind),
-        "period_kinds": kinds,
-        "previous_query": urlencode(window.shifted(1).query),
-        "next_query": urlencode(window.following().query),
-        "keep": kept,
-        "extra": f"&{urlencode(kept)}" if kept else "",
-    }
-
-
-def _chosen(request: HttpRequest, figures: list[dashboards.KpiFigure]) -> dashboards.KpiFigure | None:
-    """The KPI whose charts are drawn: ``?kpi=ID`` among the page's, else the first primary KPI
-    with a target (the one to pace), preferring one that counts in the rating."""
-    wanted = request.GET.get("kpi", "")
-    ranked = sorted(
-        figures,
-        key=lambda figure: (figure.kpi.kind != "primary", figure.target is None, not figure.kpi.in_rating),
-    )
-    return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
-
-
-def _period_links(current: str, *, all_time: bool = False) -> list[tuple[str, str, bool]]:
-    """The period picker's quick links to today's week, month, quarter, year (and all time):
-    (label, period, current)."""
-    labels = {"week": _("Week"), "month": _("Month"), "quarter": _("Quarter"), "year": _("Year")}
-    if all_time:
-        labels[RatingPeriod.ALL] = _("All time")
-    return [(label, kind, current == kind) for kind, label in labels.items()]
-
-
-def _dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
-    """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
-    with department dashboards gets the teams of the department in view only (a company of 500
-    teams would otherwise list them all on every page); the index page lists everything."""
-    holder = holder or Holder("")
-    links = []
-    if dashboards.may_see_company_dashboard(viewer):
-        links.append((_("Company"), "/dashboards/company/", holder.kind == "company"))
-    departments = list(dashboards.dashboard_departments(viewer))
-    for department in departments:
-        current = holder.kind == "department" and holder.id == department.id
-        links.append((department.name, f"/dashboards/departments/{department.id}/", current))
-    teams = dashboards.dashboard_teams(viewer)
-    if departments and holder.kind != "":
-        in_view = holder.id if holder.kind == "department" else holder.department_id
-        teams = teams.filter(department_id=in_view)
-    for team in teams:
-        current = holder.kind == "team" and holder.id == team.id
-        links.append((f"{team.department.name} / {team.name}", f"/dashboards/teams/{team.id}/", current))
-    return links
 
 
 @page
 def dashboard_index(request: HttpRequest) -> HttpResponse:
     """Every dashboard the viewer may open (O4)."""
     viewer = viewer_of(request)
-    return render(request, "ratings/dashboards.html", {"links": _dashboard_switch(viewer)})
+    return render(request, "ratings/dashboards.html", {"links": selectors.dashboard_switch(viewer)})
 
 
 def _unit_stem(kind: str, unit_id: int | None) -> str:
@@ -281,14 +182,12 @@ def dashboard_report(request: HttpRequest, kind: str, unit_id: int | None = None
 
 def _scope(viewer: Member, value: str) -> tuple[Scope, str]:
     """``company``, ``department:ID`` or ``team:ID`` among those the viewer sees; another is 404."""
-    kind, _sep, raw_id = (value or "company").strip().partition(":")
-    if kind == "company" and not raw_id:
-        return Scope(), viewer.company.name
-    if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
-        raise DomainError("scope_invalid", _("A scope is company, department:ID or team:ID."), field="scope")
-    units = access.visible_departments if kind == "department" else access.visible_teams
-    unit = get_object_or_404(units(viewer), id=int(raw_id))
-    return Scope(kind, unit.id), unit.name
+    scope = parse_scope(value)
+    if scope.kind == "company":
+        return scope, viewer.company.name
+    units = access.visible_departments if scope.kind == "department" else access.visible_teams
+    unit = get_object_or_404(units(viewer), id=scope.unit_id)
+    return Scope(scope.kind, unit.id), unit.name
 
 
 def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, offset: int = 0):
@@ -297,8 +196,8 @@ def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, of
     paging = {"scope": scope, "limit": limit, "offset": offset, "viewer": viewer}
     if request.GET.get("period") == RatingPeriod.ALL:
         return None, leaderboard(period=RatingPeriod.ALL, day=today, **paging)
-    window = dashboards.window_from_query(request.GET, today=today)
-    if window.kind == dashboards.CUSTOM:
+    window = window_from_query(request.GET, today=today)
+    if window.kind == CUSTOM:
         return window, leaderboard_range(start=window.start, end=window.end, **paging)
     return window, leaderboard(period=window.kind, day=window.start, **paging)
 
@@ -317,38 +216,21 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
     params = {key: value for key, value in request.GET.items() if key != "offset"}
     context = {
         "board": board,
-        "linkable": profiles_open_to(viewer, [row.member_id for row in board.rows]),
+        "linkable": access.profiles_open_to(viewer, [row.member_id for row in board.rows]),
         "window": window,
         "scope_value": str(scope),
         "scope_name": scope_name,
-        "scopes": _scopes(viewer, scope),
+        "scopes": selectors.scope_choices(viewer, scope),
         "query": urlencode(params),
         "all_time": window is None,
         "previous_offset": max(0, offset - LEADERBOARD_PAGE) if offset else None,
         "next_offset": offset + LEADERBOARD_PAGE if offset + LEADERBOARD_PAGE < board.count else None,
-        "periods": _period_links(window.kind if window else RatingPeriod.ALL, all_time=True),
+        "periods": selectors.period_links(window.kind if window else RatingPeriod.ALL, all_time=True),
     }
     template = (
         "ratings/_leaderboard.html" if request.headers.get("HX-Request") else "ratings/leaderboard.html"
     )
     return render(request, template, context)
-
-
-def _scopes(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
-    """The scope picker: the company, the departments the viewer sees, and their teams; with
-    several departments, only the teams of the department in view (as the dashboard switcher)."""
-    scopes = [("company", _("Whole company"))]
-    departments = list(access.visible_departments(viewer).order_by("name", "id"))
-    scopes += [(f"department:{unit.id}", unit.name) for unit in departments]
-    teams = access.visible_teams(viewer).select_related("department").order_by("department__name", "name")
-    if len(departments) > 1 and scope.kind == "department":
-        teams = teams.filter(department_id=scope.unit_id)
-    elif len(departments) > 1 and scope.kind == "team":
-        teams = teams.filter(department__teams__id=scope.unit_id)
-    elif len(departments) > 1:
-        teams = teams.none()
-    scopes += [(f"team:{team.id}", f"{team.department.name} / {team.name}") for team in teams]
-    return scopes
 
 
 @page
@@ -381,24 +263,19 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     holder = dashboards.person_holder(person)
     kpis = list(kpi_list_for_member(person))
     figures = dashboards.kpi_figures(holder, kpis, window, languages)
-    primary, secondary = dashboards.split_by_kind(figures)
-    chosen = _chosen(request, figures)
-    actions = dashboards.recent_actions(person)
+    sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
+    chosen = sections["chosen"]
+    actions = selectors.recent_actions(person)
     context = {
+        **sections,
         "person": person,
-        "holder": holder,
-        "window": window,
-        "primary": primary,
-        "secondary": secondary,
-        "chosen": chosen,
-        "chart": dashboards.kpi_chart(holder, chosen.kpi, window) if chosen else None,
-        "rating": dashboards.rating_history(person, window),
+        "rating": selectors.rating_history(person, window),
         "actions": [
             (action, localized(action.kpi, "name", languages), localized(action.kpi.unit, "name", languages))
             for action in actions
         ],
         "is_me": person.user_id == viewer.user_id,
-        **_picker(window, kpi=chosen.kpi.id if chosen else None),
+        **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None),
     }
     template = "ratings/_profile.html" if request.headers.get("HX-Request") else "ratings/profile.html"
     return render(request, template, context)
@@ -414,11 +291,11 @@ def logger(request: HttpRequest) -> HttpResponse:
     """A team lead, manager or company admin records actions for their people: up to five rows at
     once, through the one recording service (R3), all or nothing; every error is shown at its row."""
     viewer = viewer_of(request)
-    if not dashboards.may_record(viewer):
+    if not access.may_record(viewer):
         raise PermissionDenied
-    people = list(dashboards.recordable_members(viewer))
+    people = list(access.recordable_members(viewer))
     languages = content_languages(request.user, viewer.company)
-    kpis = _logger_kpis(people, languages)
+    kpis = selectors.logger_kpis(people, languages)
     rows = [{"index": index} for index in range(LOGGER_ROWS)]
     errors, recorded, general = {}, None, []
     if request.method == "POST":
@@ -448,16 +325,6 @@ def logger(request: HttpRequest) -> HttpResponse:
         "now": viewer.company.now().strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "ratings/logger.html", context, status=400 if errors or general else 200)
-
-
-def _logger_kpis(people: list[Member], languages: list[str]) -> list[tuple[int, str, str]]:
-    """The company's Active KPIs by name, (id, name, unit), none when there is nobody to record
-    for; the service refuses a row whose KPI does not reach its person (K8)."""
-    kpis = Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True).select_related("unit")
-    choices = [
-        (kpi.id, localized(kpi, "name", languages), localized(kpi.unit, "name", languages)) for kpi in kpis
-    ]
-    return sorted(choices, key=lambda choice: choice[1].casefold()) if people else []
 
 
 def _posted_row(request: HttpRequest, index: int) -> dict:

@@ -1,31 +1,23 @@
-"""Pages of orgs (API.md "Pages"): Home (D1) and the Organization section (O5), in the reader's
-language (D6). Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of
-queries)."""
+"""Home (D1) and the Organization section (O5) (API.md "Pages"), in the reader's language (D6).
+Their figures come from ``ratings.dashboards`` (aggregates, a fixed number of queries)."""
 
-import datetime
 from collections import defaultdict
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages
-from orgs.models import Member, Role, Team, TrackingFrequency
-from orgs.selectors import member_of
+from orgs.models import Member, Role, Team
+from pages.selectors import frequency_window
+from pages.views.base import viewer_of
 from ratings import dashboards
 from ratings.selectors import leaderboard
-
-
-def frequency_window(frequency: str, today: datetime.date) -> dashboards.Window:
-    """The current period of a tracking frequency (O1): today, this week, month or quarter."""
-    if frequency == TrackingFrequency.DAILY:
-        return dashboards.Window(dashboards.CUSTOM, today, today, today)
-    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
-    return dashboards.window_of(kind, today, today)
+from ratings.windows import Window, window_of
 
 
 @login_required
@@ -33,10 +25,9 @@ def home(request: HttpRequest) -> HttpResponse:
     """Home (D1): the signed-in person's KPIs for the current period (primary by the company's
     primary tracking frequency, secondary by its secondary one: value, target, progress), their
     points and rank this month, and their team's primary KPIs."""
-    member = member_of(request.user)  # None for a platform operator, who has no company
-    if member is None:
+    member = request.viewer
+    if not member:  # a platform operator, who has no company
         return render(request, "home.html", {"has_company": False})
-    request.member = member
     company = member.company
     today = company.today()
     languages = content_languages(request.user, company)
@@ -58,14 +49,14 @@ def home(request: HttpRequest) -> HttpResponse:
         "secondary": figures[KpiKind.SECONDARY],
         "primary_window": windows[KpiKind.PRIMARY],
         "secondary_window": windows[KpiKind.SECONDARY],
-        "month": dashboards.window_of("month", today, today),
+        "month": window_of("month", today, today),
         "board": board,
         **_team_context(member, windows[KpiKind.PRIMARY], languages),
     }
     return render(request, "home.html", context)
 
 
-def _team_context(member: Member, window: dashboards.Window, languages: list[str]) -> dict:
+def _team_context(member: Member, window: Window, languages: list[str]) -> dict:
     """D1: the key (primary) metrics of the person's team."""
     team = Team.objects.filter(id=member.team_id).first() if member.team_id else None
     if team is None:
@@ -80,10 +71,7 @@ def organization(request: HttpRequest) -> HttpResponse:
     """The Organization section (O5), read-only: the administrators, each department with its
     managers and teams, each team with its leads and people, as far as the viewer may see (O4).
     Changes are made in the admin. A fixed number of queries, whatever the size of the company."""
-    viewer = member_of(request.user)
-    if viewer is None:
-        raise Http404
-    request.member = viewer
+    viewer = viewer_of(request)
     people = (
         access.visible_members(viewer).select_related("user").order_by("user__first_name", "user__last_name")
     )

@@ -1,0 +1,329 @@
+"""What a page shows, assembled for its template (API.md "Pages"): the period picker, the unit
+and scope switchers, a KPI's charts, the breakdown by person or sub-unit, a unit's leaderboard, a
+person's rating over time and latest actions. Only the pages read these; the figures they start
+from (``ratings.dashboards``) also make the KPI report.
+
+Every function runs a fixed number of queries whatever the number of people, KPIs or actions.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.db.models import Sum
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from kpis.models import Kpi, KpiStatus, TargetScope
+from orgs import access
+from orgs.i18n import localized
+from orgs.models import Department, Member, Team, TrackingFrequency
+from ratings import dashboards
+from ratings.dashboards import CENT, Holder, KpiFigure
+from ratings.models import DepartmentDailyTotal, KpiAction, RatingPeriod, RatingTotal
+from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
+from ratings.windows import CUSTOM, Window, window_of
+
+TREND_PERIODS = 6
+
+
+def frequency_window(frequency: str, today: datetime.date) -> Window:
+    """The current period of a tracking frequency (O1): today, this week, month or quarter."""
+    if frequency == TrackingFrequency.DAILY:
+        return Window(CUSTOM, today, today, today)
+    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
+    return window_of(kind, today, today)
+
+
+# --- Pickers and switchers ----------------------------------------------------------------------------
+
+
+def period_picker(window: Window, **keep) -> dict:
+    """The period picker's context; ``keep``: parameters that survive a change of period."""
+    kinds = [
+        ("week", _("Week")),
+        ("month", _("Month")),
+        ("quarter", _("Quarter")),
+        ("year", _("Year")),
+        (CUSTOM, _("Custom range")),
+    ]
+    kept = [(name, value) for name, value in keep.items() if value]
+    return {
+        "window": window,
+        "query": urlencode(window.query),
+        "periods": period_links(window.kind),
+        "period_kinds": kinds,
+        "previous_query": urlencode(window.shifted(1).query),
+        "next_query": urlencode(window.following().query),
+        "keep": kept,
+        "extra": f"&{urlencode(kept)}" if kept else "",
+    }
+
+
+def period_links(current: str, *, all_time: bool = False) -> list[tuple[str, str, bool]]:
+    """The period picker's quick links to today's week, month, quarter, year (and all time):
+    (label, period, current)."""
+    labels = {"week": _("Week"), "month": _("Month"), "quarter": _("Quarter"), "year": _("Year")}
+    if all_time:
+        labels[RatingPeriod.ALL] = _("All time")
+    return [(label, kind, current == kind) for kind, label in labels.items()]
+
+
+def chosen_figure(figures: list[KpiFigure], wanted: str) -> KpiFigure | None:
+    """The KPI whose charts are drawn: ``?kpi=ID`` among the page's, else the first primary KPI
+    with a target (the one to pace), preferring one that counts in the rating."""
+    ranked = sorted(
+        figures,
+        key=lambda figure: (figure.kpi.kind != "primary", figure.target is None, not figure.kpi.in_rating),
+    )
+    return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
+
+
+def kpi_sections(holder: Holder, figures: list[KpiFigure], window: Window, *, wanted: str) -> dict:
+    """What ``_kpi_sections.html`` draws on a dashboard and a profile: primary KPIs apart from
+    secondary ones (K6), and the chosen KPI's charts (3 queries when there is one)."""
+    primary, secondary = dashboards.split_by_kind(figures)
+    chosen = chosen_figure(figures, wanted)
+    return {
+        "holder": holder,
+        "window": window,
+        "primary": primary,
+        "secondary": secondary,
+        "chosen": chosen,
+        "chart": kpi_chart(holder, chosen.kpi, window) if chosen else None,
+    }
+
+
+def dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
+    """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
+    with department dashboards gets the teams of the department in view only (a company of 500
+    teams would otherwise list them all on every page); the index page lists everything."""
+    holder = holder or Holder("")
+    links = []
+    if access.may_see_company_dashboard(viewer):
+        links.append((_("Company"), "/dashboards/company/", holder.kind == "company"))
+    departments = list(access.dashboard_departments(viewer))
+    for department in departments:
+        current = holder.kind == "department" and holder.id == department.id
+        links.append((department.name, f"/dashboards/departments/{department.id}/", current))
+    teams = access.dashboard_teams(viewer)
+    if departments and holder.kind != "":
+        in_view = holder.id if holder.kind == "department" else holder.department_id
+        teams = teams.filter(department_id=in_view)
+    for team in teams:
+        current = holder.kind == "team" and holder.id == team.id
+        links.append((f"{team.department.name} / {team.name}", f"/dashboards/teams/{team.id}/", current))
+    return links
+
+
+def scope_choices(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
+    """The scope picker: the company, the departments the viewer sees, and their teams; with
+    several departments, only the teams of the department in view (as the dashboard switcher)."""
+    scopes = [("company", _("Whole company"))]
+    departments = list(access.visible_departments(viewer).order_by("name", "id"))
+    scopes += [(f"department:{unit.id}", unit.name) for unit in departments]
+    teams = access.visible_teams(viewer).select_related("department").order_by("department__name", "name")
+    if len(departments) > 1 and scope.kind == "department":
+        teams = teams.filter(department_id=scope.unit_id)
+    elif len(departments) > 1 and scope.kind == "team":
+        teams = teams.filter(department__teams__id=scope.unit_id)
+    elif len(departments) > 1:
+        teams = teams.none()
+    scopes += [(f"team:{team.id}", f"{team.department.name} / {team.name}") for team in teams]
+    return scopes
+
+
+def logger_kpis(people: list[Member], languages: list[str]) -> list[tuple[int, str, str]]:
+    """The company's Active KPIs by name, (id, name, unit), none when there is nobody to record
+    for; the service refuses a row whose KPI does not reach its person (K8)."""
+    kpis = Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True).select_related("unit")
+    choices = [
+        (kpi.id, localized(kpi, "name", languages), localized(kpi.unit, "name", languages)) for kpi in kpis
+    ]
+    return sorted(choices, key=lambda choice: choice[1].casefold()) if people else []
+
+
+# --- Charts: the trend over the last periods and the pace within this one ----------------------------
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_PERIODS) -> dict:
+    """Chart data for one KPI (D3, D4), as JSON for the page: the totals of the last ``periods``
+    windows against their targets, and this window day by day, cumulative, against the target
+    pro-rated to each day (the expected-to-date line). 3 queries."""
+    windows = [window.shifted(back) for back in range(periods - 1, -1, -1)]
+    days = dict(
+        dashboards.kpi_day_totals(holder, [kpi], windows[0].start, window.end)
+        .values("day")
+        .annotate(value=Sum("value"))
+        .values_list("day", "value")
+    )
+    targets = dashboards.holder_targets(holder, [kpi], since=windows[0].start, until=window.end).get(
+        kpi.id, []
+    )
+    trend = {"labels": [], "actual": [], "target": []}
+    for each in windows:
+        target = dashboards.covering_target(targets, each)
+        trend["labels"].append(each.short_label)
+        trend["actual"].append(
+            _number(sum((v for d, v in days.items() if each.start <= d <= each.end), Decimal(0)))
+        )
+        trend["target"].append(
+            _number(dashboards.target_share(target, each.start, each.end)) if target else None
+        )
+    target = dashboards.covering_target(targets, window)
+    pacing = {"labels": [], "actual": [], "expected": []}
+    running = Decimal(0)
+    for offset in range(window.days):
+        day = window.start + datetime.timedelta(days=offset)
+        running += days.get(day, Decimal(0))
+        pacing["labels"].append(date_format(day, "SHORT_DATE_FORMAT"))
+        pacing["actual"].append(_number(running) if day <= window.today else None)
+        pacing["expected"].append(
+            _number(dashboards.target_share(target, window.start, day)) if target else None
+        )
+    return {"trend": trend, "pacing": pacing, "has_target": target is not None}
+
+
+# --- Breakdown by person or sub-unit ------------------------------------------------------------------
+
+BY_MEMBERS, BY_UNITS = "members", "units"
+BREAKDOWN_LIMIT = 50
+
+
+@dataclass
+class BreakdownRow:
+    name: str
+    values: list[Decimal]  # aligned with the KPIs of the breakdown
+    points: Decimal
+    member_id: int | None = None
+
+
+@dataclass
+class Breakdown:
+    by: str
+    kpis: list[KpiFigure]
+    rows: list[BreakdownRow] = field(default_factory=list)
+    count: int = 0  # rows in all; ``rows`` holds the first BREAKDOWN_LIMIT by points
+
+
+def breakdown_choices(holder: Holder) -> list[str]:
+    return [BY_MEMBERS, BY_UNITS] if holder.sub_unit_field else [BY_MEMBERS]
+
+
+def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str) -> Breakdown:
+    """The holder's totals per person or per sub-unit (departments of the company, teams of a
+    department) for the KPIs of ``figures``: 2 queries."""
+    result = Breakdown(by=by, kpis=figures)
+    if not figures:
+        return result
+    kpis = [figure.kpi for figure in figures]
+    by_departments = by == BY_UNITS and holder.kind == TargetScope.COMPANY
+    if by_departments:  # the departments' own totals, not every person's rows
+        group = "department_id"
+        rows = DepartmentDailyTotal.objects.filter(
+            kpi_id__in=[kpi.id for kpi in kpis], day__range=(window.start, window.end)
+        )
+    else:
+        group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_unit_field}"
+        rows = dashboards.daily_totals(holder, kpis, window.start, window.end)
+    sums = rows.values(group, "kpi_id").annotate(value=Sum("value"), points=Sum("points")).order_by()
+    table: dict[int | None, dict[int, Decimal]] = defaultdict(dict)
+    points: dict[int | None, Decimal] = defaultdict(Decimal)
+    for row in sums.values_list(group, "kpi_id", "value", "points"):
+        key, kpi_id, value, row_points = row
+        table[key][kpi_id] = value
+        points[key] += row_points
+    if by_departments:  # people in no department: the company's totals less the departments'
+        _add_the_rest(table, points, figures)
+    if by == BY_MEMBERS:
+        names = {
+            member.user_id: str(member.user)
+            for member in Member.objects.select_related("user").filter(
+                user_id__in=sorted(table, key=lambda key: (-points[key], key))[:BREAKDOWN_LIMIT]
+            )
+        }
+    else:
+        units = (
+            Department.objects.all()
+            if holder.kind == TargetScope.COMPANY
+            else Team.objects.filter(department_id=holder.id)
+        )
+        names = {unit.id: unit.name for unit in units}
+        for unit_id in names:
+            table.setdefault(unit_id, {})
+    rows = []
+    for key, values in table.items():
+        if by == BY_MEMBERS and key not in names:
+            continue
+        name = names.get(key) or (_("No department") if holder.kind == TargetScope.COMPANY else _("No team"))
+        rows.append(
+            BreakdownRow(
+                name=name,
+                values=[values.get(kpi.id, Decimal(0)) for kpi in kpis],
+                points=points[key],
+                member_id=key if by == BY_MEMBERS else None,
+            )
+        )
+    rows.sort(key=lambda row: (-row.points, row.name.casefold()))
+    result.rows, result.count = rows[:BREAKDOWN_LIMIT], len(table)
+    return result
+
+
+def _add_the_rest(table: dict, points: dict, figures: list[KpiFigure]) -> None:
+    rest = {
+        figure.kpi.id: (
+            figure.total - sum((row.get(figure.kpi.id, 0) for row in table.values()), Decimal(0))
+        ).quantize(CENT)
+        for figure in figures
+    }
+    rest_points = (sum((f.points for f in figures), Decimal(0)) - sum(points.values(), Decimal(0))).quantize(
+        CENT
+    )
+    if rest_points or any(rest.values()):
+        table[None], points[None] = rest, rest_points
+
+
+# --- Leaderboards and a person's history --------------------------------------------------------------
+
+
+def holder_leaderboard(holder: Holder, window: Window, *, viewer: Member, limit: int = 10) -> Leaderboard:
+    """The leaderboard of the holder's unit (R7) for the window, with the viewer's own place."""
+    page = {"scope": holder.scope, "limit": limit, "viewer": viewer}
+    if window.kind == CUSTOM:
+        return leaderboard_range(start=window.start, end=window.end, **page)
+    return leaderboard(period=window.kind, day=window.start, **page)
+
+
+def rating_history(member: Member, window: Window, *, periods: int = 12) -> dict:
+    """A person's rating points month by month, the last ``periods`` months up to the window's
+    (D2): one query on ``RatingTotal``."""
+    months = [
+        window_of("month", window.end, window.today).shifted(back) for back in range(periods - 1, -1, -1)
+    ]
+    points = dict(
+        RatingTotal.objects.filter(
+            member_id=member.user_id, period="month", start__gte=months[0].start, start__lte=months[-1].start
+        ).values_list("start", "points")
+    )
+    return {
+        "labels": [month.short_label for month in months],
+        "points": [_number(points.get(month.start, Decimal(0))) for month in months],
+    }
+
+
+RECENT_ACTIONS = 20
+
+
+def recent_actions(member: Member) -> list[KpiAction]:
+    """A person's latest actions, voided ones included (marked on the page): one query."""
+    return list(
+        KpiAction.objects.filter(member_id=member.user_id)
+        .select_related("kpi__unit")
+        .order_by("-occurred_at", "-id")[:RECENT_ACTIONS]
+    )

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from pages.views import home, kpis, ratings
+
+_UNITS = {
+    "company": ("dashboards/company/", {"kind": "company"}),
+    "department": ("dashboards/departments/<int:unit_id>/", {"kind": "department"}),
+    "team": ("dashboards/teams/<int:unit_id>/", {"kind": "team"}),
+}
+
+urlpatterns = [
+    path("kpis/<int:kpi_id>/", kpis.kpi_page, name="kpi-page"),
+    path("dashboards/", ratings.dashboard_index, name="dashboards"),
+    path("leaderboard/", ratings.leaderboard_page, name="leaderboard"),
+    path("leaderboard/export.<str:fmt>", ratings.leaderboard_export, name="leaderboard-export"),
+    path("people/<int:member_id>/", ratings.profile, name="profile"),
+    path("logger/", ratings.logger, name="logger"),
+]
+for kind, (prefix, kwargs) in _UNITS.items():
+    urlpatterns += [
+        path(prefix, ratings.dashboard, kwargs, name=f"dashboard-{kind}"),
+        path(f"{prefix}export.<str:fmt>", ratings.dashboard_export, kwargs, name=f"dashboard-{kind}-export"),
+        path(f"{prefix}report/", ratings.dashboard_report, kwargs, name=f"dashboard-{kind}-report"),
+    ]
+urlpatterns += [  # Home last, as before
+    path("organization/", home.organization, name="organization"),
+    path("", home.home, name="home"),
+]
