@@ -10,8 +10,8 @@ whole file or nothing:
   reported; at the end any error (or a dry run) rolls every chunk back. The aggregates are
   applied once, at the end of a valid file.
 * People go through ``orgs.services.member_create``, a savepoint per row, in the same transaction.
-* KPI definitions and units go through ``kpis.resources.KpiResource`` and ``UnitResource``:
-  django-import-export's run of the rows, which writes through the kpis services.
+* KPI definitions and units go through ``kpis.imports`` (``kpis_import``, ``units_import``): the
+  kpis services, a savepoint per row, in the same transaction.
 
 Exactly once. The job row is locked (``SELECT … FOR UPDATE``) for the whole run and the result is
 committed with the recording, so a job is either finished with everything recorded or not at all.
@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -52,7 +51,7 @@ from integrations.tasks import import_job_run as import_job_run_task
 from kpi_platform.cache import cache_delete, cache_set
 from kpi_platform.celery import broker_reachable
 from kpi_platform.errors import DomainError, DomainErrors
-from kpis.resources import KpiResource, UnitResource
+from kpis.imports import kpis_import, units_import
 from orgs.models import Department, Member, Role, Team
 from orgs.services import member_create
 from orgs.tenancy import company_context, current_company_id
@@ -438,38 +437,16 @@ class _Places:
 
 
 def _import_definitions(job: ImportJob, table: Table, outcome: Outcome) -> None:
-    """Through the KPI admin's resources: the same services, history and all-or-nothing."""
-    resource_class = KpiResource if job.kind == ImportKind.KPIS else UnitResource
-    resource = resource_class(actor=job.created_by)
-    numbers, dataset = [], tablib.Dataset(headers=table.header)
-    width = len(table.header)
-    for number, cells in table.rows:
-        numbers.append(number)
-        dataset.append([columns.text_cell(value) or "" for value in (cells + [None] * width)[:width]])
-    outcome.total_rows = len(numbers)
-    # Errors or a check only roll it back with the rest of the job (``import_job_run``).
-    result = resource.import_data(dataset, dry_run=False, raise_errors=False)
-    for error in result.base_errors:
-        outcome.add_error(None, None, str(error.error))
-    for invalid in result.invalid_rows:
-        for column, messages in invalid.error_dict.items():
-            for message in messages:
-                outcome.add_error(_row_number(numbers, invalid.number), _column(column), message)
-    for number, errors in result.row_errors():
-        for error in errors:
-            outcome.add_error(_row_number(numbers, number), None, str(error.error))
-    outcome.created = result.totals.get("new", 0) + result.totals.get("update", 0)
-    outcome.duplicates = result.totals.get("skip", 0)
+    """Through ``kpis.imports``: the kpis services row by row, a savepoint per row, all or nothing."""
+    rows = [(number, [columns.text_cell(value) for value in cells]) for number, cells in table.rows]
+    outcome.total_rows = len(rows)
+    definitions_import = kpis_import if job.kind == ImportKind.KPIS else units_import
+    # A check only is rolled back with the rest of the job (``import_job_run``).
+    result = definitions_import(header=table.header, rows=rows, actor=job.created_by)
+    for number, column, message in result.errors:
+        outcome.add_error(number, column, message)
+    outcome.created, outcome.duplicates = result.changed, result.unchanged
     _publish_progress(job.id, outcome.total_rows, outcome.total_rows)
-
-
-def _row_number(numbers: list[int], dataset_number: int) -> int | None:
-    # import-export numbers a dataset's rows from 1.
-    return numbers[dataset_number - 1] if 0 < dataset_number <= len(numbers) else None
-
-
-def _column(name: str) -> str | None:
-    return None if name == "__all__" else name
 
 
 # --- Recovery ------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@
 
 The export is django-import-export's, in the request: a company's KPIs and units are few. Their
 *import* is not here: the lists' "Import" button (``CompanyModelAdmin.import_kind``) uploads the
-file as a background import job (``integrations``), which a worker runs through the same resources
-(``kpis/resources.py``), so the rules and messages are the same. Import-export's own import views,
+file as a background import job (``integrations``), which a worker runs through ``kpis.imports``
+(the services, row by row), the columns these exports write. Import-export's own import views,
 which ran a file inside the request, are not offered.
 
 Formats are csv and xlsx (I4).

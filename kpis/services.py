@@ -279,7 +279,7 @@ KPI_FIELDS = (
     "measure",
     "perspective",
 )
-_CHOICES = {
+KPI_CHOICES = {
     "kind": KpiKind,
     "status": KpiStatus,
     "level": Level,
@@ -289,7 +289,7 @@ _CHOICES = {
     "measure": Measure,
     "perspective": Perspective,
 }
-_OPTIONAL_CHOICES = {"category", "timing", "measure", "perspective"}
+OPTIONAL_CHOICES = {"category", "timing", "measure", "perspective"}
 _HISTORY_FIELDS = (
     *_localized_fields("name"),
     *_localized_fields("description"),
@@ -545,11 +545,11 @@ def _apply_kpi_fields(errors: _Errors, kpi: Kpi, fields: dict, company: Company,
             errors, fields.get("integration_name"), None if creating else kpi
         )
 
-    for name, choices in _CHOICES.items():
+    for name, choices in KPI_CHOICES.items():
         if name not in fields:
             continue
         value = fields[name]
-        if value in (None, "") and name in _OPTIONAL_CHOICES:
+        if value in (None, "") and name in OPTIONAL_CHOICES:
             setattr(kpi, name, "")
         elif value in choices.values:
             setattr(kpi, name, value)

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import openpyxl
 import pytest
-import tablib
 from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
@@ -21,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 
 from integrations.models import ImportJob, ImportStatus
 from kpi_platform.celery import app
+from kpis.imports import kpis_import
 from kpis.models import Change, Kpi, KpiStatus, Unit
 from kpis.resources import KpiResource, UnitResource
 from kpis.tests.factories import make_kpi, make_unit
@@ -355,17 +355,14 @@ def test_a_file_with_invalid_rows_writes_nothing_and_shows_each_error_with_its_r
 
 def test_the_dry_run_shows_the_same_errors_as_the_real_import(acme, in_company):
     # given a file with a valid row and an invalid one
-    dataset = tablib.Dataset(headers=["integration_name", "name_en", "rating_points"])
-    dataset.append(["calls", "Calls", "1"])
-    dataset.append(["deals", "Calls", "0"])
+    header = ["integration_name", "name_en", "rating_points"]
+    rows = [(2, ["calls", "Calls", "1"]), (3, ["deals", "Calls", "0"])]
     # when it is imported as a dry run and for real
-    dry = KpiResource(actor=acme.admin).import_data(dataset, dry_run=True)
-    real = KpiResource(actor=acme.admin).import_data(dataset, dry_run=False)
+    dry = kpis_import(header=header, rows=rows, actor=acme.admin, dry_run=True)
+    real = kpis_import(header=header, rows=rows, actor=acme.admin)
     # then both report the same errors, and the real import rolled everything back
-    assert [(row.number, row.error_dict) for row in dry.invalid_rows] == [
-        (row.number, row.error_dict) for row in real.invalid_rows
-    ]
-    assert set(real.invalid_rows[0].error_dict) == {"name_en", "rating_points"}
+    assert dry.errors == real.errors
+    assert {(row, column) for row, column, _message in real.errors} == {(3, "name_en"), (3, "rating_points")}
     assert not Kpi.objects.exists()
 
 
