@@ -138,6 +138,9 @@ class _RowsImport:
                     problems, NON_FIELD_ERRORS, _("Column %(n)d has values but no header.") % {"n": index + 1}
                 )
         named = [(index, name) for index, name in enumerate(names) if name]
+        if not named:  # a blank first line: every row would read as blank, and nothing be imported
+            message = _("The first row names no column. The columns are: %(columns)s.")
+            _add(problems, NON_FIELD_ERRORS, message % {"columns": ", ".join(self.reader.columns)})
         names = [name for _index, name in named]
         for name in names:
             if name not in self.reader.columns:

@@ -366,6 +366,19 @@ def test_the_dry_run_shows_the_same_errors_as_the_real_import(acme, in_company):
     assert not Kpi.objects.exists()
 
 
+def test_a_file_whose_first_row_names_no_column_is_refused(acme, in_company):
+    # given a file whose first line is blank, its KPIs below it
+    rows = [(2, ["calls", "Calls", "1"])]
+    # when it is imported
+    result = kpis_import(header=[], rows=rows, actor=acme.admin)
+    # then it is refused as a whole, saying why, instead of counting its rows as blank
+    row, column, message = result.errors[0]
+    assert (row, column) == (2, None)  # a file's problems stand on its first row
+    assert message.startswith("The first row names no column. The columns are: id, integration_name,")
+    assert (result.changed, result.unchanged) == (0, 0)
+    assert not Kpi.objects.exists()
+
+
 def test_a_file_that_became_invalid_before_it_was_recorded_writes_nothing(acme_admin, acme):
     # given a check without errors
     checked = check(acme_admin, csv_bytes(VALID_ROWS))
