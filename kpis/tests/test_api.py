@@ -23,7 +23,7 @@ from kpis.models import (
 )
 from kpis.selectors import kpi_list_for_department
 from kpis.tests.factories import make_active_kpi, make_kpi, make_target, make_unit
-from orgs.services import company_update, department_create, department_update, team_create, team_update
+from orgs.services import company_update, department_create, team_create
 from orgs.tenancy import company_context
 
 MISSING = 987_654  # an id no row has
@@ -109,41 +109,14 @@ def definitions(company) -> dict:
 
 
 @pytest.fixture
-def org(company, admin_member, make_member):
-    """Acme (en, ru): Sales (teams North, South) managed by `manager`; Support (team Care); North
-    led by `lead`. `member` is in North, `seller` in South, `carer` in Care. A unit "calls" and a
-    KPI "Revenue" / "Выручка" (integration name `revenue`)."""
-    with company_context(company.id):
-        sales, support = department_create(name="Sales"), department_create(name="Support")
-        north = team_create(name="North", department=sales)
-        south = team_create(name="South", department=sales)
-        care = team_create(name="Care", department=support)
-    people = {
-        "admin": admin_member,
-        "manager": make_member(company, department=sales),
-        "lead": make_member(company, team=north),
-        "member": make_member(company, team=north),
-        "seller": make_member(company, team=south),
-        "carer": make_member(company, team=care),
-    }
-    with company_context(company.id):
-        department_update(department=sales, managers=[people["manager"]])
-        team_update(team=north, leads=[people["lead"]])
+def org(org):
+    """The root conftest's Acme (en, ru; Sales with North and South, Support with Care, and their
+    people), and a unit "calls" and a KPI "Revenue" / "Выручка" (integration name `revenue`)."""
+    with company_context(org.company.id):
         calls = make_unit(name={"en": "calls", "ru": "звонки"})
         revenue = make_kpi(name={"en": "Revenue", "ru": "Выручка"}, integration_name="revenue")
         points = Unit.objects.get(is_default=True)
-    return SimpleNamespace(
-        company=company,
-        sales=sales,
-        support=support,
-        north=north,
-        south=south,
-        care=care,
-        calls=calls,
-        points=points,
-        revenue=revenue,
-        **people,
-    )
+    return SimpleNamespace(**vars(org), calls=calls, points=points, revenue=revenue)
 
 
 @pytest.fixture

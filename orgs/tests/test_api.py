@@ -21,34 +21,7 @@ from orgs.tests.factories import MemberFactory
 MISSING = 987_654  # an id no row has
 
 # --- fixtures and helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def org(company, admin_member, make_member):
-    """Acme: Sales (teams North, South) managed by `manager`; Support (team Care); North led by `lead`.
-
-    `member` is in North, `seller` in South, `carer` in Care, `direct` in Sales without a team.
-    """
-    with company_context(company.id):
-        sales, support = department_create(name="Sales"), department_create(name="Support")
-        north = team_create(name="North", department=sales)
-        south = team_create(name="South", department=sales)
-        care = team_create(name="Care", department=support)
-    people = {
-        "admin": admin_member,
-        "manager": make_member(company, department=sales),
-        "lead": make_member(company, team=north),
-        "member": make_member(company, team=north),
-        "seller": make_member(company, team=south),
-        "carer": make_member(company, team=care),
-        "direct": make_member(company, department=sales),
-    }
-    with company_context(company.id):
-        department_update(department=sales, managers=[people["manager"]])
-        team_update(team=north, leads=[people["lead"]])
-    return SimpleNamespace(
-        company=company, sales=sales, support=support, north=north, south=south, care=care, **people
-    )
+# `org` (Acme: Sales with North and South, Support with Care, and their people) is the root conftest's.
 
 
 @pytest.fixture
