@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from kpi_platform.errors import DomainError
+from kpi_platform.tests.api import MISSING, fill, ids, refs_of, send
 from kpis import services
 from kpis.models import (
     Change,
@@ -25,8 +26,6 @@ from kpis.selectors import kpi_list_for_department
 from kpis.tests.factories import make_active_kpi, make_kpi, make_target, make_unit
 from orgs.services import company_update, department_create, team_create
 from orgs.tenancy import company_context
-
-MISSING = 987_654  # an id no row has
 
 
 class _Message:
@@ -54,39 +53,6 @@ def assert_refused(response, status_code: int, *expected: tuple[str, str | None]
     """The whole body is API.md's error format with exactly these (code, field) pairs."""
     assert response.status_code == status_code, response.content
     assert response.json() == error_body(*expected)
-
-
-def send(client, method: str, path: str, body=None):
-    if body is None:
-        return getattr(client, method)(path)
-    return getattr(client, method)(path, body, format="json")
-
-
-def ids(response) -> set[int]:
-    assert response.status_code == 200, response.content
-    return {row["id"] for row in response.json()["results"]}
-
-
-def fill(template, refs: dict):
-    """``"/api/v1/kpis/{revenue}/"`` → ``"/api/v1/kpis/12/"``; a value that is just ``"{lead}"`` →
-    the id itself (an int)."""
-    if isinstance(template, str):
-        name = template[1:-1]
-        if template == f"{{{name}}}" and name in refs:
-            return refs[name]
-        return template.format(**refs)
-    if isinstance(template, list):
-        return [fill(item, refs) for item in template]
-    if isinstance(template, dict):
-        return {key: fill(value, refs) for key, value in template.items()}
-    return template
-
-
-def refs_of(*namespaces) -> dict:
-    refs = {}
-    for namespace in namespaces:
-        refs |= {name: row.pk for name, row in vars(namespace).items() if hasattr(row, "pk")}
-    return refs
 
 
 def definitions(company) -> dict:
