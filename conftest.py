@@ -1,8 +1,10 @@
-"""Fixtures every app's tests share: two companies, the company context, and the isolation check."""
+"""Fixtures every app's tests share: two companies, an organization, the company context, and the
+isolation check."""
 
 import datetime
 import os
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -126,6 +128,35 @@ def admin_member(company):
 @pytest.fixture
 def other_admin_member(other_company):
     return _member(other_company, Role.ADMIN, email="admin@globex.example")
+
+
+@pytest.fixture
+def org(company, admin_member, make_member) -> SimpleNamespace:
+    """Acme's organization, through the services: Sales (teams North, South) managed by `manager`;
+    Support (team Care); North led by `lead`. `member` is in North, `seller` in South, `carer` in
+    Care, `direct` in Sales without a team; `admin` is the company admin."""
+    from orgs.services import department_create, department_update, team_create, team_update
+
+    with company_context(company.id):
+        sales, support = department_create(name="Sales"), department_create(name="Support")
+        north = team_create(name="North", department=sales)
+        south = team_create(name="South", department=sales)
+        care = team_create(name="Care", department=support)
+    people = {
+        "admin": admin_member,
+        "manager": make_member(company, department=sales),
+        "lead": make_member(company, team=north),
+        "member": make_member(company, team=north),
+        "seller": make_member(company, team=south),
+        "carer": make_member(company, team=care),
+        "direct": make_member(company, department=sales),
+    }
+    with company_context(company.id):
+        department_update(department=sales, managers=[people["manager"]])
+        team_update(team=north, leads=[people["lead"]])
+    return SimpleNamespace(
+        company=company, sales=sales, support=support, north=north, south=south, care=care, **people
+    )
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Count, Sum
 
+from integrations import services as import_services
 from integrations.models import ImportJob
 from integrations.tests.conftest import YESTERDAY
 from integrations.tests.files import ACTION_HEADER, csv_bytes, upload, xlsx_bytes
@@ -287,17 +288,21 @@ def test_an_xml_entity_bomb_is_refused_without_expanding_it(imports, unchanged):
     assert "entity" in only["message"]
 
 
-def test_a_hundred_thousand_rows_with_one_bad_row_at_the_end_record_nothing(imports, unchanged):
-    # given 100,000 good rows (twenty batches of the recording service) and a bad last one
-    rows = [ACTION_HEADER] + [row(external_id=f"n-{n}") for n in range(100_000)] + [row(value="-5")]
+def test_twenty_chunks_of_good_rows_with_one_bad_row_at_the_end_record_nothing(
+    imports, unchanged, monkeypatch
+):
+    # given 2,000 good rows, twenty chunks of 100 (each a batch of the recording service, as each
+    # 10,000 rows of a large file are), and a bad last one
+    monkeypatch.setattr(import_services, "IMPORT_CHUNK", 100)
+    rows = [ACTION_HEADER] + [row(external_id=f"n-{n}") for n in range(2_000)] + [row(value="-5")]
 
     # when
     with unchanged():
         job = imports(csv_bytes(rows), "large.csv")
 
     # then the batches already recorded were rolled back with the file
-    assert (job["status"], job["total_rows"], job["created"]) == ("failed", 100_001, 0)
-    assert job["errors"] == [{"row": 100_002, "column": "value", "message": VALUE}]
+    assert (job["status"], job["total_rows"], job["created"]) == ("failed", 2_001, 0)
+    assert job["errors"] == [{"row": 2_002, "column": "value", "message": VALUE}]
 
 
 # --- Upload refusals: before anything is stored ---------------------------------------------------

@@ -10,6 +10,7 @@ from integrations.tests.conftest import YESTERDAY
 from integrations.tests.files import ACTION_HEADER, csv_bytes
 from orgs.models import Role
 from orgs.tenancy import company_context
+from orgs.tests.admin_pages import sign_in_to_the_admin
 from ratings.models import KpiAction
 
 # PostgreSQL only: the test database of the SQLite run is in memory, shared between the test's and
@@ -36,11 +37,7 @@ def test_an_admin_uploads_a_file_and_watches_the_progress_bar_then_the_result(
     # browser polls; the upload only queues.
     monkeypatch.setattr(services, "_enqueue_on_commit", lambda job: None)
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "ada@acme.example")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    sign_in_to_the_admin(page, live_server, "ada@acme.example", PASSWORD)
 
     # when they upload it (no "check only")
     page.goto(f"{live_server.url}/admin/integrations/importjob/add/")
@@ -95,14 +92,6 @@ def run_watching_the_bar(page, monkeypatch, acme, job, *, screenshot, shot: tupl
     return seen
 
 
-def sign_in(page, live_server, email: str) -> None:
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_admin_imports_people_from_the_people_lists_import_button(
     acme, make_member, browser_page, live_server, screenshot, monkeypatch, tmp_path
@@ -117,7 +106,7 @@ def test_an_admin_imports_people_from_the_people_lists_import_button(
     monkeypatch.setattr(services, "MEMBERS_PROGRESS_EVERY", 10)
     monkeypatch.setattr(services, "_enqueue_on_commit", lambda job: None)  # the worker is this thread
     page = browser_page
-    sign_in(page, live_server, "ada@acme.example")
+    sign_in_to_the_admin(page, live_server, "ada@acme.example", PASSWORD)
 
     # when they press "Import" on the people list
     page.goto(f"{live_server.url}/admin/orgs/member/")
@@ -173,7 +162,7 @@ def test_an_admin_checks_then_records_kpis_from_the_kpi_lists_import_button(
     path.write_bytes(csv_bytes([["integration_name", "name_en"], ["visits", "Visits"], ["demos", "Demos"]]))
     monkeypatch.setattr(services, "_enqueue_on_commit", lambda job: None)  # the worker is this thread
     page = browser_page
-    sign_in(page, live_server, "ada@acme.example")
+    sign_in_to_the_admin(page, live_server, "ada@acme.example", PASSWORD)
 
     # when they press "Import" on the KPI list and upload the file to check it
     page.goto(f"{live_server.url}/admin/kpis/kpi/")

@@ -4,11 +4,9 @@ import threading
 from unittest import mock
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
-from django import db
 
 from kpi_platform.celery import COMPANY_HEADER, GlobalTask, app
+from kpi_platform.tests.workers import real_worker
 from orgs.models import Department
 from orgs.tenancy import NoCompanyInContext, company_context, current_company_id_or_none
 from orgs.tests.factories import DepartmentFactory
@@ -53,17 +51,8 @@ def worker(transactional_db):
     """A real worker thread on the configured broker (filesystem folder, or Redis in CI's second run)."""
     seen.clear()
     seen_event.clear()
-    # A real worker's Django fixup closes its connections after each task; this thread has none.
-    task_postrun.connect(_close_worker_connections)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="ERROR"):
-            yield
-    finally:
-        task_postrun.disconnect(_close_worker_connections)
-
-
-def _close_worker_connections(**kwargs) -> None:
-    db.connections.close_all()
+    with real_worker():
+        yield
 
 
 def test_a_worker_runs_the_task_in_the_senders_company_only(company, other_company, worker):

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection
-from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from kpi_platform.errors import DomainError
@@ -19,8 +18,8 @@ from kpis.tests.factories import make_active_kpi, make_kpi, make_target, make_un
 from orgs import services as org_services
 from orgs.models import Role, User
 from orgs.tenancy import company_context
+from orgs.tests.admin_pages import ADMIN, assert_no_names, assert_not_found_redirect, reload, rows, text
 
-ADMIN = "/admin/"
 KPIS = "/admin/kpis/kpi/"
 UNITS = "/admin/kpis/unit/"
 TARGETS = "/admin/kpis/target/"
@@ -118,19 +117,9 @@ def globex_admin(client, globex):
     return client
 
 
-def text(response) -> str:
-    return response.content.decode()
-
-
 def page_has(response, message: str) -> bool:
     """The message is on the page (the page escapes quotes and angle brackets)."""
     return html.escape(message) in text(response) or message in html.unescape(text(response))
-
-
-def assert_no_names(response, names: list[str]) -> None:
-    page = text(response)
-    leaked = [name for name in names if name in page]
-    assert leaked == [], f"another company's names on the page: {leaked}"
 
 
 def select_options(response, name: str, select_id: str = "") -> set[str]:
@@ -141,48 +130,8 @@ def select_options(response, name: str, select_id: str = "") -> set[str]:
     return {value for value in re.findall(r'<option value="([^"]*)"', match.group(1)) if value}
 
 
-def assert_not_found_redirect(response) -> None:
-    """Django's admin answers an unknown id by going to the index with a message."""
-    assert response.status_code == 302, response.status_code
-    assert response.url == ADMIN
-
-
 def messages_of(client) -> str:
     return text(client.get(ADMIN))
-
-
-class _Rows:
-    """A queryset whose every evaluation runs inside its company's context (row-level security on
-    PostgreSQL shows nothing outside it)."""
-
-    def __init__(self, queryset, company):
-        self._queryset, self._company = queryset, company
-
-    def __getattr__(self, name):
-        attribute = getattr(self._queryset, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            with company_context(self._company.id):
-                result = attribute(*args, **kwargs)
-            return _Rows(result, self._company) if isinstance(result, QuerySet) else result
-
-        return call
-
-    def __iter__(self):
-        with company_context(self._company.id):
-            return iter(list(self._queryset))
-
-
-def rows(model, company) -> _Rows:
-    with company_context(company.id):
-        return _Rows(model.objects.all(), company)
-
-
-def reload(obj, company):
-    with company_context(company.id):
-        return type(obj).objects.get(pk=obj.pk)
 
 
 def kpi_data(acme, **overrides) -> dict:

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from kpi_platform.errors import DomainError
+from kpi_platform.tests.api import MISSING, fill, ids, refs_of, send
 from kpis import services
 from kpis.models import (
     Change,
@@ -23,10 +24,8 @@ from kpis.models import (
 )
 from kpis.selectors import kpi_list_for_department
 from kpis.tests.factories import make_active_kpi, make_kpi, make_target, make_unit
-from orgs.services import company_update, department_create, department_update, team_create, team_update
+from orgs.services import company_update, department_create, team_create
 from orgs.tenancy import company_context
-
-MISSING = 987_654  # an id no row has
 
 
 class _Message:
@@ -56,39 +55,6 @@ def assert_refused(response, status_code: int, *expected: tuple[str, str | None]
     assert response.json() == error_body(*expected)
 
 
-def send(client, method: str, path: str, body=None):
-    if body is None:
-        return getattr(client, method)(path)
-    return getattr(client, method)(path, body, format="json")
-
-
-def ids(response) -> set[int]:
-    assert response.status_code == 200, response.content
-    return {row["id"] for row in response.json()["results"]}
-
-
-def fill(template, refs: dict):
-    """``"/api/v1/kpis/{revenue}/"`` → ``"/api/v1/kpis/12/"``; a value that is just ``"{lead}"`` →
-    the id itself (an int)."""
-    if isinstance(template, str):
-        name = template[1:-1]
-        if template == f"{{{name}}}" and name in refs:
-            return refs[name]
-        return template.format(**refs)
-    if isinstance(template, list):
-        return [fill(item, refs) for item in template]
-    if isinstance(template, dict):
-        return {key: fill(value, refs) for key, value in template.items()}
-    return template
-
-
-def refs_of(*namespaces) -> dict:
-    refs = {}
-    for namespace in namespaces:
-        refs |= {name: row.pk for name, row in vars(namespace).items() if hasattr(row, "pk")}
-    return refs
-
-
 def definitions(company) -> dict:
     """Every row of a company's KPI definitions, to prove a refused request wrote nothing."""
     with company_context(company.id):
@@ -109,41 +75,14 @@ def definitions(company) -> dict:
 
 
 @pytest.fixture
-def org(company, admin_member, make_member):
-    """Acme (en, ru): Sales (teams North, South) managed by `manager`; Support (team Care); North
-    led by `lead`. `member` is in North, `seller` in South, `carer` in Care. A unit "calls" and a
-    KPI "Revenue" / "Выручка" (integration name `revenue`)."""
-    with company_context(company.id):
-        sales, support = department_create(name="Sales"), department_create(name="Support")
-        north = team_create(name="North", department=sales)
-        south = team_create(name="South", department=sales)
-        care = team_create(name="Care", department=support)
-    people = {
-        "admin": admin_member,
-        "manager": make_member(company, department=sales),
-        "lead": make_member(company, team=north),
-        "member": make_member(company, team=north),
-        "seller": make_member(company, team=south),
-        "carer": make_member(company, team=care),
-    }
-    with company_context(company.id):
-        department_update(department=sales, managers=[people["manager"]])
-        team_update(team=north, leads=[people["lead"]])
+def org(org):
+    """The root conftest's Acme (en, ru; Sales with North and South, Support with Care, and their
+    people), and a unit "calls" and a KPI "Revenue" / "Выручка" (integration name `revenue`)."""
+    with company_context(org.company.id):
         calls = make_unit(name={"en": "calls", "ru": "звонки"})
         revenue = make_kpi(name={"en": "Revenue", "ru": "Выручка"}, integration_name="revenue")
         points = Unit.objects.get(is_default=True)
-    return SimpleNamespace(
-        company=company,
-        sales=sales,
-        support=support,
-        north=north,
-        south=south,
-        care=care,
-        calls=calls,
-        points=points,
-        revenue=revenue,
-        **people,
-    )
+    return SimpleNamespace(**vars(org), calls=calls, points=points, revenue=revenue)
 
 
 @pytest.fixture

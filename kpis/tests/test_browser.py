@@ -10,6 +10,7 @@ from kpis.tests.factories import make_active_kpi
 from orgs.models import Role
 from orgs.services import department_create, team_create
 from orgs.tenancy import company_context
+from orgs.tests.admin_pages import sign_in_to_the_admin
 
 pytestmark = pytest.mark.browser
 
@@ -37,11 +38,7 @@ def test_a_company_admin_adds_a_kpi_with_a_new_unit_links_and_access(
     make_member(company, first_name="Alice", last_name="Archer", email="alice@acme.example", department=sales)
     make_member(company, first_name="Carol", last_name="Cole", email="carol@acme.example", department=support)
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "ada@acme.example")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    sign_in_to_the_admin(page, live_server, "ada@acme.example", PASSWORD)
 
     # when they open "Add KPI"
     page.goto(f"{live_server.url}/admin/kpis/kpi/add/")

@@ -27,6 +27,7 @@ from kpis.tests.factories import make_kpi, make_unit
 from orgs import services as org_services
 from orgs.models import Role, User
 from orgs.tenancy import company_context
+from orgs.tests.admin_pages import reload, text
 
 UPLOAD = "/admin/integrations/importjob/add/"
 JOBS = "/admin/integrations/importjob/"
@@ -179,15 +180,6 @@ def row_errors(job: ImportJob) -> dict[int, dict[str, list[str]]]:
 def kpis_of(company) -> list[Kpi]:
     with company_context(company.id):
         return list(Kpi.objects.select_related("unit", "department", "team", "owner__user").order_by("id"))
-
-
-def reload(obj, company):
-    with company_context(company.id):
-        return type(obj).objects.get(pk=obj.pk)
-
-
-def text(response) -> str:
-    return response.content.decode()
 
 
 def export(client, url=KPI_EXPORT, file_format=CSV_FORMAT) -> bytes:

@@ -3,29 +3,14 @@
 import pytest
 
 from orgs import access
-from orgs.models import Role
-from orgs.services import department_create, department_update, team_create, team_update
-from orgs.tests.factories import MemberFactory
 
 
 @pytest.fixture
-def org(in_company):
-    """Sales (teams North, South) managed by `manager`; Support (team Care); North led by `lead`."""
-    sales, support = department_create(name="Sales"), department_create(name="Support")
-    north, south = team_create(name="North", department=sales), team_create(name="South", department=sales)
-    care = team_create(name="Care", department=support)
-    people = {
-        "admin": MemberFactory(role=Role.ADMIN),
-        "manager": MemberFactory(department=sales),
-        "lead": MemberFactory(team=north),
-        "member": MemberFactory(team=north),
-        "south": MemberFactory(team=south),
-        "care": MemberFactory(team=care),
-        "direct": MemberFactory(department=sales),
-    }
-    department_update(department=sales, managers=[people["manager"]])
-    team_update(team=north, leads=[people["lead"]])
-    return {"sales": sales, "support": support, "north": north, "south": south, "care": care, **people}
+def org(org, in_company):
+    """The root conftest's organization, by key, the tests run in Acme's context. The people in
+    South and Care are `south` and `care` here, as this file always named them, so `org["south"]`
+    and `org["care"]` are those people, not the teams."""
+    return vars(org) | {"south": org.seller, "care": org.carer}
 
 
 def _names(queryset) -> set[str]:

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from kpi_platform.errors import DomainError
@@ -15,8 +14,15 @@ from orgs import services
 from orgs.auth import hash_token
 from orgs.models import ApiToken, Company, Department, Member, Role, Team, User
 from orgs.tenancy import company_context
-
-ADMIN = "/admin/"
+from orgs.tests.admin_pages import (
+    ADMIN,
+    assert_no_names,
+    assert_not_found_redirect,
+    reload,
+    rows,
+    sign_in_to_the_admin,
+    text,
+)
 
 # Names that must never appear on a page of Acme's admin.
 GLOBEX_NAMES = [
@@ -92,14 +98,8 @@ def operator(client, db):
     return client
 
 
-def text(response) -> str:
-    return response.content.decode()
-
-
 def assert_no_globex(response) -> None:
-    page = text(response)
-    leaked = [name for name in GLOBEX_NAMES if name in page]
-    assert leaked == [], f"another company's names on the page: {leaked}"
+    assert_no_names(response, GLOBEX_NAMES)
 
 
 def select_options(response, name: str) -> set[str]:
@@ -107,53 +107,6 @@ def select_options(response, name: str) -> set[str]:
     match = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', text(response), re.S)
     assert match, f"no <select name={name!r}> on the page"
     return {value for value in re.findall(r'<option value="([^"]*)"', match.group(1)) if value}
-
-
-def assert_not_found_redirect(response) -> None:
-    """Django's admin answers an unknown id by going to the index with a message."""
-    assert response.status_code == 302, response.status_code
-    assert response.url == ADMIN
-
-
-class _Rows:
-    """A queryset of one company whose every evaluation runs inside that company's context.
-
-    On PostgreSQL a queryset built in a context but evaluated after it sees nothing: the row-level
-    security setting is gone by then (that is the second wall working).
-    """
-
-    def __init__(self, queryset, company):
-        self._queryset, self._company = queryset, company
-
-    def __getattr__(self, name):
-        attribute = getattr(self._queryset, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            with company_context(self._company.id):
-                result = attribute(*args, **kwargs)
-            return _Rows(result, self._company) if isinstance(result, QuerySet) else result
-
-        return call
-
-    def __iter__(self):
-        with company_context(self._company.id):
-            return iter(list(self._queryset))
-
-
-def rows(model, company):
-    return _Rows(_scoped_all(model, company), company)
-
-
-def _scoped_all(model, company):
-    with company_context(company.id):
-        return model.objects.all()
-
-
-def reload(obj, company):
-    with company_context(company.id):
-        return type(obj).objects.get(pk=obj.pk)
 
 
 def member_of(member: Member, company: Company) -> Member:
@@ -947,11 +900,7 @@ def test_a_company_admin_works_through_the_organization_in_a_browser(
         screenshot(page, f"admin-{name}")
 
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin@acme.example")
-    page.fill("#id_password", "pass-2026-word")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    sign_in_to_the_admin(page, live_server, "admin@acme.example", "pass-2026-word")
     assert "Acme administration" in page.inner_text("#content")
     shot(page, "index")
     # when they move Alice and Carol to Farmers from the people list

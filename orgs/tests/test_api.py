@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
+from kpi_platform.tests.api import MISSING, fill, ids, refs_of, send
 from orgs.api.permissions import CompanyApi
 from orgs.models import Department, Member, Role, Team, User
 from orgs.services import (
@@ -18,37 +19,8 @@ from orgs.services import (
 from orgs.tenancy import company_context
 from orgs.tests.factories import MemberFactory
 
-MISSING = 987_654  # an id no row has
-
 # --- fixtures and helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def org(company, admin_member, make_member):
-    """Acme: Sales (teams North, South) managed by `manager`; Support (team Care); North led by `lead`.
-
-    `member` is in North, `seller` in South, `carer` in Care, `direct` in Sales without a team.
-    """
-    with company_context(company.id):
-        sales, support = department_create(name="Sales"), department_create(name="Support")
-        north = team_create(name="North", department=sales)
-        south = team_create(name="South", department=sales)
-        care = team_create(name="Care", department=support)
-    people = {
-        "admin": admin_member,
-        "manager": make_member(company, department=sales),
-        "lead": make_member(company, team=north),
-        "member": make_member(company, team=north),
-        "seller": make_member(company, team=south),
-        "carer": make_member(company, team=care),
-        "direct": make_member(company, department=sales),
-    }
-    with company_context(company.id):
-        department_update(department=sales, managers=[people["manager"]])
-        team_update(team=north, leads=[people["lead"]])
-    return SimpleNamespace(
-        company=company, sales=sales, support=support, north=north, south=south, care=care, **people
-    )
+# `org` (Acme: Sales with North and South, Support with Care, and their people) is the root conftest's.
 
 
 @pytest.fixture
@@ -113,40 +85,10 @@ def errors(response) -> list[tuple]:
     return [(error["code"], error["field"]) for error in body["errors"]]
 
 
-def send(client, method: str, path: str, body=None):
-    if body is None:
-        return getattr(client, method)(path)
-    return getattr(client, method)(path, body, format="json")
-
-
-def ids(response) -> set[int]:
-    assert response.status_code == 200, response.content
-    return {row["id"] for row in response.json()["results"]}
-
-
 def member_row(member_id: int, company) -> tuple:
     with company_context(company.id):
         member = Member.objects.get(user_id=member_id)
         return member.role, member.department_id, member.team_id
-
-
-def fill(template, refs: dict):
-    """Put ids into a request template: ``"/api/v1/teams/{north}/"`` → ``"/api/v1/teams/12/"``, and a
-    value that is just ``"{lead}"`` → the id itself (an int)."""
-    if isinstance(template, str):
-        name = template[1:-1]
-        if template == f"{{{name}}}" and name in refs:
-            return refs[name]
-        return template.format(**refs)
-    if isinstance(template, list):
-        return [fill(item, refs) for item in template]
-    if isinstance(template, dict):
-        return {key: fill(value, refs) for key, value in template.items()}
-    return template
-
-
-def refs_of(org, **extra) -> dict:
-    return {name: row.pk for name, row in vars(org).items() if hasattr(row, "pk")} | extra
 
 
 # --- reading ----------------------------------------------------------------------------------------------

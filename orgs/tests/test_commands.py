@@ -1,11 +1,13 @@
 """The operators' commands: create_company, create_api_token, seed_demo (API.md Basics, I2, X1)."""
 
 import json
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
@@ -189,10 +191,20 @@ def test_create_api_token_refuses_unknown_scopes_and_creates_nothing(company, sc
 # --- seed_demo -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="class")
+def seeded_demo(django_db_setup, django_db_blocker) -> Iterator[Company]:
+    """The demo, seeded once for the tests of a class in a transaction rolled back after the last of
+    them (seed_demo takes seconds); each test runs in a savepoint inside it (``demo`` asks for
+    ``db``), so what one test writes is gone before the next."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        run("seed_demo")
+        yield Company.objects.get(slug="demo")
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def demo(db) -> Company:
-    run("seed_demo")
-    return Company.objects.get(slug="demo")
+def demo(db, seeded_demo) -> Company:
+    return Company.objects.get(pk=seeded_demo.pk)
 
 
 def _snapshot(company: Company) -> dict:
@@ -208,32 +220,103 @@ def _snapshot(company: Company) -> dict:
         }
 
 
-def test_seed_demo_twice_changes_nothing(demo):
-    # given the demo, seeded once
-    before = _snapshot(demo)
-    assert len(before["Member"]) == len(PEOPLE)
-    # when it is seeded again
-    out = run("seed_demo")
-    # then
-    assert _snapshot(demo) == before
-    assert "nothing changed" in out
+class TestTheSeededDemo:
+    """The demo as seed_demo makes it, seeded once for all of these tests (``seeded_demo``)."""
 
+    def test_seed_demo_twice_changes_nothing(self, demo):
+        # given the demo, seeded once
+        before = _snapshot(demo)
+        assert len(before["Member"]) == len(PEOPLE)
+        # when it is seeded again
+        out = run("seed_demo")
+        # then
+        assert _snapshot(demo) == before
+        assert "nothing changed" in out
 
-def test_seed_demo_gives_the_demo_its_kpis_and_targets(demo):
-    with company_context(demo.id):
-        kpis = list(Kpi.objects.all())
-        active = [kpi for kpi in kpis if kpi.status == KpiStatus.ACTIVE]
-        # 12+ KPIs, the Active ones complete in English and Russian (K5)
-        assert len(kpis) >= 12
-        assert len(active) >= 12
-        assert all(kpi_missing_translations(kpi, demo) == [] for kpi in active)
-        assert all(kpi.name_ru and kpi.description_ru for kpi in active)
-        # an inherited KPI hidden lower down (K6), and targets with their breakdowns (K9)
-        assert KpiHide.objects.filter(department__isnull=False).exists()
-        assert KpiHide.objects.filter(team__isnull=False).exists()
-        assert Target.objects.count() >= 20
-        assert TargetPart.objects.exists()
-        assert Target.objects.filter(member__user__email=MEMBER_EMAIL).exists()
+    def test_seed_demo_gives_the_demo_its_kpis_and_targets(self, demo):
+        with company_context(demo.id):
+            kpis = list(Kpi.objects.all())
+            active = [kpi for kpi in kpis if kpi.status == KpiStatus.ACTIVE]
+            # 12+ KPIs, the Active ones complete in English and Russian (K5)
+            assert len(kpis) >= 12
+            assert len(active) >= 12
+            assert all(kpi_missing_translations(kpi, demo) == [] for kpi in active)
+            assert all(kpi.name_ru and kpi.description_ru for kpi in active)
+            # an inherited KPI hidden lower down (K6), and targets with their breakdowns (K9)
+            assert KpiHide.objects.filter(department__isnull=False).exists()
+            assert KpiHide.objects.filter(team__isnull=False).exists()
+            assert Target.objects.count() >= 20
+            assert TargetPart.objects.exists()
+            assert Target.objects.filter(member__user__email=MEMBER_EMAIL).exists()
+
+    def test_seed_demo_creates_the_demo_company(self, demo):
+        assert (demo.name, demo.languages, demo.default_language, demo.time_zone) == (
+            "Demo Company",
+            ["en", "ru"],
+            "en",
+            "Europe/Moscow",
+        )
+
+    @pytest.mark.parametrize("email", [ADMIN_EMAIL, MANAGER_EMAIL, LEAD_EMAIL, MEMBER_EMAIL, ROOT_EMAIL])
+    def test_the_demo_sign_ins_work(self, demo, client, email):
+        assert client.login(email=email, password=DEMO_PASSWORD)
+
+    def test_the_demo_admin_signs_in_through_the_login_page(self, demo, client):
+        response = client.post("/accounts/login/", {"username": ADMIN_EMAIL, "password": DEMO_PASSWORD})
+        assert (response.status_code, response["Location"]) == (302, "/")
+
+    def test_the_demo_sign_ins_have_their_roles(self, demo):
+        with company_context(demo.id):
+            members = {m.user.email: m for m in Member.objects.select_related("user", "team__department")}
+            sales = Department.objects.get(name="Sales")
+            admin, manager = members[ADMIN_EMAIL], members[MANAGER_EMAIL]
+            lead, member = members[LEAD_EMAIL], members[MEMBER_EMAIL]
+            # then the admin administers the company
+            assert (admin.role, admin.user.is_staff) == (Role.ADMIN, True)
+            # the manager manages Sales
+            assert manager.role == Role.MANAGER
+            assert list(sales.managers.all()) == [manager]
+            # the lead leads a team of Sales and is in it; the member is in that team
+            led = list(lead.led_teams.all())
+            assert lead.role == Role.LEAD
+            assert len(led) == 1
+            assert led[0].department == sales
+            assert lead.team == led[0]
+            assert (member.role, member.team) == (Role.MEMBER, led[0])
+        # and the platform operator is a superuser in no company
+        root = User.objects.get(email=ROOT_EMAIL)
+        assert (root.is_superuser, root.is_staff, root.company_id) == (True, True, None)
+        with company_context(demo.id):
+            assert not Member.objects.filter(user=root).exists()
+
+    def test_the_demo_has_departments_teams_and_people_of_every_role(self, demo):
+        with company_context(demo.id):
+            departments = {d.name: d for d in Department.objects.all()}
+            assert sorted(departments) == ["Customer Success", "Sales"]
+            assert all(d.teams.count() == 2 and d.managers.exists() for d in departments.values())
+            teams = list(Team.objects.all())
+            assert len(teams) == 4
+            assert all(team.leads.exists() and team.members.count() >= 5 for team in teams)
+            members = list(Member.objects.select_related("team", "department"))
+        assert len(members) == len(PEOPLE) >= 40
+        assert {m.role for m in members} == set(Role.values)
+        assert len([m for m in members if m.team is None and m.department is not None]) >= 2
+        assert len([m for m in members if m.external_id]) >= 3
+        # a team's people are in the team's department (O3)
+        assert all(m.department_id == m.team.department_id for m in members if m.team is not None)
+
+    def test_every_person_of_the_demo_belongs_to_it(self, demo, other_company):
+        # given a person of another company
+        with company_context(other_company.id):
+            MemberFactory(email="someone@globex.example")
+        # then the demo's sign-ins and its people are the same, all at the demo's domain
+        demo_users = User.objects.filter(company=demo)
+        with company_context(demo.id):
+            demo_members = set(Member.objects.values_list("user_id", flat=True))
+            unscoped = set(Member.dangerously_unscoped.filter(company=demo).values_list("user_id", flat=True))
+        assert demo_users.count() == len(demo_members) == len(PEOPLE)
+        assert set(demo_users.values_list("id", flat=True)) == demo_members == unscoped
+        assert all(email.endswith("@demo.example") for email in demo_users.values_list("email", flat=True))
 
 
 def test_seed_demo_prints_how_to_sign_in(db):
@@ -242,81 +325,6 @@ def test_seed_demo_prints_how_to_sign_in(db):
     assert DEMO_PASSWORD in out
     for email in (ADMIN_EMAIL, MANAGER_EMAIL, LEAD_EMAIL, MEMBER_EMAIL, ROOT_EMAIL):
         assert email in out
-
-
-def test_seed_demo_creates_the_demo_company(demo):
-    assert (demo.name, demo.languages, demo.default_language, demo.time_zone) == (
-        "Demo Company",
-        ["en", "ru"],
-        "en",
-        "Europe/Moscow",
-    )
-
-
-@pytest.mark.parametrize("email", [ADMIN_EMAIL, MANAGER_EMAIL, LEAD_EMAIL, MEMBER_EMAIL, ROOT_EMAIL])
-def test_the_demo_sign_ins_work(demo, client, email):
-    assert client.login(email=email, password=DEMO_PASSWORD)
-
-
-def test_the_demo_admin_signs_in_through_the_login_page(demo, client):
-    response = client.post("/accounts/login/", {"username": ADMIN_EMAIL, "password": DEMO_PASSWORD})
-    assert (response.status_code, response["Location"]) == (302, "/")
-
-
-def test_the_demo_sign_ins_have_their_roles(demo):
-    with company_context(demo.id):
-        members = {m.user.email: m for m in Member.objects.select_related("user", "team__department")}
-        sales = Department.objects.get(name="Sales")
-        admin, manager = members[ADMIN_EMAIL], members[MANAGER_EMAIL]
-        lead, member = members[LEAD_EMAIL], members[MEMBER_EMAIL]
-        # then the admin administers the company
-        assert (admin.role, admin.user.is_staff) == (Role.ADMIN, True)
-        # the manager manages Sales
-        assert manager.role == Role.MANAGER
-        assert list(sales.managers.all()) == [manager]
-        # the lead leads a team of Sales and is in it; the member is in that team
-        led = list(lead.led_teams.all())
-        assert lead.role == Role.LEAD
-        assert len(led) == 1
-        assert led[0].department == sales
-        assert lead.team == led[0]
-        assert (member.role, member.team) == (Role.MEMBER, led[0])
-    # and the platform operator is a superuser in no company
-    root = User.objects.get(email=ROOT_EMAIL)
-    assert (root.is_superuser, root.is_staff, root.company_id) == (True, True, None)
-    with company_context(demo.id):
-        assert not Member.objects.filter(user=root).exists()
-
-
-def test_the_demo_has_departments_teams_and_people_of_every_role(demo):
-    with company_context(demo.id):
-        departments = {d.name: d for d in Department.objects.all()}
-        assert sorted(departments) == ["Customer Success", "Sales"]
-        assert all(d.teams.count() == 2 and d.managers.exists() for d in departments.values())
-        teams = list(Team.objects.all())
-        assert len(teams) == 4
-        assert all(team.leads.exists() and team.members.count() >= 5 for team in teams)
-        members = list(Member.objects.select_related("team", "department"))
-    assert len(members) == len(PEOPLE) >= 40
-    assert {m.role for m in members} == set(Role.values)
-    assert len([m for m in members if m.team is None and m.department is not None]) >= 2
-    assert len([m for m in members if m.external_id]) >= 3
-    # a team's people are in the team's department (O3)
-    assert all(m.department_id == m.team.department_id for m in members if m.team is not None)
-
-
-def test_every_person_of_the_demo_belongs_to_it(demo, other_company):
-    # given a person of another company
-    with company_context(other_company.id):
-        MemberFactory(email="someone@globex.example")
-    # then the demo's sign-ins and its people are the same, all at the demo's domain
-    demo_users = User.objects.filter(company=demo)
-    with company_context(demo.id):
-        demo_members = set(Member.objects.values_list("user_id", flat=True))
-        unscoped = set(Member.dangerously_unscoped.filter(company=demo).values_list("user_id", flat=True))
-    assert demo_users.count() == len(demo_members) == len(PEOPLE)
-    assert set(demo_users.values_list("id", flat=True)) == demo_members == unscoped
-    assert all(email.endswith("@demo.example") for email in demo_users.values_list("email", flat=True))
 
 
 def test_seed_demo_refuses_when_a_demo_email_is_taken_and_creates_nothing(other_company):

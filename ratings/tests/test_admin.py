@@ -17,6 +17,7 @@ from kpis.tests.factories import make_active_kpi, make_kpi
 from orgs import services as org_services
 from orgs.models import Role, User
 from orgs.tenancy import company_context
+from orgs.tests.admin_pages import assert_not_found_redirect, reload
 from ratings import services
 from ratings.models import KpiAction, RatingTotal, Recalculation
 
@@ -117,11 +118,6 @@ def actions_of(company) -> list[KpiAction]:
         return list(KpiAction.objects.order_by("id"))
 
 
-def reload(action: KpiAction, company) -> KpiAction:
-    with company_context(company.id):
-        return KpiAction.objects.get(id=action.id)
-
-
 def text(response) -> str:
     return html.unescape(response.content.decode())
 
@@ -129,11 +125,6 @@ def text(response) -> str:
 def assert_no_names(response, names=GLOBEX_NAMES) -> None:
     page = text(response)
     assert [name for name in names if name in page] == []
-
-
-def assert_not_found_redirect(response) -> None:
-    assert response.status_code == 302, response.status_code
-    assert response.url == "/admin/"
 
 
 # An hour ago, fixed once: two forms filled in by a test describe the same moment even when a

@@ -4,11 +4,10 @@ import threading
 from decimal import Decimal
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
-from django import db
 
 from kpi_platform.celery import app
+from kpi_platform.tests.workers import real_worker
 from kpis import services as kpi_services
 from kpis.tests.factories import make_active_kpi
 from orgs.models import Role
@@ -162,17 +161,9 @@ def test_who_may_recalculate(setup, client_for, token_client, make_member, other
 
 @pytest.fixture
 def worker(transactional_db):
-    """A real worker thread on the configured broker, as in kpi_platform/tests/test_celery.py."""
-    task_postrun.connect(_close_worker_connections)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="ERROR"):
-            yield
-    finally:
-        task_postrun.disconnect(_close_worker_connections)
-
-
-def _close_worker_connections(**kwargs) -> None:
-    db.connections.close_all()
+    """A real worker thread on the configured broker."""
+    with real_worker():
+        yield
 
 
 def test_a_worker_runs_the_recalculation_in_the_kpis_company(setup, client_for, worker):
