@@ -7,10 +7,9 @@ from orgs import access
 
 @pytest.fixture
 def org(org, in_company):
-    """The root conftest's organization, by key, the tests run in Acme's context. The people in
-    South and Care are `south` and `care` here, as this file always named them, so `org["south"]`
-    and `org["care"]` are those people, not the teams."""
-    return vars(org) | {"south": org.seller, "care": org.carer}
+    """The root conftest's organization, by key, the tests run in Acme's context: the teams South
+    and Care are `south` and `care`, the people in them `seller` and `carer`."""
+    return vars(org)
 
 
 def _names(queryset) -> set[str]:
@@ -29,7 +28,7 @@ def test_a_manager_sees_their_department_and_everything_below(org):
     assert _names(access.visible_departments(manager)) == {"Sales"}
     assert _names(access.visible_teams(manager)) == {"North", "South"}
     visible = set(access.visible_members(manager).values_list("user_id", flat=True))
-    expected = {org[k].user_id for k in ("manager", "lead", "member", "south", "direct")}
+    expected = {org[k].user_id for k in ("manager", "lead", "member", "seller", "direct")}
     assert visible == expected
 
 
@@ -55,8 +54,8 @@ def test_only_admins_manage_the_company_and_managers_their_departments(org):
 
 
 def test_managers_manage_their_peoples_placement_and_nobody_else_below_admin_does(org):
-    assert access.may_manage_member(org["manager"], org["south"])
+    assert access.may_manage_member(org["manager"], org["seller"])
     assert access.may_manage_member(org["manager"], org["direct"])
-    assert not access.may_manage_member(org["manager"], org["care"])
+    assert not access.may_manage_member(org["manager"], org["carer"])
     assert not access.may_manage_member(org["lead"], org["member"])
     assert not access.may_manage_member(org["member"], org["member"])
