@@ -198,7 +198,7 @@ def test_people_outside_the_audience_are_refused(org):
 def test_the_in_memory_audience_rule_agrees_with_the_selectors(org):
     """The recording service decides reach in memory; kpis.selectors decides it in SQL."""
     from kpis.selectors import kpi_reaches_member
-    from ratings.services import _Person, _Reach
+    from ratings.services.recording import _Person, _Reach
 
     with company_context(org.company.id):
         kpis = [
@@ -348,7 +348,7 @@ def test_a_recorders_failed_batch_records_nothing_and_the_others_count_once(org,
     (and several times, when many are pending) equal to a rebuild's."""
     # given an action recorded with an external id
     record(org, [{"kpi": "deals", "user": "ann@acme.example", "value": "1", "external_id": "crm-1"}])
-    monkeypatch.setattr(services, "AGGREGATE_FLUSH_KEYS", 2)
+    monkeypatch.setattr("ratings.services.recording.AGGREGATE_FLUSH_KEYS", 2)
 
     def batch(start: int, *extra: dict) -> list[dict]:
         items = [
