@@ -710,14 +710,10 @@ def kpi_create(*, actor: Actor = None, audience: Audience | None = None, **field
     return kpi
 
 
-def _counts_in_rating(kpi: Kpi) -> bool:
-    return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None
-
-
 def _rating_state_changed(kpi: Kpi, counted_before: bool) -> None:
     # The ratings app moves the KPI's points into or out of the rating totals (R6), in the
     # transaction of the change.
-    if _counts_in_rating(kpi) != counted_before:
+    if kpi.counts_in_rating != counted_before:
         hooks.kpi_rating_state_changed.send(kpi=kpi, counted_before=counted_before)
 
 
@@ -727,7 +723,7 @@ def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = Non
     company = _company()
     errors = _Errors()
     before = snapshot(kpi, _HISTORY_FIELDS)
-    counted_before = _counts_in_rating(kpi)
+    counted_before = kpi.counts_in_rating
     level_before = (kpi.level, kpi.department_id, kpi.team_id)
     _apply_kpi_fields(errors, kpi, fields, company, creating=False)
     current_audience = kpi_audience_get(kpi)
@@ -758,7 +754,7 @@ def kpi_archive(*, kpi: Kpi, actor: Actor = None) -> Kpi:
     """Retire a KPI for good: hidden, kept with its history (and, later, its actions)."""
     if kpi.archived_at is not None:
         return kpi
-    counted_before = _counts_in_rating(kpi)
+    counted_before = kpi.counts_in_rating
     kpi.archived_at = timezone.now()
     kpi.status = KpiStatus.HIDDEN
     kpi.save(update_fields=["archived_at", "status", "updated_at"])

@@ -17,7 +17,7 @@ from ratings.services.aggregates import (
     department_totals_delete,
     department_totals_follow,
 )
-from ratings.services.points import compute_points, counts_in_rating
+from ratings.services.points import compute_points
 from ratings.services.recalculation import (
     kpi_points_recalculate,
     kpi_rating_state_changed,
@@ -42,7 +42,6 @@ __all__ = [
     "actions_recorder",
     "aggregates_rebuild",
     "compute_points",
-    "counts_in_rating",
     "department_totals_delete",
     "department_totals_follow",
     "kpi_points_recalculate",

@@ -32,7 +32,6 @@ from ratings.models import (
     RatingTotal,
 )
 from ratings.periods import period_starts
-from ratings.services.points import counts_in_rating
 
 _ZERO = Decimal(0)
 
@@ -66,7 +65,7 @@ class AggregateChange:
     def add_points(self, *, member_id: int, kpi: Kpi, day: datetime.date, delta: Decimal) -> None:
         """A change of points alone (a recalculation): the value and the count stay."""
         self.daily.setdefault((member_id, kpi.id, day), [Decimal(0), Decimal(0), 0])[1] += delta
-        if counts_in_rating(kpi):
+        if kpi.counts_in_rating:
             for period, start in period_starts(day):
                 key = (period, start, member_id)
                 self.rating[key] = self.rating.get(key, Decimal(0)) + delta
@@ -83,7 +82,7 @@ class AggregateChange:
         entry[0] += value
         entry[1] += points
         entry[2] += sign
-        if counts_in_rating(kpi):
+        if kpi.counts_in_rating:
             rating = self.rating
             for period, start in period_starts(day):
                 key = (period, start, member_id)
@@ -327,17 +326,15 @@ _REBUILT_DAILY = """
 """
 
 # One pass over the counting daily totals sums each person's weeks and months (GROUPING SETS);
-# quarters, years and all time are rolled up from the months, not from the days again.
+# quarters, years and all time are rolled up from the months, not from the days again. The
+# counting KPIs (R6) are ``Kpi.objects.counting_in_rating()``, compiled into the statement.
 _REBUILT_RATING = """
     CREATE TEMPORARY TABLE rebuilt_rating ON COMMIT DROP AS
     WITH sums AS MATERIALIZED (
         SELECT d.member_id, date_trunc('week', d.day)::date AS week,
             date_trunc('month', d.day)::date AS month, SUM(d.points) AS points
         FROM rebuilt_daily d
-        WHERE d.kpi_id IN (
-            SELECT id FROM kpis_kpi
-            WHERE company_id = %(company)s AND status = 'active' AND in_rating AND archived_at IS NULL
-        )
+        WHERE d.kpi_id IN ({counting})
         GROUP BY GROUPING SETS ((d.member_id, date_trunc('week', d.day)),
                                 (d.member_id, date_trunc('month', d.day)))
     ), months AS (
@@ -452,7 +449,9 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute("SELECT set_config('work_mem', %s, true)", [REBUILD_WORK_MEM])
             cursor.execute(_REBUILT_DAILY, params)
             cursor.execute("ANALYZE rebuilt_daily")
-            cursor.execute(_REBUILT_RATING, params)
+            counting = Kpi.objects.counting_in_rating().order_by().values("id").query
+            counting_sql, counting_params = counting.sql_with_params()
+            cursor.execute(_REBUILT_RATING.format(counting=counting_sql), counting_params)
             cursor.execute("ANALYZE rebuilt_rating")
             cursor.execute(_REBUILT_COMPANY, params)
             cursor.execute(_REBUILT_DEPARTMENT, params)

@@ -1,9 +1,9 @@
-"""Points (R2): what one action is worth, and which KPIs count in the rating (R6)."""
+"""Points (R2): what one action is worth. Whether its KPI counts in the rating at all (R6) is
+``Kpi.counts_in_rating`` (and ``Kpi.objects.counting_in_rating()`` in SQL), in ``kpis.models``."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from kpi_platform.decimals import CENT
-from kpis.models import Kpi, KpiStatus
 
 
 def compute_points(value: Decimal, *, in_rating: bool, rating_units: Decimal, rating_points: int) -> Decimal:
@@ -11,8 +11,3 @@ def compute_points(value: Decimal, *, in_rating: bool, rating_units: Decimal, ra
     if not in_rating:
         return Decimal("0.00")
     return (value * rating_points / rating_units).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def counts_in_rating(kpi: Kpi) -> bool:
-    """R6: only Active KPIs in the rating count."""
-    return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None

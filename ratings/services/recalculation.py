@@ -13,7 +13,7 @@ from orgs.tenancy import company_context, current_company_id
 from ratings.models import DailyTotal, KpiAction, Recalculation, RecalculationStatus
 from ratings.periods import period_starts
 from ratings.services.aggregates import AggregateChange, aggregates_apply, lock_kpis_for_share
-from ratings.services.points import compute_points, counts_in_rating
+from ratings.services.points import compute_points
 
 # --- When a KPI starts or stops counting (R6) -------------------------------------------------------
 
@@ -22,7 +22,7 @@ def kpi_rating_state_changed(*, kpi: Kpi, counted_before: bool) -> None:
     """A KPI became Active and in the rating, or stopped being so: move its points into or out of
     the rating totals, in the transaction of the change (a kpis hook). Its rows are locked by the
     change's ``UPDATE``, so no recorder adds to it meanwhile."""
-    counts_now = counts_in_rating(kpi)
+    counts_now = kpi.counts_in_rating
     if counts_now == counted_before:
         return
     sign = 1 if counts_now else -1

@@ -32,7 +32,7 @@ from rest_framework import status
 
 from kpi_platform.decimals import parse_cents
 from kpi_platform.errors import DomainError, DomainErrors
-from kpis.models import Kpi, KpiAudience, KpiHide, KpiStatus, Level
+from kpis.models import Kpi, KpiAudience, KpiHide, Level
 from orgs import access
 from orgs.models import Company, Member
 from orgs.tenancy import current_company_id
@@ -379,7 +379,7 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
     for item in items:
         if item.kpi is None:
             continue
-        if not (item.kpi.status == KpiStatus.ACTIVE and item.kpi.archived_at is None):
+        if not item.kpi.is_active:
             _error(
                 errors,
                 RatingErrorCode.KPI_INACTIVE,

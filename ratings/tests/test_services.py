@@ -457,7 +457,7 @@ def test_a_kpi_leaving_the_rating_takes_its_points_out_and_back(org):
 
 
 def _brute_force(actions, kpis, start, end, members=None):
-    counting = {kpi.id for kpi in kpis if services.counts_in_rating(kpi)}
+    counting = {kpi.id for kpi in kpis if kpi.counts_in_rating}
     totals: dict[int, Decimal] = {}
     for action in actions:
         if action.voided_at or action.kpi_id not in counting or not start <= action.day <= end:
