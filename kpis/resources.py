@@ -8,7 +8,7 @@ of the admin form and the API (STYLE section 4):
 
 * Every lookup goes through the company-scoped managers (``Kpi.objects``, ``Unit.objects``, ...):
   another company's id, unit, department or person is "not found" / "unknown", never matched.
-* A service's ``DomainError``/``DomainErrors`` becomes the row's validation error, keyed by the
+* A service's ``DomainError`` (each of its entries) becomes the row's validation error, keyed by the
   column (``name.ru`` → ``name_ru``), so the result page lists row, column and message.
 * A file is all-or-nothing: ``import_data`` always rolls back when any row is invalid. The dry run
   runs the same services in a transaction that is rolled back, so it shows the same errors.
@@ -35,7 +35,7 @@ from import_export.resources import Diff
 from import_export.results import RowResult
 
 from kpi_platform.cells import escape_formula, unescape_formula
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from kpis import services
 from kpis.history import snapshot
@@ -232,7 +232,7 @@ class CompanyResource(resources.ModelResource):
             self._row_unchanged = True
             self._refresh(instance)
             return
-        except (DomainError, DomainErrors) as error:
+        except DomainError as error:
             raise ValidationError(self._by_column(error)) from error
         if saved is not instance:
             instance.__dict__.update(saved.__dict__)
@@ -241,7 +241,7 @@ class CompanyResource(resources.ModelResource):
     def _rehearse(self, instance, is_create, fields) -> dict[str, list[str]]:
         try:
             rehearse(lambda: self.write_row(instance if not is_create else None, fields))
-        except (DomainError, DomainErrors) as error:
+        except DomainError as error:
             return self._by_column(error)
         finally:
             if not is_create:
@@ -252,9 +252,9 @@ class CompanyResource(resources.ModelResource):
         """A service changes the object it is given before the savepoint rolls back: re-read it."""
         instance.refresh_from_db()
 
-    def _by_column(self, error: DomainError | DomainErrors) -> dict[str, list[str]]:
+    def _by_column(self, error: DomainError) -> dict[str, list[str]]:
         problems: dict[str, list[str]] = {}
-        for each in error.errors if isinstance(error, DomainErrors) else [error]:
+        for each in error.errors:
             column = (each.field or "").replace(".", "_")
             self._add(problems, column if column in self.columns else NON_FIELD_ERRORS, each.message)
         return problems

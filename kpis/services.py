@@ -2,9 +2,9 @@
 
 The admin, the API and imports all call these functions with plain values (strings, numbers,
 dicts of languages, objects resolved through company-scoped querysets), and get the same
-``DomainError`` codes of API.md back. Every input problem of a call is reported at once
-(``DomainErrors``), so a form or an API answer lists them all. Callers check who may do it
-(``kpis.access``) first; services check the data.
+``DomainError`` codes of API.md back. Every input problem of a call is reported at once (one
+``DomainError`` of several entries), so a form or an API answer lists them all. Callers check who
+may do it (``kpis.access``) first; services check the data.
 
 Names that must be unique across languages (K2, K3) are also kept, normalised, in ``KpiName`` and
 ``UnitName`` under a unique constraint: two requests racing each other cannot both win.
@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from kpi_platform import hooks
 from kpi_platform.decimals import CENT, parse_cents
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.periods import period_end as calendar_period_end
 from kpi_platform.periods import period_start
 from kpis import terms
@@ -91,10 +91,8 @@ class _Errors:
         return any((error.field or "").startswith(field_prefix) for error in self.errors)
 
     def raise_if_any(self) -> None:
-        if len(self.errors) == 1:
-            raise self.errors[0]
         if self.errors:
-            raise DomainErrors(self.errors)
+            raise DomainError.many(self.errors)
 
 
 def _localized_input(

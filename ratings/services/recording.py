@@ -28,10 +28,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from rest_framework import status
 
 from kpi_platform.decimals import parse_cents
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis.models import Kpi, KpiAudience, KpiHide, Level
 from orgs import access
 from orgs.models import Company, Member
@@ -419,7 +418,6 @@ def _conflict(item: _Item) -> DomainError:
         % {"id": item.external_id},
         field="external_id",
         index=item.index,
-        status_code=status.HTTP_409_CONFLICT,
     )
 
 
@@ -550,14 +548,14 @@ POINTS_MEMO = 50_000
 class ActionsRecorder:
     """Records batches of actions (R1–R4) in one transaction: the service's state between batches.
 
-    Every batch is validated whole and raises ``DomainErrors`` (400, each item's errors by its
-    index in the batch) or a 409 for external-id conflicts, recording nothing of that batch; the
-    recorder goes on and a caller may add more (an import checks the rest of its file). The KPIs,
-    people and audiences are read once per recorder (``_Lookups``), and the aggregate changes of
-    all batches are summed in memory and applied together, keys sorted, when the recorder
-    finishes (or when ``AGGREGATE_FLUSH_KEYS`` daily totals are pending, to bound memory): a
-    person's rating total is rewritten once per file, not once per batch. Use it through
-    ``actions_recorder``; ``actions_record`` is one batch of it.
+    Every batch is validated whole and raises a ``DomainError`` of every item's errors by its
+    index in the batch (a 400), or of its external-id conflicts (a 409), recording nothing of
+    that batch; the recorder goes on and a caller may add more (an import checks the rest of its
+    file). The KPIs, people and audiences are read once per recorder (``_Lookups``), and the
+    aggregate changes of all batches are summed in memory and applied together, keys sorted, when
+    the recorder finishes (or when ``AGGREGATE_FLUSH_KEYS`` daily totals are pending, to bound
+    memory): a person's rating total is rewritten once per file, not once per batch. Use it
+    through ``actions_recorder``; ``actions_record`` is one batch of it.
 
     ``recorded_by`` records for the people they see (O4: a company admin for anyone, a manager or
     a lead for the people of their units); ``None`` (a token, the system) for anyone. Everyone
@@ -586,7 +584,7 @@ class ActionsRecorder:
         parsed = _parse_items(items, errors, now=self.now, tz=tz)
         _resolve(parsed, errors, self._lookups)
         if errors:
-            raise DomainErrors(sorted(errors, key=lambda error: error.index))
+            raise DomainError.many(sorted(errors, key=lambda error: error.index))
 
         if len(self._points) > POINTS_MEMO:
             self._points.clear()
@@ -610,9 +608,7 @@ class ActionsRecorder:
         else:
             self._insert(parsed, conflicts)
         if conflicts:
-            raise DomainErrors(
-                sorted(conflicts, key=lambda error: error.index), status_code=status.HTTP_409_CONFLICT
-            )
+            raise DomainError.many(sorted(conflicts, key=lambda error: error.index))
         change = self._change
         self._batches += 1
         # One batch (the API's): its people's departments were read a moment ago and go along to
@@ -708,7 +704,7 @@ def actions_record(
 
     Each item is a dict ``{"kpi", "user", "value", "occurred_at", "external_id", "comment"}``:
     ``kpi`` an integration name (or a ``Kpi``), ``user`` an e-mail or a person's external id (or a
-    ``Member``). Invalid items raise ``DomainErrors`` with every item's errors (``index``); an
+    ``Member``). Invalid items raise a ``DomainError`` of every item's errors (``index``); an
     external id recorded with other content raises ``external_id_conflict`` (409).
     """
     if source not in ActionSource.values:
@@ -719,7 +715,6 @@ def actions_record(
         raise DomainError(
             RatingErrorCode.BATCH_TOO_LARGE,
             _("A batch has at most %(n)d actions.") % {"n": MAX_BATCH},
-            status_code=status.HTTP_400_BAD_REQUEST,
         )
     with actions_recorder(source=source, recorded_by=recorded_by, now=now) as recorder:
         return recorder.add(items)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis import services as kpi_services
 from kpis.tests.factories import make_active_kpi
 from orgs import services as org_services
@@ -32,7 +32,7 @@ NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
 
 def errors_of(excinfo) -> list[tuple]:
     error = excinfo.value
-    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    errors = error.errors
     return [(e.code, e.field, e.index) for e in errors]
 
 
@@ -153,7 +153,7 @@ def test_a_batch_with_one_bad_item_records_nothing_and_reports_every_error(org):
             "occurred_at": "2026-12-25T10:00:00+03:00",
         },
     ]
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, items)
     assert errors_of(excinfo) == [
         ("unknown_kpi", "kpi", 1),
@@ -171,7 +171,7 @@ def test_a_batch_with_one_bad_item_records_nothing_and_reports_every_error(org):
 def test_a_hidden_kpi_accepts_no_actions(org):
     with company_context(org.company.id):
         kpi_services.kpi_update(kpi=org.calls, status="hidden")
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "ann@acme.example", "value": "1"}])
     assert errors_of(excinfo) == [("kpi_inactive", "kpi", 0)]
 
@@ -181,7 +181,7 @@ def test_people_outside_the_audience_are_refused(org):
     with company_context(org.company.id):
         alpha_kpi = make_active_kpi(org.company, integration_name="alpha_only", level="team", team=org.alpha)
         kpi_services.kpi_hide(kpi=org.deals, team=org.beta)
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
@@ -245,10 +245,10 @@ def test_a_lead_records_for_their_team_only_and_learns_nothing_of_the_others(org
         {"kpi": "calls", "user": "dan@acme.example", "value": "1"},  # no team
         {"kpi": "calls", "user": "ghost@acme.example", "value": "1"},  # nobody
     ]
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "e-ann", "value": "1"}, *outside], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", n) for n in (1, 2, 3)]
-    with pytest.raises(DomainErrors) as excinfo, company_context(org.company.id):
+    with pytest.raises(DomainError) as excinfo, company_context(org.company.id):
         services.actions_record(items=[{"kpi": "calls", "user": org.cid, "value": "1"}], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", 0)]
     with company_context(org.company.id):
@@ -270,7 +270,7 @@ def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_m
     make_member(other_company, Role.MEMBER, email="eve@globex.example")
     with company_context(other_company.id):
         make_active_kpi(other_company, integration_name="globex_kpi")
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
@@ -320,7 +320,7 @@ def test_an_action_without_a_time_retried_later_is_a_duplicate(org):
     with company_context(org.company.id):
         assert KpiAction.objects.get().occurred_at == NOW  # the time of the first recording stays
     # a time given explicitly must still match
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{**item, "occurred_at": "2026-11-02T10:00:00+03:00"}])
     assert errors_of(excinfo) == [("external_id_conflict", "external_id", 0)]
 
@@ -334,7 +334,7 @@ def test_the_same_external_id_with_other_content_is_a_conflict(org):
         "occurred_at": "2026-11-02T10:00:00+03:00",
     }
     record(org, [item])
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "bob@acme.example", "value": "1"}, {**item, "value": "3"}])
     assert errors_of(excinfo) == [("external_id_conflict", "external_id", 1)]
     assert excinfo.value.status_code == 409
@@ -374,7 +374,7 @@ def test_a_recorders_failed_batch_records_nothing_and_the_others_count_once(org,
             try:
                 result = recorder.add(items)
                 outcomes.append((result.created, result.duplicates))
-            except DomainErrors as error:
+            except DomainError as error:
                 outcomes.append([(e.code, e.field, e.index) for e in error.errors])
 
     # then the second batch recorded nothing and said why; the others count once
@@ -700,7 +700,7 @@ def test_objects_given_instead_of_names_are_looked_up_again(org, other_company, 
         foreign = make_active_kpi(other_company, integration_name="globex_kpi")
     with company_context(org.company.id):
         member_update(member=org.bob, is_active=False)
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
