@@ -4,6 +4,7 @@
 from decimal import ROUND_HALF_UP, Decimal
 
 from kpi_platform.decimals import CENT
+from kpis.models import Kpi
 
 
 def compute_points(value: Decimal, *, in_rating: bool, rating_units: Decimal, rating_points: int) -> Decimal:
@@ -11,3 +12,10 @@ def compute_points(value: Decimal, *, in_rating: bool, rating_units: Decimal, ra
     if not in_rating:
         return Decimal("0.00")
     return (value * rating_points / rating_units).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def kpi_points(kpi: Kpi, value: Decimal) -> Decimal:
+    """The points of ``value`` with ``kpi``'s ratio as it is now (R2)."""
+    return compute_points(
+        value, in_rating=kpi.in_rating, rating_units=kpi.rating_units, rating_points=kpi.rating_points
+    )

@@ -13,7 +13,7 @@ from orgs.tenancy import company_context, current_company_id
 from ratings.models import DailyTotal, KpiAction, Recalculation, RecalculationStatus
 from ratings.periods import period_starts
 from ratings.services.aggregates import AggregateChange, aggregates_apply, lock_kpis_for_share
-from ratings.services.points import compute_points
+from ratings.services.points import kpi_points
 
 # --- When a KPI starts or stops counting (R6) -------------------------------------------------------
 
@@ -84,12 +84,7 @@ def kpi_points_recalculate(
             change = AggregateChange()
             changed = []
             for action in actions:
-                points = compute_points(
-                    action.value,
-                    in_rating=kpi.in_rating,
-                    rating_units=kpi.rating_units,
-                    rating_points=kpi.rating_points,
-                )
+                points = kpi_points(kpi, action.value)
                 if points == action.points:
                     continue
                 if action.voided_at is None:

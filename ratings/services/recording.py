@@ -38,7 +38,7 @@ from orgs.tenancy import current_company_id
 from ratings.errors import RatingErrorCode
 from ratings.models import COMMENT_MAX_LENGTH, EXTERNAL_ID_MAX_LENGTH, ActionSource, KpiAction
 from ratings.services.aggregates import AggregateChange, aggregates_apply, array_literal, lock_kpis_for_share
-from ratings.services.points import compute_points
+from ratings.services.points import kpi_points
 
 MAX_BATCH = 5000
 MAX_VALUE = Decimal("999999999999.99")  # max_digits=14
@@ -592,12 +592,7 @@ class ActionsRecorder:
             kpi = item.kpi
             points = self._points.get((kpi.id, item.value))
             if points is None:
-                points = compute_points(
-                    item.value,
-                    in_rating=kpi.in_rating,
-                    rating_units=kpi.rating_units,
-                    rating_points=kpi.rating_points,
-                )
+                points = kpi_points(kpi, item.value)
                 self._points[(kpi.id, item.value)] = points
             item.points = points
             item.day = item.occurred_at.astimezone(tz).date()
