@@ -40,7 +40,6 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
-from rest_framework import status
 
 from integrations import columns
 from integrations.errors import ImportErrorCode
@@ -50,7 +49,7 @@ from integrations.progress import progress_key
 from integrations.tasks import import_job_run as import_job_run_task
 from kpi_platform.cache import cache_delete, cache_set
 from kpi_platform.celery import broker_reachable
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis.imports import kpis_import, units_import
 from orgs.models import Department, Member, Role, Team
 from orgs.services import member_create
@@ -85,14 +84,12 @@ def import_job_create(
             ImportErrorCode.FILE_TOO_LARGE,
             _("The file is larger than %(mb)d MB.") % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
             field="file",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if file_format(file.name or "") is None:
         raise DomainError(
             ImportErrorCode.UNSUPPORTED_FILE_TYPE,
             _("Upload an .xlsx or a .csv file."),
             field="file",
-            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
     if not broker_reachable():
         # Refused rather than stored: a job no worker can hear of would sit "queued" unexplained.
@@ -102,7 +99,6 @@ def import_job_create(
                 "Imports are paused: the background queue cannot be reached. "
                 "Nothing was stored; try again in a few minutes."
             ),
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     digest = hashlib.sha256()
     for chunk in file.chunks():
@@ -304,7 +300,7 @@ def _import_actions(job: ImportJob, table: Table, outcome: Outcome) -> None:
                 numbers.append(number)
             try:
                 result = recorder.add(items)
-            except DomainErrors as exc:
+            except DomainError as exc:
                 for error in exc.errors:
                     column = spelled.get(error.field, error.field)
                     outcome.add_error(numbers[error.index], column, error.message)
@@ -368,9 +364,7 @@ def _member_row_errors(row: dict[str, str], places: "_Places") -> list[tuple[str
         with transaction.atomic():
             member_create(**fields)
     except DomainError as error:
-        return [(error.field, error.message)]
-    except DomainErrors as errors:
-        return [(error.field, error.message) for error in errors.errors]
+        return [(each.field, each.message) for each in error.errors]
     except ValidationError as error:
         return [
             (None if name == "__all__" else name, message)

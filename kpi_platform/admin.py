@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from kpi_platform import hooks
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from orgs import access
 from orgs.models import Company, Member
@@ -106,10 +106,8 @@ class ServiceModelForm(forms.ModelForm):
         if self.rehearse is not None and not self._errors:
             try:
                 rehearse(partial(self.rehearse, self))
-            except DomainError as error:
-                show_domain_error(self, error)
-            except DomainErrors as errors:
-                for error in errors.errors:
+            except DomainError as refusal:
+                for error in refusal.errors:
                     show_domain_error(self, error)
             except ValidationError as error:
                 self.add_service_validation_error(error)
@@ -219,10 +217,10 @@ class CompanyModelAdmin(admin.ModelAdmin):
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except (DomainError, DomainErrors) as error:
+        except DomainError as error:
             # The form's rehearsal passed, so another write got in between. Nothing was saved:
             # Django's changeform_view runs in a transaction that the error rolled back.
-            for each in error.errors if isinstance(error, DomainErrors) else [error]:
+            for each in error.errors:
                 self.message_user(request, each.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 

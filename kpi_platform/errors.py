@@ -1,8 +1,10 @@
 """One error type for the domain and one renderer for the API (STYLE section 7).
 
-Every 4xx body is ``{"errors": [{"code", "field", "message", "index"}]}``.
+Every 4xx body is ``{"errors": [{"code", "field", "message", "index"}]}``. The domain says what
+went wrong (a code); which HTTP status answers it is decided here, by ``STATUS_OF_CODE``.
 """
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from django.conf import settings
@@ -32,34 +34,52 @@ class CommonErrorCode(StrEnum):
 
 
 class DomainError(Exception):
-    """A rule of the product refused the input. Raised by services; rendered as a 4xx."""
+    """A rule of the product refused the input. Raised by the domain; rendered as a 4xx.
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    One error is one entry of the answer. ``DomainError.many`` raises several at once (a batch, a
+    form: all reported, nothing written); ``errors`` lists the entries either way.
+    """
 
     def __init__(
-        self,
-        code: StrEnum | str,
-        message: str,
-        *,
-        field: str | None = None,
-        index: int | None = None,
-        status_code: int | None = None,
+        self, code: StrEnum | str, message: str, *, field: str | None = None, index: int | None = None
     ):
         super().__init__(message)
         self.code, self.message, self.field, self.index = str(code), str(message), field, index
-        if status_code is not None:
-            self.status_code = status_code
+        self.errors: list[DomainError] = [self]
+
+    @classmethod
+    def many(cls, errors: Iterable["DomainError"]) -> "DomainError":
+        """One error of several entries, in their order (one entry is returned as it is). Its code,
+        and so its status, is the first entry's: a batch's entries are of one kind."""
+        errors = list(errors)
+        if len(errors) == 1:
+            return errors[0]
+        error = cls(errors[0].code, "; ".join(each.message for each in errors))
+        error.errors = errors
+        return error
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status the API answers with (``STATUS_OF_CODE``)."""
+        return status_of_code(self.code)
 
     def as_dict(self) -> dict:
         return {"code": self.code, "field": self.field, "message": self.message, "index": self.index}
 
 
-class DomainErrors(Exception):
-    """Several errors at once (a batch, a form): all reported, nothing written."""
+# The statuses of the codes that are not a 400, by the codes' values (the apps' enums are above
+# this module: ``RatingErrorCode``, ``ImportErrorCode``). A test keeps every key a real code.
+STATUS_OF_CODE: dict[str, int] = {
+    "external_id_conflict": status.HTTP_409_CONFLICT,  # R4: recorded before with other content
+    "file_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # an import's upload
+    CommonErrorCode.BODY_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # any request's body
+    "unsupported_file_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,  # an import's upload
+    "queue_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,  # the broker is down
+}
 
-    def __init__(self, errors: list[DomainError], status_code: int = status.HTTP_400_BAD_REQUEST):
-        super().__init__("; ".join(error.message for error in errors))
-        self.errors, self.status_code = errors, status_code
+
+def status_of_code(code: str) -> int:
+    return STATUS_OF_CODE.get(code, status.HTTP_400_BAD_REQUEST)
 
 
 def _normalise_code(code: str | None) -> str:
@@ -156,12 +176,10 @@ _STATUS_CODES = {
 def exception_handler(exc, context):
     """DRF's handler, then one shape for every error (HackSoft: reuse DRF, then adjust)."""
     if isinstance(exc, DomainError):
-        response = Response(_body([exc.as_dict()]), status=exc.status_code)
+        response = Response(_body([error.as_dict() for error in exc.errors]), status=exc.status_code)
         if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
             response["Retry-After"] = "60"  # a service of ours is down (the queue): a minute or so
         return response
-    if isinstance(exc, DomainErrors):
-        return Response(_body([error.as_dict() for error in exc.errors]), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(_body(_django_validation_error_to_dicts(exc)), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):  # Django's own answer would be an HTML 400
@@ -169,7 +187,7 @@ def exception_handler(exc, context):
             "mb": settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
         }
         error = {"code": CommonErrorCode.BODY_TOO_LARGE, "field": None, "message": message, "index": None}
-        return Response(_body([error]), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(_body([error]), status=status_of_code(CommonErrorCode.BODY_TOO_LARGE))
     if isinstance(exc, ObjectDoesNotExist | Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -35,7 +35,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from kpis import services, terms
 from kpis.admin_export import KpiExportMixin, UnitExportMixin
@@ -87,10 +87,6 @@ def content_languages(company: Company) -> list[str]:
         languages.remove(company.default_language)
         languages.insert(0, company.default_language)
     return languages
-
-
-def _errors_of(error: DomainError | DomainErrors) -> list[DomainError]:
-    return error.errors if isinstance(error, DomainErrors) else [error]
 
 
 class ServiceValidatedForm(ServiceModelForm):
@@ -332,15 +328,15 @@ class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             if unit is not None:
                 try:
                     rehearse(lambda: services.unit_delete(unit=unit))
-                except (DomainError, DomainErrors) as refusal:
-                    extra_context["deletion_refusals"] = [error.message for error in _errors_of(refusal)]
+                except DomainError as refusal:
+                    extra_context["deletion_refusals"] = [error.message for error in refusal.errors]
                 else:
                     extra_context["deletion_refusals"] = []
         try:
             return super().delete_view(request, object_id, extra_context)
-        except (DomainError, DomainErrors) as error:
+        except DomainError as error:
             # Nothing was deleted: Django's delete_view runs in a transaction the error rolled back.
-            for each in _errors_of(error):
+            for each in error.errors:
                 self.message_user(request, each.message, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:kpis_unit_change", args=[quote(object_id)]))
 
@@ -990,8 +986,8 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             try:
                 with transaction.atomic():
                     services.kpi_set_audience(kpi=kpi, audience=form.audience(), actor=admin_member(request))
-            except (DomainError, DomainErrors) as error:
-                for each in _errors_of(error):
+            except DomainError as error:
+                for each in error.errors:
                     form.show_error(each)
             else:
                 self.message_user(
@@ -1048,8 +1044,8 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
                     for errors in form.errors.values():
                         for error in errors:
                             self.message_user(request, error, messages.ERROR)
-        except (DomainError, DomainErrors) as error:
-            for each in _errors_of(error):
+        except DomainError as error:
+            for each in error.errors:
                 self.message_user(request, each.message, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:kpis_kpi_change", args=[quote(kpi.pk)]) + "#kpi-hides")
 

@@ -10,7 +10,7 @@ calls ``orgs.services.member_create`` for people.
   skipped.
 * Every lookup goes through the company-scoped managers (``Kpi.objects``, ``Unit.objects``, ...):
   another company's id, unit, department or person is "not found" / "unknown", never matched.
-* Each row is written in a savepoint. A service's ``DomainError``/``DomainErrors`` becomes the row's
+* Each row is written in a savepoint. A service's ``DomainError`` (one entry or several) becomes the row's
   errors, keyed by the column (``name.ru`` → ``name_ru``). A row with a cell that cannot be read
   is rehearsed (``kpi_platform.rehearsal``), so it lists the service's errors for its other columns.
 * A file is all-or-nothing: any error (or a dry run) rolls every row back, and the dry run runs the
@@ -28,7 +28,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from kpi_platform.cells import unescape_formula
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from kpis import services
 from kpis.history import Actor, snapshot
@@ -189,7 +189,7 @@ class _RowsImport:
             # lists every problem at once; then nothing is written.
             try:
                 rehearse(lambda: reader.write_row(target, fields))
-            except (DomainError, DomainErrors) as error:
+            except DomainError as error:
                 for column, messages in reader.by_column(error).items():
                     problems.setdefault(column, messages)
             raise ValidationError(problems)
@@ -201,7 +201,7 @@ class _RowsImport:
                     raise _Unchanged
         except _Unchanged:
             return False
-        except (DomainError, DomainErrors) as error:
+        except DomainError as error:
             raise ValidationError(reader.by_column(error)) from error
         self.touched[saved.pk] = position
         return True
@@ -233,9 +233,9 @@ class _Rows:
     def write_row(self, target, fields: dict):
         raise NotImplementedError
 
-    def by_column(self, error: DomainError | DomainErrors) -> Problems:
+    def by_column(self, error: DomainError) -> Problems:
         problems: Problems = {}
-        for each in error.errors if isinstance(error, DomainErrors) else [error]:
+        for each in error.errors:
             column = (each.field or "").replace(".", "_")
             _add(problems, column if column in self.columns else NON_FIELD_ERRORS, each.message)
         return problems

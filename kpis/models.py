@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orgs.tenancy import CompanyScopedModel
+from orgs.tenancy import CompanyScopedManager, CompanyScopedModel, CompanyScopedQuerySet
 
 UNIT_NAME_MAX_LENGTH = 18
 KPI_NAME_MAX_LENGTH = 255
@@ -98,6 +98,12 @@ class Perspective(models.TextChoices):
     LEARNING_AND_GROWTH = "learning_and_growth", _("Learning and growth")
 
 
+class KpiQuerySet(CompanyScopedQuerySet):
+    def counting_in_rating(self) -> "KpiQuerySet":
+        """R6: the KPIs whose actions count in the rating (``Kpi.counts_in_rating`` of one row)."""
+        return self.filter(status=KpiStatus.ACTIVE, in_rating=True, archived_at__isnull=True)
+
+
 class Kpi(CompanyScopedModel):
     """A key performance indicator (K1, K4–K6, K9)."""
 
@@ -151,6 +157,8 @@ class Kpi(CompanyScopedModel):
     # O6: a KPI whose unit was deleted is archived, never deleted (actions point at it).
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
 
+    objects = CompanyScopedManager.from_queryset(KpiQuerySet)()
+
     class Meta:
         verbose_name = _("KPI")
         verbose_name_plural = _("KPIs")
@@ -176,6 +184,11 @@ class Kpi(CompanyScopedModel):
     @property
     def is_active(self) -> bool:
         return self.status == KpiStatus.ACTIVE and self.archived_at is None
+
+    @property
+    def counts_in_rating(self) -> bool:
+        """R6: only Active KPIs in the rating count (``Kpi.objects.counting_in_rating()`` in SQL)."""
+        return self.status == KpiStatus.ACTIVE and self.in_rating and self.archived_at is None
 
     @property
     def ratio(self) -> str:

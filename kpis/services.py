@@ -2,9 +2,9 @@
 
 The admin, the API and imports all call these functions with plain values (strings, numbers,
 dicts of languages, objects resolved through company-scoped querysets), and get the same
-``DomainError`` codes of API.md back. Every input problem of a call is reported at once
-(``DomainErrors``), so a form or an API answer lists them all. Callers check who may do it
-(``kpis.access``) first; services check the data.
+``DomainError`` codes of API.md back. Every input problem of a call is reported at once (one
+``DomainError`` of several entries), so a form or an API answer lists them all. Callers check who
+may do it (``kpis.access``) first; services check the data.
 
 Names that must be unique across languages (K2, K3) are also kept, normalised, in ``KpiName`` and
 ``UnitName`` under a unique constraint: two requests racing each other cannot both win.
@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from kpi_platform import hooks
 from kpi_platform.decimals import CENT, parse_cents
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpi_platform.periods import period_end as calendar_period_end
 from kpi_platform.periods import period_start
 from kpis import terms
@@ -91,10 +91,8 @@ class _Errors:
         return any((error.field or "").startswith(field_prefix) for error in self.errors)
 
     def raise_if_any(self) -> None:
-        if len(self.errors) == 1:
-            raise self.errors[0]
         if self.errors:
-            raise DomainErrors(self.errors)
+            raise DomainError.many(self.errors)
 
 
 def _localized_input(
@@ -710,14 +708,10 @@ def kpi_create(*, actor: Actor = None, audience: Audience | None = None, **field
     return kpi
 
 
-def _counts_in_rating(kpi: Kpi) -> bool:
-    return kpi.status == KpiStatus.ACTIVE and kpi.in_rating and kpi.archived_at is None
-
-
 def _rating_state_changed(kpi: Kpi, counted_before: bool) -> None:
     # The ratings app moves the KPI's points into or out of the rating totals (R6), in the
     # transaction of the change.
-    if _counts_in_rating(kpi) != counted_before:
+    if kpi.counts_in_rating != counted_before:
         hooks.kpi_rating_state_changed.send(kpi=kpi, counted_before=counted_before)
 
 
@@ -727,7 +721,7 @@ def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = Non
     company = _company()
     errors = _Errors()
     before = snapshot(kpi, _HISTORY_FIELDS)
-    counted_before = _counts_in_rating(kpi)
+    counted_before = kpi.counts_in_rating
     level_before = (kpi.level, kpi.department_id, kpi.team_id)
     _apply_kpi_fields(errors, kpi, fields, company, creating=False)
     current_audience = kpi_audience_get(kpi)
@@ -758,7 +752,7 @@ def kpi_archive(*, kpi: Kpi, actor: Actor = None) -> Kpi:
     """Retire a KPI for good: hidden, kept with its history (and, later, its actions)."""
     if kpi.archived_at is not None:
         return kpi
-    counted_before = _counts_in_rating(kpi)
+    counted_before = kpi.counts_in_rating
     kpi.archived_at = timezone.now()
     kpi.status = KpiStatus.HIDDEN
     kpi.save(update_fields=["archived_at", "status", "updated_at"])

@@ -38,7 +38,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis.models import Kpi, KpiStatus
 from orgs.models import Member
 from orgs.selectors import company_get
@@ -48,10 +48,6 @@ from ratings.models import ActionSource, KpiAction, Recalculation, Recalculation
 # The service names an item's fields as the API does; the form's person field is ``member``.
 _FORM_FIELDS = {"user": "member"}
 DUPLICATE = "duplicate"
-
-
-def _errors_of(error: DomainError | DomainErrors) -> list[DomainError]:
-    return error.errors if isinstance(error, DomainErrors) else [error]
 
 
 def _company_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
@@ -337,12 +333,10 @@ class KpiActionAdmin(CompanyModelAdmin):
             result = services.actions_record(
                 items=[item], source=ActionSource.MANUAL, recorded_by=admin_member(request)
             )
-        except (DomainError, DomainErrors) as error:
-            raise DomainErrors(
-                [
-                    DomainError(each.code, each.message, field=_FORM_FIELDS.get(each.field, each.field))
-                    for each in _errors_of(error)
-                ]
+        except DomainError as error:
+            raise DomainError.many(
+                DomainError(each.code, each.message, field=_FORM_FIELDS.get(each.field, each.field))
+                for each in error.errors
             ) from error
         if result.duplicates:
             # R4: nothing new was recorded. Say so rather than report an addition.
@@ -379,8 +373,8 @@ class KpiActionAdmin(CompanyModelAdmin):
                 services.action_void(
                     action=action, reason=form.cleaned_data["reason"], voided_by=admin_member(request)
                 )
-            except (DomainError, DomainErrors) as error:
-                for each in _errors_of(error):
+            except DomainError as error:
+                for each in error.errors:
                     form.show_error(each)
             else:
                 self.message_user(request, gettext("The action was voided."), messages.SUCCESS)
@@ -420,8 +414,8 @@ class KpiActionAdmin(CompanyModelAdmin):
                         services.action_void(
                             action=action, reason=form.cleaned_data["reason"], voided_by=voided_by
                         )
-            except (DomainError, DomainErrors) as error:
-                for each in _errors_of(error):
+            except DomainError as error:
+                for each in error.errors:
                     form.show_error(each)
             else:
                 self.message_user(
@@ -475,8 +469,8 @@ def recalculate_points(modeladmin, request: HttpRequest, queryset: QuerySet[Kpi]
     for kpi in queryset:
         try:
             recalculation = services.recalculation_start(kpi=kpi, actor=actor)
-        except (DomainError, DomainErrors) as error:
-            for each in _errors_of(error):
+        except DomainError as error:
+            for each in error.errors:
                 modeladmin.message_user(request, f"{kpi}: {each.message}", messages.ERROR)
             continue
         message = format_html(

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
-from kpis.models import Kpi, KpiStatus
+from kpis.models import Kpi
 from orgs import access
 from orgs.models import Member
 from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingPeriod, RatingTotal
@@ -156,7 +156,7 @@ def leaderboard_range(
         # One part per period: each an index-only range scan of ``rating_total_rank``.
         parts.append(RatingTotal.objects.filter(period=kind, start=first, points__gt=0))
     if days:
-        counting = Kpi.objects.filter(status=KpiStatus.ACTIVE, in_rating=True, archived_at__isnull=True)
+        counting = Kpi.objects.counting_in_rating()
         parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))
     if scope.kind != "company":
         parts = [part.filter(_of_scope(scope)) for part in parts]

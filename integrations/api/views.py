@@ -85,7 +85,6 @@ def _too_large() -> DomainError:
         ImportErrorCode.FILE_TOO_LARGE,
         _("The file is larger than %(mb)d MB.") % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)},
         field="file",
-        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     )
 
 

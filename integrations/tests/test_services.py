@@ -170,7 +170,7 @@ def test_a_many_chunk_files_aggregates_equal_a_rebuild_from_its_actions(acme, mo
     # given a second KPI (half a point per unit), an action already recorded on a day the file
     # adds to, and a file of 40 rows over people, KPIs and days, read 7 rows at a time
     monkeypatch.setattr(services, "IMPORT_CHUNK", 7)
-    monkeypatch.setattr("ratings.services.AGGREGATE_FLUSH_KEYS", flush_keys)
+    monkeypatch.setattr("ratings.services.recording.AGGREGATE_FLUSH_KEYS", flush_keys)
     with company_context(acme.company.id):
         make_active_kpi(
             acme.company, integration_name="deals", in_rating=True, rating_units="2", rating_points=1

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis import services
 from kpis.models import Change, Kpi, KpiStatus, TargetPart, Unit
 from kpis.tests.factories import make_kpi, make_target, make_unit
@@ -13,7 +13,7 @@ from kpis.tests.factories import make_kpi, make_target, make_unit
 
 def codes(excinfo) -> list[tuple[str, str | None]]:
     error = excinfo.value
-    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    errors = error.errors
     return [(e.code, e.field) for e in errors]
 
 
@@ -114,7 +114,7 @@ def test_a_kpi_may_carry_one_name_in_both_languages(in_company):
 
 
 def test_kpi_name_length_and_required(in_company):
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         make_kpi(name={"en": "", "ru": "x" * 256})
     assert sorted(codes(excinfo)) == [("name_length", "name.ru"), ("required", "name.en")]
 
@@ -158,7 +158,7 @@ def test_activation_needs_every_enabled_language(in_company):
     kpi = make_kpi(name={"en": "Calls"}, description={"en": "Outbound calls"})
 
     # when it is made active
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         services.kpi_update(kpi=kpi, status="active")
 
     # then the missing fields are named per language, and nothing changed

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 
 from integrations.exports import export_response
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis.models import Kpi
 from kpis.selectors import kpi_list_for_member
 from orgs import access
@@ -306,11 +306,9 @@ def logger(request: HttpRequest) -> HttpResponse:
         elif not errors:
             try:
                 result = actions_record(items=items, source=ActionSource.LOGGER, recorded_by=viewer)
-            except DomainErrors as failure:
+            except DomainError as failure:
                 for error in failure.errors:
                     _row_error(errors, general, positions, error)
-            except DomainError as error:
-                _row_error(errors, general, positions, error)
             else:
                 recorded = result.created
                 rows = [{"index": index} for index in range(LOGGER_ROWS)]

@@ -21,7 +21,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis import access as kpi_access
 from orgs import access
 from orgs.api.permissions import CompanyApi, require
@@ -139,10 +139,10 @@ class ActionListApi(ActionApi):
         items = [request.data] if single else request.data
         try:
             result = self._record(items, viewer)
-        except DomainErrors as errors:
+        except DomainError as error:
             if single:
-                for error in errors.errors:
-                    error.index = None
+                for each in error.errors:
+                    each.index = None
             raise
         results = [
             {**row, "index": None if single else row["index"], "points": str(row["points"])}

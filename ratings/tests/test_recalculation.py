@@ -134,7 +134,7 @@ def test_a_failed_recalculation_says_why(
     def broken(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "kpi_points_recalculate", broken)
+    monkeypatch.setattr("ratings.services.recalculation.kpi_points_recalculate", broken)
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(setup.admin).post(f"/api/v1/kpis/{setup.calls.id}/recalculate/")
     assert response.status_code == 202

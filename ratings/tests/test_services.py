@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from kpi_platform.errors import DomainError, DomainErrors
+from kpi_platform.errors import DomainError
 from kpis import services as kpi_services
 from kpis.tests.factories import make_active_kpi
 from orgs import services as org_services
@@ -32,7 +32,7 @@ NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
 
 def errors_of(excinfo) -> list[tuple]:
     error = excinfo.value
-    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    errors = error.errors
     return [(e.code, e.field, e.index) for e in errors]
 
 
@@ -153,7 +153,7 @@ def test_a_batch_with_one_bad_item_records_nothing_and_reports_every_error(org):
             "occurred_at": "2026-12-25T10:00:00+03:00",
         },
     ]
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, items)
     assert errors_of(excinfo) == [
         ("unknown_kpi", "kpi", 1),
@@ -171,7 +171,7 @@ def test_a_batch_with_one_bad_item_records_nothing_and_reports_every_error(org):
 def test_a_hidden_kpi_accepts_no_actions(org):
     with company_context(org.company.id):
         kpi_services.kpi_update(kpi=org.calls, status="hidden")
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "ann@acme.example", "value": "1"}])
     assert errors_of(excinfo) == [("kpi_inactive", "kpi", 0)]
 
@@ -181,7 +181,7 @@ def test_people_outside_the_audience_are_refused(org):
     with company_context(org.company.id):
         alpha_kpi = make_active_kpi(org.company, integration_name="alpha_only", level="team", team=org.alpha)
         kpi_services.kpi_hide(kpi=org.deals, team=org.beta)
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
@@ -198,7 +198,7 @@ def test_people_outside_the_audience_are_refused(org):
 def test_the_in_memory_audience_rule_agrees_with_the_selectors(org):
     """The recording service decides reach in memory; kpis.selectors decides it in SQL."""
     from kpis.selectors import kpi_reaches_member
-    from ratings.services import _Person, _Reach
+    from ratings.services.recording import _Person, _Reach
 
     with company_context(org.company.id):
         kpis = [
@@ -245,10 +245,10 @@ def test_a_lead_records_for_their_team_only_and_learns_nothing_of_the_others(org
         {"kpi": "calls", "user": "dan@acme.example", "value": "1"},  # no team
         {"kpi": "calls", "user": "ghost@acme.example", "value": "1"},  # nobody
     ]
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "e-ann", "value": "1"}, *outside], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", n) for n in (1, 2, 3)]
-    with pytest.raises(DomainErrors) as excinfo, company_context(org.company.id):
+    with pytest.raises(DomainError) as excinfo, company_context(org.company.id):
         services.actions_record(items=[{"kpi": "calls", "user": org.cid, "value": "1"}], recorded_by=lead)
     assert errors_of(excinfo) == [("unknown_user", "user", 0)]
     with company_context(org.company.id):
@@ -270,7 +270,7 @@ def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_m
     make_member(other_company, Role.MEMBER, email="eve@globex.example")
     with company_context(other_company.id):
         make_active_kpi(other_company, integration_name="globex_kpi")
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
@@ -320,7 +320,7 @@ def test_an_action_without_a_time_retried_later_is_a_duplicate(org):
     with company_context(org.company.id):
         assert KpiAction.objects.get().occurred_at == NOW  # the time of the first recording stays
     # a time given explicitly must still match
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{**item, "occurred_at": "2026-11-02T10:00:00+03:00"}])
     assert errors_of(excinfo) == [("external_id_conflict", "external_id", 0)]
 
@@ -334,7 +334,7 @@ def test_the_same_external_id_with_other_content_is_a_conflict(org):
         "occurred_at": "2026-11-02T10:00:00+03:00",
     }
     record(org, [item])
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(org, [{"kpi": "calls", "user": "bob@acme.example", "value": "1"}, {**item, "value": "3"}])
     assert errors_of(excinfo) == [("external_id_conflict", "external_id", 1)]
     assert excinfo.value.status_code == 409
@@ -348,7 +348,7 @@ def test_a_recorders_failed_batch_records_nothing_and_the_others_count_once(org,
     (and several times, when many are pending) equal to a rebuild's."""
     # given an action recorded with an external id
     record(org, [{"kpi": "deals", "user": "ann@acme.example", "value": "1", "external_id": "crm-1"}])
-    monkeypatch.setattr(services, "AGGREGATE_FLUSH_KEYS", 2)
+    monkeypatch.setattr("ratings.services.recording.AGGREGATE_FLUSH_KEYS", 2)
 
     def batch(start: int, *extra: dict) -> list[dict]:
         items = [
@@ -374,7 +374,7 @@ def test_a_recorders_failed_batch_records_nothing_and_the_others_count_once(org,
             try:
                 result = recorder.add(items)
                 outcomes.append((result.created, result.duplicates))
-            except DomainErrors as error:
+            except DomainError as error:
                 outcomes.append([(e.code, e.field, e.index) for e in error.errors])
 
     # then the second batch recorded nothing and said why; the others count once
@@ -457,7 +457,7 @@ def test_a_kpi_leaving_the_rating_takes_its_points_out_and_back(org):
 
 
 def _brute_force(actions, kpis, start, end, members=None):
-    counting = {kpi.id for kpi in kpis if services.counts_in_rating(kpi)}
+    counting = {kpi.id for kpi in kpis if kpi.counts_in_rating}
     totals: dict[int, Decimal] = {}
     for action in actions:
         if action.voided_at or action.kpi_id not in counting or not start <= action.day <= end:
@@ -700,7 +700,7 @@ def test_objects_given_instead_of_names_are_looked_up_again(org, other_company, 
         foreign = make_active_kpi(other_company, integration_name="globex_kpi")
     with company_context(org.company.id):
         member_update(member=org.bob, is_active=False)
-    with pytest.raises(DomainErrors) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         record(
             org,
             [
