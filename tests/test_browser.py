@@ -83,7 +83,9 @@ def _units():
 
 def _charts_drawn(page) -> int:
     page.wait_for_function(
-        "() => [...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))"
+        # Chart.js may still be loading when the canvases are already in the page: wait for both
+        "() => typeof Chart !== 'undefined'"
+        " && [...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))"
     )
     return page.locator("canvas[data-chart]").count()
 
