@@ -19,10 +19,10 @@ The moment, and who calls it                         Its reactions, in order
 ``team_moved(team=)``                                ``kpis.services.kpis_follow_team``
   ``orgs.services.team_update``: after its people
   moved with it
-``org_unit_deleted(department=, teams=)``            ``kpis.services.archive_unit_kpis`` (O6),
+``org_unit_deleted(department=, teams=)``            ``kpis.services.archive_org_unit_kpis`` (O6),
   ``orgs.services.department_delete`` and              ``ratings.services.department_totals_delete``
   ``team_delete``, after the people moved out
-``org_unit_deletion_counts(department=, teams=)``    ``kpis.selectors.unit_deletion_counts``
+``org_unit_deletion_counts(department=, teams=)``    ``kpis.selectors.org_unit_deletion_counts``
   ``orgs.services``' ``DeletionSummary``: each         ({"kpis": ...})
   reaction returns fields of the summary
 ``kpi_rating_state_changed(kpi=, counted_before=)``  ``ratings.services.kpi_rating_state_changed``

@@ -14,8 +14,8 @@ class KpisConfig(AppConfig):
         # Every company gets its "points" unit (K3); a deleted unit's own KPIs are archived (O6),
         # and the deletion summary says how many.
         hooks.company_created.connect(services.unit_create_default)
-        hooks.org_unit_deleted.connect(services.archive_unit_kpis)
-        hooks.org_unit_deletion_counts.connect(selectors.unit_deletion_counts)
+        hooks.org_unit_deleted.connect(services.archive_org_unit_kpis)
+        hooks.org_unit_deletion_counts.connect(selectors.org_unit_deletion_counts)
         # A team's own KPIs follow it to another department.
         hooks.team_moved.connect(services.kpis_follow_team)
         # The demo company's units, KPIs, hides and targets, after its organization.

@@ -299,7 +299,7 @@ def change_list(*, kpi_id: int | None = None, object_type: str | None = None, ob
     return changes.order_by("-at", "-id")
 
 
-def unit_own_kpis(*, department: Department | None, teams: list[Team]) -> QuerySet[Kpi]:
+def org_unit_own_kpis(*, department: Department | None, teams: list[Team]) -> QuerySet[Kpi]:
     """The live KPIs defined at a department's own level or at its teams' (O6: what deleting them
     archives). Team KPIs go by their team, not by the department they carry, which is the one the
     team was in when the KPI was saved."""
@@ -309,10 +309,10 @@ def unit_own_kpis(*, department: Department | None, teams: list[Team]) -> QueryS
     return Kpi.objects.filter(own, archived_at__isnull=True).order_by("id")
 
 
-def unit_deletion_counts(*, department: Department | None, teams: list[Team]) -> dict[str, int]:
+def org_unit_deletion_counts(*, department: Department | None, teams: list[Team]) -> dict[str, int]:
     """The fields of ``orgs.services.DeletionSummary`` that the kpis app counts: the unit's own
     KPIs, archived with it (``kpi_platform.hooks.org_unit_deletion_counts``)."""
-    return {"kpis": unit_own_kpis(department=department, teams=teams).count()}
+    return {"kpis": org_unit_own_kpis(department=department, teams=teams).count()}
 
 
 def period_starts(day: datetime.date) -> dict[str, datetime.date]:

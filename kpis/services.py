@@ -58,7 +58,7 @@ from kpis.models import (
     Unit,
     UnitName,
 )
-from kpis.selectors import unit_own_kpis
+from kpis.selectors import org_unit_own_kpis
 from orgs.models import Company, Department, Member, Team
 from orgs.tenancy import current_company_id
 
@@ -761,10 +761,10 @@ def kpi_archive(*, kpi: Kpi, actor: Actor = None) -> Kpi:
     return kpi
 
 
-def archive_unit_kpis(*, department: Department | None, teams: list[Team]) -> int:
+def archive_org_unit_kpis(*, department: Department | None, teams: list[Team]) -> int:
     """O6: a deleted department's or team's own KPIs are archived (an orgs unit-deleted hook)."""
     archived = 0
-    for kpi in unit_own_kpis(department=department, teams=teams):
+    for kpi in org_unit_own_kpis(department=department, teams=teams):
         kpi_archive(kpi=kpi, actor=None)
         archived += 1
     return archived
@@ -792,7 +792,7 @@ def kpi_inherited_by(kpi: Kpi, *, department: Department | None = None, team: Te
     return False
 
 
-def _hide_unit(department: Department | None, team: Team | None) -> None:
+def _one_org_unit(department: Department | None, team: Team | None) -> None:
     if (department is None) == (team is None):
         raise DomainError(KpiErrorCode.REQUIRED, _("Give either a department or a team."), field="department")
 
@@ -802,7 +802,7 @@ def kpi_hide(
     *, kpi: Kpi, department: Department | None = None, team: Team | None = None, actor: Actor = None
 ) -> Kpi:
     """Hide an inherited KPI for a department (and its teams) or a team. Hiding twice is fine."""
-    _hide_unit(department, team)
+    _one_org_unit(department, team)
     if not kpi_inherited_by(kpi, department=department, team=team):
         raise DomainError(
             KpiErrorCode.NOT_INHERITED,
@@ -829,7 +829,7 @@ def kpi_hide(
 def kpi_unhide(
     *, kpi: Kpi, department: Department | None = None, team: Team | None = None, actor: Actor = None
 ) -> Kpi:
-    _hide_unit(department, team)
+    _one_org_unit(department, team)
     deleted, _rows = KpiHide.objects.filter(kpi=kpi, department=department, team=team).delete()
     if deleted:
         history_record(

@@ -143,7 +143,7 @@ class CompanyAdmin(PlatformModelAdmin):
 # --- Deleting a department or a team (O6) ---------------------------------------------------------
 
 
-class UnitDeletionForm(forms.Form):
+class OrgUnitDeletionForm(forms.Form):
     """Where the people of the deleted units go; the field is made for the units at hand."""
 
     def __init__(self, *args, move_to: forms.ModelChoiceField, **kwargs):
@@ -151,29 +151,29 @@ class UnitDeletionForm(forms.Form):
         self.fields["move_to"] = move_to
 
 
-class UnitDeletionMixin:
+class OrgUnitDeletionMixin:
     """Deleting a department or a team shows what it affects, lets the admin choose where its
     people go, and deletes through the service: no person and no record is lost (O6).
 
     Replaces both the delete page and the "delete selected" action.
     """
 
-    deletion_template = "admin/orgs/unit_delete_confirmation.html"
+    deletion_template = "admin/orgs/org_unit_delete_confirmation.html"
 
-    def deletion_summary(self, unit) -> services.DeletionSummary:
+    def deletion_summary(self, org_unit) -> services.DeletionSummary:
         raise NotImplementedError
 
-    def delete_unit(self, unit, move_to) -> services.DeletionSummary:
+    def delete_org_unit(self, org_unit, move_to) -> services.DeletionSummary:
         raise NotImplementedError
 
-    def move_to_field(self, units: list) -> forms.ModelChoiceField:
+    def move_to_field(self, org_units: list) -> forms.ModelChoiceField:
         raise NotImplementedError
 
     def kept_message(self, people: int, move_to) -> str:
         raise NotImplementedError
 
     def delete_model(self, request: HttpRequest, obj) -> None:
-        self.delete_unit(obj, None)
+        self.delete_org_unit(obj, None)
 
     @csrf_protect_m
     def delete_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
@@ -193,21 +193,21 @@ class UnitDeletionMixin:
     def delete_selected(self, request: HttpRequest, queryset: QuerySet):
         return self._confirm_deletion(request, list(queryset), confirmed="post" in request.POST, single=False)
 
-    def _confirm_deletion(self, request: HttpRequest, units: list, *, confirmed: bool, single: bool):
-        if not units:
+    def _confirm_deletion(self, request: HttpRequest, org_units: list, *, confirmed: bool, single: bool):
+        if not org_units:
             self.message_user(request, gettext("No items were deleted."), messages.WARNING)
             return None
-        form = UnitDeletionForm(request.POST if confirmed else None, move_to=self.move_to_field(units))
+        form = OrgUnitDeletionForm(request.POST if confirmed else None, move_to=self.move_to_field(org_units))
         if form.is_bound and form.is_valid():
             move_to = form.cleaned_data["move_to"]
             try:
                 with transaction.atomic():
-                    self.log_deletions(request, units)
-                    summaries = [self.delete_unit(unit, move_to) for unit in units]
+                    self.log_deletions(request, org_units)
+                    summaries = [self.delete_org_unit(org_unit, move_to) for org_unit in org_units]
             except DomainError as error:
                 show_domain_error(form, error)
             else:
-                names = ", ".join(f"“{unit}”" for unit in units)
+                names = ", ".join(f"“{org_unit}”" for org_unit in org_units)
                 people = sum(summary.members for summary in summaries)
                 self.message_user(
                     request,
@@ -216,16 +216,16 @@ class UnitDeletionMixin:
                     messages.SUCCESS,
                 )
                 return None
-        rows = [(unit, self.deletion_summary(unit)) for unit in units]
+        rows = [(org_unit, self.deletion_summary(org_unit)) for org_unit in org_units]
         context = {
             **self.admin_site.each_context(request),
-            "title": gettext("Delete %(name)s") % {"name": units[0]}
+            "title": gettext("Delete %(name)s") % {"name": org_units[0]}
             if single
             else gettext("Delete %(count)d %(name)s")
-            % {"count": len(units), "name": self.opts.verbose_name_plural},
+            % {"count": len(org_units), "name": self.opts.verbose_name_plural},
             "opts": self.opts,
             "app_label": self.opts.app_label,
-            "object": units[0] if single else None,
+            "object": org_units[0] if single else None,
             "single": single,
             "rows": rows,
             "shows_teams": self.model is Department,
@@ -261,7 +261,7 @@ class DepartmentForm(ServiceModelForm):
 
 
 @admin.register(Department)
-class DepartmentAdmin(UnitDeletionMixin, CompanyModelAdmin):
+class DepartmentAdmin(OrgUnitDeletionMixin, CompanyModelAdmin):
     form = DepartmentForm
     list_display = ["name", "manager_list", "team_count", "people_count"]
     search_fields = ["name"]
@@ -313,15 +313,17 @@ class DepartmentAdmin(UnitDeletionMixin, CompanyModelAdmin):
 
     # O6
 
-    def deletion_summary(self, unit: Department) -> services.DeletionSummary:
-        return services.department_deletion_summary(department=unit)
+    def deletion_summary(self, org_unit: Department) -> services.DeletionSummary:
+        return services.department_deletion_summary(department=org_unit)
 
-    def delete_unit(self, unit: Department, move_to: Department | None) -> services.DeletionSummary:
-        return services.department_delete(department=unit, move_to=move_to)
+    def delete_org_unit(self, org_unit: Department, move_to: Department | None) -> services.DeletionSummary:
+        return services.department_delete(department=org_unit, move_to=move_to)
 
-    def move_to_field(self, units: list[Department]) -> forms.ModelChoiceField:
+    def move_to_field(self, org_units: list[Department]) -> forms.ModelChoiceField:
         return forms.ModelChoiceField(
-            queryset=Department.objects.exclude(pk__in=[unit.pk for unit in units]).order_by("name"),
+            queryset=Department.objects.exclude(pk__in=[org_unit.pk for org_unit in org_units]).order_by(
+                "name"
+            ),
             required=False,
             label=_("Move their people to"),
             empty_label=_("No department: they become unassigned"),
@@ -363,7 +365,7 @@ class TeamForm(ServiceModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(UnitDeletionMixin, CompanyModelAdmin):
+class TeamAdmin(OrgUnitDeletionMixin, CompanyModelAdmin):
     form = TeamForm
     list_display = ["name", "department", "lead_list", "people_count"]
     list_filter = ["department"]
@@ -401,15 +403,15 @@ class TeamAdmin(UnitDeletionMixin, CompanyModelAdmin):
 
     # O6
 
-    def deletion_summary(self, unit: Team) -> services.DeletionSummary:
-        return services.team_deletion_summary(team=unit)
+    def deletion_summary(self, org_unit: Team) -> services.DeletionSummary:
+        return services.team_deletion_summary(team=org_unit)
 
-    def delete_unit(self, unit: Team, move_to: Team | None) -> services.DeletionSummary:
-        return services.team_delete(team=unit, move_to=move_to)
+    def delete_org_unit(self, org_unit: Team, move_to: Team | None) -> services.DeletionSummary:
+        return services.team_delete(team=org_unit, move_to=move_to)
 
-    def move_to_field(self, units: list[Team]) -> forms.ModelChoiceField:
+    def move_to_field(self, org_units: list[Team]) -> forms.ModelChoiceField:
         return TeamChoiceField(
-            queryset=_teams().exclude(pk__in=[unit.pk for unit in units]),
+            queryset=_teams().exclude(pk__in=[org_unit.pk for org_unit in org_units]),
             required=False,
             label=_("Move their people to"),
             empty_label=_("No team: they stay in the department"),
@@ -612,9 +614,9 @@ class MemberAdmin(CompanyModelAdmin):
 
     @admin.display(description=_("manages"))
     def manages(self, obj: Member) -> str:
-        units = [str(department) for department in obj.managed_departments.all()]
-        units += [f"{team.department} / {team}" for team in obj.led_teams.all()]
-        return ", ".join(units) or "-"
+        org_units = [str(department) for department in obj.managed_departments.all()]
+        org_units += [f"{team.department} / {team}" for team in obj.led_teams.all()]
+        return ", ".join(org_units) or "-"
 
     @admin.display(description=_("active"), boolean=True, ordering="user__is_active")
     def is_active(self, obj: Member) -> bool:

@@ -126,9 +126,9 @@ def scope_choices(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
     scopes += [(f"department:{unit.id}", unit.name) for unit in departments]
     teams = access.visible_teams(viewer).select_related("department").order_by("department__name", "name")
     if len(departments) > 1 and scope.kind == "department":
-        teams = teams.filter(department_id=scope.unit_id)
+        teams = teams.filter(department_id=scope.org_unit_id)
     elif len(departments) > 1 and scope.kind == "team":
-        teams = teams.filter(department__teams__id=scope.unit_id)
+        teams = teams.filter(department__teams__id=scope.org_unit_id)
     elif len(departments) > 1:
         teams = teams.none()
     scopes += [(f"team:{team.id}", f"{team.department.name} / {team.name}") for team in teams]
@@ -192,7 +192,7 @@ def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_
 
 # --- Breakdown by person or sub-unit ------------------------------------------------------------------
 
-BY_MEMBERS, BY_UNITS = "members", "units"
+BY_MEMBERS, BY_ORG_UNITS = "members", "units"
 BREAKDOWN_LIMIT = 50
 
 
@@ -213,7 +213,7 @@ class Breakdown:
 
 
 def breakdown_choices(holder: Holder) -> list[str]:
-    return [BY_MEMBERS, BY_UNITS] if holder.sub_unit_field else [BY_MEMBERS]
+    return [BY_MEMBERS, BY_ORG_UNITS] if holder.sub_org_unit_field else [BY_MEMBERS]
 
 
 def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str) -> Breakdown:
@@ -223,14 +223,14 @@ def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str)
     if not figures:
         return result
     kpis = [figure.kpi for figure in figures]
-    by_departments = by == BY_UNITS and holder.kind == TargetScope.COMPANY
+    by_departments = by == BY_ORG_UNITS and holder.kind == TargetScope.COMPANY
     if by_departments:  # the departments' own totals, not every person's rows
         group = "department_id"
         rows = DepartmentDailyTotal.objects.filter(
             kpi_id__in=[kpi.id for kpi in kpis], day__range=(window.start, window.end)
         )
     else:
-        group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_unit_field}"
+        group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_org_unit_field}"
         rows = dashboards.daily_totals(holder, kpis, window.start, window.end)
     sums = rows.values(group, "kpi_id").annotate(value=Sum("value"), points=Sum("points")).order_by()
     table: dict[int | None, dict[int, Decimal]] = defaultdict(dict)

@@ -4,8 +4,8 @@ from pages.views import home, kpis, ratings
 
 _UNITS = {
     "company": ("dashboards/company/", {"kind": "company"}),
-    "department": ("dashboards/departments/<int:unit_id>/", {"kind": "department"}),
-    "team": ("dashboards/teams/<int:unit_id>/", {"kind": "team"}),
+    "department": ("dashboards/departments/<int:org_unit_id>/", {"kind": "department"}),
+    "team": ("dashboards/teams/<int:org_unit_id>/", {"kind": "team"}),
 }
 
 urlpatterns = [

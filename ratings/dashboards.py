@@ -66,7 +66,7 @@ class Holder:
         return condition & Q(**{holder: self.id}) if holder else condition
 
     @property
-    def sub_unit_field(self) -> str | None:
+    def sub_org_unit_field(self) -> str | None:
         """The member field that groups this holder's people by sub-unit (None: by person only)."""
         return {TargetScope.COMPANY: "department_id", TargetScope.DEPARTMENT: "team_id"}.get(self.kind)
 

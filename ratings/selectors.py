@@ -27,26 +27,26 @@ RANKING_WORK_MEM = "64MB"
 
 @dataclass(frozen=True)
 class Scope:
-    """The company (``kind`` "company"), a department or a team (``unit_id``)."""
+    """The company (``kind`` "company"), a department or a team (``org_unit_id``)."""
 
     kind: str = "company"
-    unit_id: int | None = None
+    org_unit_id: int | None = None
 
     def __str__(self) -> str:
-        return self.kind if self.unit_id is None else f"{self.kind}:{self.unit_id}"
+        return self.kind if self.org_unit_id is None else f"{self.kind}:{self.org_unit_id}"
 
     def members_condition(self, prefix: str = "member__") -> Q:
         if self.kind == "department":
-            return Q(**{f"{prefix}department_id": self.unit_id})
+            return Q(**{f"{prefix}department_id": self.org_unit_id})
         if self.kind == "team":
-            return Q(**{f"{prefix}team_id": self.unit_id})
+            return Q(**{f"{prefix}team_id": self.org_unit_id})
         return Q()
 
     def contains(self, member: Member) -> bool:
         if self.kind == "department":
-            return member.department_id == self.unit_id
+            return member.department_id == self.org_unit_id
         if self.kind == "team":
-            return member.team_id == self.unit_id
+            return member.team_id == self.org_unit_id
         return True
 
 

@@ -53,7 +53,7 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 # --- The registry ------------------------------------------------------------------------------
 
 
-def _dashboard_unit(route: "Route"):
+def _dashboard_org_unit(route: "Route"):
     return {"department": Department, "team": Team}[route.default_args["kind"]]
 
 
@@ -72,7 +72,8 @@ URL_KWARGS = {
     "department_id": Department,
     "team_id": Team,
     "member_id": Member,
-    "unit_id": lambda route: _dashboard_unit(route) if "kind" in route.default_args else Unit,
+    "org_unit_id": _dashboard_org_unit,  # a department's or a team's dashboard (O6)
+    "unit_id": Unit,  # a unit of measurement (K3)
     "kpi_id": Kpi,
     "target_id": Target,
     "action_id": KpiAction,

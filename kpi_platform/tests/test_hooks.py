@@ -18,10 +18,10 @@ def test_every_reaction_is_connected_once_in_the_order_of_the_apps():
     assert hooks.members_moving.receivers == (ratings_services.department_totals_follow,)
     assert hooks.team_moved.receivers == (kpi_services.kpis_follow_team,)
     assert hooks.org_unit_deleted.receivers == (
-        kpi_services.archive_unit_kpis,
+        kpi_services.archive_org_unit_kpis,
         ratings_services.department_totals_delete,
     )
-    assert hooks.org_unit_deletion_counts.receivers == (kpi_selectors.unit_deletion_counts,)
+    assert hooks.org_unit_deletion_counts.receivers == (kpi_selectors.org_unit_deletion_counts,)
     assert hooks.kpi_rating_state_changed.receivers == (ratings_services.kpi_rating_state_changed,)
     assert hooks.demo_steps.receivers == (
         org_demo.demo_departments_and_teams,

@@ -443,7 +443,7 @@ def _pages_under_csp() -> list[str]:
         ids = {
             "kpi-page": {"kpi_id": Kpi.objects.order_by("id").first().id},
             "profile": {"member_id": Member.objects.order_by("pk").first().pk},
-            "dashboard-department": {"unit_id": Department.objects.order_by("id").first().id},
+            "dashboard-department": {"org_unit_id": Department.objects.order_by("id").first().id},
         }
     pages = [
         "/" + route

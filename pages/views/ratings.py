@@ -66,28 +66,28 @@ def _team(request: HttpRequest, team_id: int) -> tuple[Member, Holder]:
 HOLDERS = {"company": _company, "department": _department, "team": _team}
 
 
-def _holder(request: HttpRequest, kind: str, unit_id: int | None) -> tuple[Member, Holder]:
+def _holder(request: HttpRequest, kind: str, org_unit_id: int | None) -> tuple[Member, Holder]:
     resolve = HOLDERS[kind]
-    return resolve(request) if unit_id is None else resolve(request, unit_id)
+    return resolve(request) if org_unit_id is None else resolve(request, org_unit_id)
 
 
 def _window(request: HttpRequest, viewer: Member) -> Window:
     return window_from_query(request.GET, today=company_today(viewer))
 
 
-def _unit_view(request: HttpRequest, kind: str, unit_id: int | None):
+def _org_unit_view(request: HttpRequest, kind: str, org_unit_id: int | None):
     """What every view of a unit starts with: the viewer, the unit (O4), the period of the query,
     the reader's content languages."""
-    viewer, holder = _holder(request, kind, unit_id)
+    viewer, holder = _holder(request, kind, org_unit_id)
     return viewer, holder, _window(request, viewer), content_languages(request.user, viewer.company)
 
 
 @page
-def dashboard(request: HttpRequest, kind: str, unit_id: int | None = None) -> HttpResponse:
+def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -> HttpResponse:
     """A unit's dashboard for a period: per KPI the total, the target and the pace, primary apart
     from secondary; a chart of one KPI; the breakdown; the leaderboard. An htmx request (the
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
-    viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
     sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
     chosen = sections["chosen"]
@@ -119,8 +119,8 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
     return render(request, "ratings/dashboards.html", {"links": selectors.dashboard_switch(viewer)})
 
 
-def _unit_stem(kind: str, unit_id: int | None) -> str:
-    return kind if unit_id is None else f"{kind}-{unit_id}"
+def _org_unit_stem(kind: str, org_unit_id: int | None) -> str:
+    return kind if org_unit_id is None else f"{kind}-{org_unit_id}"
 
 
 def _figure_row(figure: dashboards.KpiFigure) -> list:
@@ -153,26 +153,28 @@ def figure_header() -> list[str]:
 
 
 @page
-def dashboard_export(request: HttpRequest, fmt: str, kind: str, unit_id: int | None = None) -> HttpResponse:
+def dashboard_export(
+    request: HttpRequest, fmt: str, kind: str, org_unit_id: int | None = None
+) -> HttpResponse:
     """What the dashboard shows per KPI, as csv or xlsx (I4; formula cells escaped)."""
     if fmt not in EXPORT_FORMATS:
         raise Http404
-    _viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    _viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
     primary, secondary = dashboards.split_by_kind(figures)
-    stem = f"kpis-{_unit_stem(kind, unit_id)}-{window.start}-{window.end}"
+    stem = f"kpis-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}"
     return export_response(
         stem, fmt, figure_header(), (_figure_row(figure) for figure in primary + secondary)
     )
 
 
 @page
-def dashboard_report(request: HttpRequest, kind: str, unit_id: int | None = None) -> HttpResponse:
+def dashboard_report(request: HttpRequest, kind: str, org_unit_id: int | None = None) -> HttpResponse:
     """The KPI report (D5) of this unit and period, as the e-mail's HTML, to download."""
-    viewer, holder, window, languages = _unit_view(request, kind, unit_id)
+    viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
     html = reports.report_html(company=viewer.company, sections=[reports.section(holder, window, languages)])
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
-    filename = f"kpi-report-{_unit_stem(kind, unit_id)}-{window.start}-{window.end}.html"
+    filename = f"kpi-report-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}.html"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -186,7 +188,7 @@ def _scope(viewer: Member, value: str) -> tuple[Scope, str]:
     if scope.kind == "company":
         return scope, viewer.company.name
     units = access.visible_departments if scope.kind == "department" else access.visible_teams
-    unit = get_object_or_404(units(viewer), id=scope.unit_id)
+    unit = get_object_or_404(units(viewer), id=scope.org_unit_id)
     return Scope(scope.kind, unit.id), unit.name
 
 

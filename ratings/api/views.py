@@ -234,7 +234,7 @@ class RatingApi(CompanyApi):
         if scope.kind == "company":
             return scope
         units = access.visible_departments if scope.kind == "department" else access.visible_teams
-        if not units(self.viewer).filter(id=scope.unit_id).exists():
+        if not units(self.viewer).filter(id=scope.org_unit_id).exists():
             raise DomainError("not_found", _("No such %(kind)s.") % {"kind": scope.kind}, field="scope")
         return scope
 
