@@ -152,7 +152,7 @@ def department_set_managers(*, department: Department, managers: list[Member]) -
 
 @dataclass(frozen=True)
 class DeletionSummary:
-    """What deleting a unit affects (O6), shown before the deletion is confirmed."""
+    """What deleting a department or team affects (O6), shown before the deletion is confirmed."""
 
     teams: int
     members: int
