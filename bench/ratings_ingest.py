@@ -31,7 +31,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zoneinfo
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -273,7 +272,7 @@ def main() -> None:
     from ratings.services import actions_record
 
     company = bench_company()
-    tz = zoneinfo.ZoneInfo(company.time_zone)
+    tz = company.zone
     rng = random.Random(args.seed)
     run = uuid.uuid4().hex[:8]
     with company_context(company.id):
