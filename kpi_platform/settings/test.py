@@ -13,6 +13,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = tempfile.mkdtemp(prefix="kpi-test-media-")
+# Every test client builds the middleware anew, and WhiteNoise would index the ~320 files of
+# STATIC_ROOT each time (0.03 s of CPU per test, some 45 s of a run). Looking a static URL up
+# when it is asked for serves the same files with the same headers.
+WHITENOISE_AUTOREFRESH = True
 if not REDIS_URL:
     # Each test run gets its own filesystem broker, so a `make run` worker never takes its tasks.
     _broker = tempfile.mkdtemp(prefix="kpi-test-broker-")
