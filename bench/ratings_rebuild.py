@@ -9,13 +9,16 @@ the company's context:
      company's aggregates again from its 10 M actions and writing the rows that differ (goal:
      <= 5 minutes);
   3. checks that the result equals the aggregates it replaced (EXCEPT ALL both ways), which the
-     recording service kept incrementally.
+     recording service kept incrementally: the daily totals' sums and K11 levels (low, high and
+     the last action), and the rating totals.
 """
 
 import argparse
 import time
 
 from bench._common import bench_company, database_url, django_setup
+
+DAILY = "member_id, kpi_id, day, value, points, actions, low, high, last_value, last_at, last_action_id"
 
 
 def main() -> None:
@@ -35,9 +38,7 @@ def main() -> None:
             with transaction.atomic():
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute(
-                    "CREATE TEMP TABLE old_daily ON COMMIT DROP AS"
-                    " SELECT member_id, kpi_id, day, value, points,"
-                    " actions FROM ratings_dailytotal"
+                    f"CREATE TEMP TABLE old_daily ON COMMIT DROP AS SELECT {DAILY} FROM ratings_dailytotal"  # noqa: S608
                 )
                 cursor.execute(
                     "CREATE TEMP TABLE old_rating ON COMMIT DROP AS SELECT period, start, member_id, points"
@@ -49,11 +50,10 @@ def main() -> None:
                 result = aggregates_rebuild()
                 total = time.perf_counter() - started
                 cursor.execute(
-                    "SELECT (SELECT COUNT(*) FROM (SELECT member_id, kpi_id, day, value, points, actions"
+                    f"SELECT (SELECT COUNT(*) FROM (SELECT {DAILY}"  # noqa: S608 (DAILY: constant column names)
                     " FROM ratings_dailytotal EXCEPT ALL SELECT * FROM old_daily) x),"
                     " (SELECT COUNT(*) FROM (SELECT * FROM old_daily"
-                    " EXCEPT ALL SELECT member_id, kpi_id, day,"
-                    " value, points, actions FROM ratings_dailytotal) y),"
+                    f" EXCEPT ALL SELECT {DAILY} FROM ratings_dailytotal) y),"
                     " (SELECT COUNT(*) FROM (SELECT period, start, member_id, points FROM ratings_ratingtotal"
                     " EXCEPT ALL SELECT * FROM old_rating) z),"
                     " (SELECT COUNT(*) FROM (SELECT * FROM old_rating"

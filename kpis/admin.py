@@ -476,6 +476,10 @@ class KpiForm(ServiceValidatedForm):
             if instance.pk is not None:
                 self.initial.setdefault(f"name_{code}", getattr(instance, f"name_{code}") or "")
                 self.initial.setdefault(f"description_{code}", getattr(instance, f"description_{code}") or "")
+        # K11: left out, how values combine and the bands stay as they are (the service checks them).
+        for name in ("aggregation", "threshold_green", "threshold_amber"):
+            if name in self.fields:
+                self.fields[name].required = False
         if instance.pk is not None:
             self.initial.setdefault("integration_name", instance.integration_name)
             self.initial["in_rating"] = instance.in_rating
@@ -573,12 +577,16 @@ def _kpi_fields(form: KpiForm) -> dict:
         "department": data["department"] if level == Level.DEPARTMENT else None,
         "team": data["team"] if level == Level.TEAM else None,
         "direction": data["direction"],
+        "formula": data["formula"],
         "owner": data["owner"],
         "category": data["category"],
         "timing": data["timing"],
         "measure": data["measure"],
         "perspective": data["perspective"],
     }
+    for name in ("aggregation", "threshold_green", "threshold_amber"):
+        if data.get(name) not in (None, ""):
+            fields[name] = data[name]
     if data["in_rating"]:
         fields["rating_units"] = data["rating_units"]
         fields["rating_points"] = data["rating_points"]
@@ -805,6 +813,19 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         # tabs above these, and the rating with its ratio on one line after the first.
         return [
             (_("Measurement"), {"fields": ["unit", "kind"]}),
+            (
+                _("How values add up"),
+                {
+                    "fields": ["aggregation", "formula", "threshold_green", "threshold_amber"],
+                    "description": _(
+                        "A formula makes the KPI calculated from other KPIs' figures of the same "
+                        "scope and period, by their integration names: e.g. "
+                        "deals_closed / leads * 100. It then records no actions and earns no points. "
+                        "The traffic light is green from the first threshold (percent of where the "
+                        "figure should be by today) and amber from the second."
+                    ),
+                },
+            ),
             (_("Status"), {"fields": ["status"]}),
             (_("Level"), {"fields": ["level", "department", "team"]}),
             (

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from kpis import services
 from kpis.models import (
+    Aggregation,
     BreakdownMethod,
     BreakdownPeriod,
     Category,
@@ -48,6 +49,7 @@ UNITS = (
     ("leads", "лиды"),
     ("meetings", "встречи"),
     ("customers", "клиенты"),
+    ("score", "оценка"),
 )
 
 
@@ -77,6 +79,8 @@ class DemoKpi:
     perspective: str = ""
     hidden_for: tuple[str, ...] = ()  # names of departments or teams that hide it (K6)
     audience: tuple[str, ...] = ()  # e-mails: the KPI reaches only them (K8)
+    aggregation: str = Aggregation.SUM  # how its values combine (K11)
+    formula: str = ""  # a calculated KPI (K11)
 
 
 KPIS = (
@@ -103,14 +107,15 @@ KPIS = (
         "csat",
         ("Customer satisfaction (CSAT)", "Удовлетворённость клиентов (CSAT)"),
         (
-            "Share of 4 and 5 answers to “How satisfied are you?” in the survey sent after every closed "
-            "ticket, onboarding and signed contract. "
-            "[What CSAT measures](https://en.wikipedia.org/wiki/Customer_satisfaction).",
-            "Доля оценок 4 и 5 на вопрос «Насколько вы довольны?» в опросе, который клиент получает "
-            "после закрытого обращения, подключения и подписания договора. "
-            "[Что измеряет CSAT](https://ru.wikipedia.org/wiki/CSAT).",
+            "The average answer, from 1 to 5, to “How satisfied are you?” in the survey sent after "
+            "every closed ticket, onboarding and signed contract: the mean of all answers, not of "
+            "people's means. [What CSAT measures](https://en.wikipedia.org/wiki/Customer_satisfaction).",
+            "Средняя оценка от 1 до 5 на вопрос «Насколько вы довольны?» в опросе, который клиент "
+            "получает после закрытого обращения, подключения и подписания договора: среднее всех "
+            "ответов, а не средних по сотрудникам. [Что измеряет CSAT](https://ru.wikipedia.org/wiki/CSAT).",
         ),
-        "%",
+        "score",
+        aggregation=Aggregation.AVERAGE,
         owner=_email("Sophia", "Turner"),
         category=Category.STRATEGIC,
         timing=Timing.LAGGING,
@@ -291,10 +296,98 @@ KPIS = (
         "%",
         level=Level.TEAM,
         unit_of="Mid-Market Sales",
+        aggregation=Aggregation.AVERAGE,
         owner=_email("Noah", "Parker"),
         category=Category.OPERATIONAL,
         timing=Timing.LAGGING,
         perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "leads",
+        ("Qualified leads", "Квалифицированные лиды"),
+        (
+            "Inbound requests and prospects a seller qualified in the CRM that day.",
+            "Входящие заявки и потенциальные клиенты, которых продавец квалифицировал в CRM за день.",
+        ),
+        "leads",
+        kind=KpiKind.SECONDARY,
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.CUSTOMER,
+    ),
+    DemoKpi(
+        "deals_closed",
+        ("Deals closed", "Закрытые сделки"),
+        (
+            "Deals moved to “Won” in the CRM: one action per deal, with its amount as the value. "
+            "The figure is how many.",
+            "Сделки, переведённые в CRM на этап «Выиграна»: одно действие на сделку, сумма в значении. "
+            "Показатель — их количество.",
+        ),
+        "deals",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        aggregation=Aggregation.COUNT,
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "largest_deal",
+        ("Largest deal", "Крупнейшая сделка"),
+        (
+            "The biggest amount of a deal won in the period: the record to beat.",
+            "Самая крупная сумма выигранной сделки за период: рекорд, который стоит побить.",
+        ),
+        "RUB",
+        kind=KpiKind.SECONDARY,
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        aggregation=Aggregation.MAX,
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "open_pipeline",
+        ("Open pipeline", "Открытая воронка"),
+        (
+            "The amount of a seller's open deals as the CRM reports it every Monday: a level, not a "
+            "flow. A team's figure is the sum of its sellers' latest reports.",
+            "Сумма открытых сделок продавца по отчёту CRM каждый понедельник: уровень, а не поток. "
+            "Показатель команды — сумма последних отчётов её продавцов.",
+        ),
+        "RUB",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        aggregation=Aggregation.LAST,
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LEADING,
+        perspective=Perspective.FINANCIAL,
+    ),
+    DemoKpi(
+        "conversion_rate",
+        ("Lead conversion", "Конверсия лидов"),
+        (
+            "Deals closed per hundred qualified leads of the same people and period: "
+            "[Deals closed](internal:kpis/{deals_closed}) / [Qualified leads](internal:kpis/{leads}) × 100.",
+            "Закрытые сделки на сотню квалифицированных лидов тех же людей за тот же период: "
+            "[закрытые сделки](internal:kpis/{deals_closed}) / [лиды](internal:kpis/{leads}) × 100.",
+        ),
+        "%",
+        level=Level.DEPARTMENT,
+        unit_of="Sales",
+        formula="deals_closed / leads * 100",
+        owner=MANAGER_EMAIL,
+        category=Category.OPERATIONAL,
+        timing=Timing.LAGGING,
+        perspective=Perspective.CUSTOMER,
     ),
     # --- Customer Success ---------------------------------------------------------------------------
     DemoKpi(
@@ -329,6 +422,7 @@ KPIS = (
         "%",
         level=Level.DEPARTMENT,
         unit_of="Customer Success",
+        aggregation=Aggregation.AVERAGE,
         owner=_email("Sophia", "Turner"),
         category=Category.STRATEGIC,
         timing=Timing.LAGGING,
@@ -383,6 +477,7 @@ KPIS = (
         level=Level.TEAM,
         unit_of="Support",
         direction=Direction.LOWER_IS_BETTER,
+        aggregation=Aggregation.AVERAGE,
         owner=_email("Dmitry", "Sokolov"),
         category=Category.OPERATIONAL,
         timing=Timing.LEADING,
@@ -440,6 +535,8 @@ def _kpi(demo: Demo, spec: DemoKpi, units: dict[str, Unit], earlier: dict[str, K
         "timing": spec.timing,
         "measure": spec.measure,
         "perspective": spec.perspective,
+        "aggregation": spec.aggregation,
+        "formula": spec.formula,
     }
     if spec.ratio is not None:
         fields.update(in_rating=True, rating_units=spec.ratio[0], rating_points=spec.ratio[1])
@@ -539,8 +636,9 @@ def _targets(demo: Demo, kpis: dict[str, Kpi]) -> None:
     targets.set(revenue, month, 34_000_000, holder=sales)
     targets.set(revenue, month, 21_000_000, holder=enterprise)
     targets.set(revenue, month, 13_000_000, holder=mid_market)
-    targets.set(kpis["csat"], quarter, 90)
-    targets.set(kpis["csat"], quarter, 92, holder=success)
+    targets.set(kpis["csat"], quarter, "4.5")  # a level (K11): the same in every month of it
+    targets.set(kpis["csat"], month, "4.5")
+    targets.set(kpis["csat"], quarter, "4.6", holder=success)
     targets.set(kpis["training_hours"], year, 1_600, breakdown=(BreakdownPeriod.QUARTER, evenly))
     targets.set(kpis["training_hours"], year, 40, holder=demo.members[MEMBER_EMAIL])
 
@@ -575,4 +673,7 @@ def _targets(demo: Demo, kpis: dict[str, Kpi]) -> None:
     )
     for member, resolved in agents.items():
         targets.set(kpis["tickets_resolved"], month, resolved, holder=member)
-    targets.set(kpis["first_response_time"], month, "2.5", holder=support)
+    targets.set(kpis["first_response_time"], month, 4, holder=support)
+    targets.set(kpis["deals_closed"], month, 30, holder=sales)
+    targets.set(kpis["conversion_rate"], month, 5, holder=sales)
+    targets.set(kpis["open_pipeline"], month, 60_000_000, holder=sales)

@@ -2,7 +2,7 @@ from enum import StrEnum
 
 
 class KpiErrorCode(StrEnum):
-    """The codes of API.md "Units" and "KPIs", and those of targets, hides and the audience."""
+    """The codes of API.md "Units" and "KPIs", and those of targets, hides, the audience and K11."""
 
     REQUIRED = "required"
     INVALID = "invalid"
@@ -28,3 +28,8 @@ class KpiErrorCode(StrEnum):
     TARGET_EXISTS = "target_exists"
     BREAKDOWN_INVALID = "breakdown_invalid"
     BREAKDOWN_MISMATCH = "breakdown_mismatch"
+    # K11: how values combine, calculated KPIs and traffic-light thresholds (issue 16)
+    AGGREGATION_INVALID = "aggregation_invalid"
+    FORMULA_INVALID = "formula_invalid"
+    KPI_IS_CALCULATED = "kpi_is_calculated"
+    THRESHOLDS_INVALID = "thresholds_invalid"

@@ -32,7 +32,7 @@ from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from kpis import services
 from kpis.history import Actor, snapshot
-from kpis.models import Kpi, Unit, UnitName
+from kpis.models import Aggregation, Kpi, Unit, UnitName
 from orgs.models import Company, Department, Member, Team
 from orgs.tenancy import current_company_id
 
@@ -378,9 +378,13 @@ class _KpiRows(_Rows):
                 fields[field_name] = ""
         if values.get("in_rating", "").strip():
             fields["in_rating"] = self._boolean(values["in_rating"].strip())
-        for field_name in ("rating_units", "rating_points"):
+        for field_name in ("rating_units", "rating_points", "threshold_green", "threshold_amber"):
             if values.get(field_name, "").strip():
                 fields[field_name] = values[field_name].strip()
+        if values.get("aggregation", "").strip():
+            fields["aggregation"] = self._choice(values["aggregation"].strip(), Aggregation)
+        if "formula" in values:
+            fields["formula"] = values["formula"].strip()  # an empty cell: not calculated (K11)
         if "unit" in values:
             fields["unit"] = self._unit(values["unit"].strip(), problems)
         department = None

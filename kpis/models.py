@@ -75,6 +75,28 @@ class Direction(models.TextChoices):
     LOWER_IS_BETTER = "lower_is_better", _("Lower is better")
 
 
+class Aggregation(models.TextChoices):
+    """How a KPI's values combine into its figure for a period and a scope (K11)."""
+
+    SUM = "sum", _("Sum: the values added up")
+    COUNT = "count", _("Count: how many actions were recorded")
+    AVERAGE = "average", _("Average: the mean of the values")
+    MIN = "min", _("Minimum: the lowest value")
+    MAX = "max", _("Maximum: the highest value")
+    LAST = "last", _("Latest: each person's latest value, added up over people")
+
+    @property
+    def is_quantity(self) -> bool:
+        """A sum or a count is a quantity of its period: its target is divided among the period's
+        days (pacing, breakdowns). Every other figure is a level: its target holds on every day."""
+        return self in (Aggregation.SUM, Aggregation.COUNT)
+
+
+# The default traffic-light bands (K11): green from 100 % of pace, amber from 80 %.
+GREEN_FROM = Decimal("100.00")
+AMBER_FROM = Decimal("80.00")
+
+
 class Category(models.TextChoices):
     STRATEGIC = "strategic", _("Strategic")
     OPERATIONAL = "operational", _("Operational")
@@ -154,6 +176,26 @@ class Kpi(CompanyScopedModel):
     perspective = models.CharField(
         _("Balanced Scorecard perspective"), max_length=24, choices=Perspective, blank=True, default=""
     )
+    aggregation = models.CharField(
+        _("how values combine"),
+        max_length=8,
+        choices=Aggregation,
+        default=Aggregation.SUM,
+        help_text=_(
+            "Sum or count for flows (calls, revenue); average, minimum or maximum for rates and "
+            "records; latest for levels (open pipeline, headcount): a team shows the sum of its "
+            "people's latest values."
+        ),
+    )
+    # A calculated KPI (K11): an expression over other KPIs' integration names (kpis.formulas),
+    # evaluated on their figures for the same scope and period. Empty: a KPI of recorded actions.
+    formula = models.CharField(_("formula"), max_length=500, blank=True, default="")
+    threshold_green = models.DecimalField(
+        _("green from (% of pace)"), max_digits=7, decimal_places=2, default=GREEN_FROM
+    )
+    threshold_amber = models.DecimalField(
+        _("amber from (% of pace)"), max_digits=7, decimal_places=2, default=AMBER_FROM
+    )
     # O6: a KPI whose unit was deleted is archived, never deleted (actions point at it).
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
 
@@ -170,6 +212,10 @@ class Kpi(CompanyScopedModel):
             models.CheckConstraint(condition=models.Q(rating_units__gt=0), name="kpi_rating_units_positive"),
             models.CheckConstraint(
                 condition=models.Q(rating_points__gte=1), name="kpi_rating_points_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(threshold_amber__gt=0, threshold_green__gt=models.F("threshold_amber")),
+                name="kpi_thresholds_ordered",
             ),
         ]
         indexes = [
@@ -189,6 +235,16 @@ class Kpi(CompanyScopedModel):
     def counts_in_rating(self) -> bool:
         """R6: only Active KPIs in the rating count (``Kpi.objects.counting_in_rating()`` in SQL)."""
         return self.status == KpiStatus.ACTIVE and self.in_rating and self.archived_at is None
+
+    @property
+    def is_calculated(self) -> bool:
+        """K11: its figure is computed from other KPIs' figures; it accepts no actions."""
+        return bool(self.formula)
+
+    @property
+    def is_level(self) -> bool:
+        """K11: its target holds on every day of its period (not divided among them)."""
+        return self.is_calculated or not Aggregation(self.aggregation).is_quantity
 
     @property
     def ratio(self) -> str:

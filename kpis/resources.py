@@ -112,6 +112,9 @@ class KpiResource(CompanyResource):
             return units if native else str(units)
         if column == "rating_points":
             return kpi.rating_points
+        if column in ("threshold_green", "threshold_amber"):
+            threshold = Decimal(getattr(kpi, column))
+            return threshold if native else str(threshold)
         if column in ("department", "team"):
             related = getattr(kpi, column) if getattr(kpi, f"{column}_id") else None
             return related.name if related is not None else ""

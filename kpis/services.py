@@ -30,12 +30,14 @@ from kpi_platform.periods import period_end as calendar_period_end
 from kpi_platform.periods import period_start
 from kpis import terms
 from kpis.errors import KpiErrorCode
+from kpis.formulas import formula_errors, parse_formula
 from kpis.history import Actor, diff, history_record, snapshot
 from kpis.models import (
     DESCRIPTION_MAX_LENGTH,
     INTEGRATION_NAME_MAX_LENGTH,
     KPI_NAME_MAX_LENGTH,
     UNIT_NAME_MAX_LENGTH,
+    Aggregation,
     BreakdownMethod,
     BreakdownPeriod,
     Category,
@@ -271,6 +273,10 @@ KPI_FIELDS = (
     "department",
     "team",
     "direction",
+    "aggregation",
+    "formula",
+    "threshold_green",
+    "threshold_amber",
     "owner",
     "category",
     "timing",
@@ -583,6 +589,7 @@ def _apply_kpi_fields(errors: _Errors, kpi: Kpi, fields: dict, company: Company,
             )
         else:
             kpi.rating_points = points
+    _apply_k11_fields(errors, kpi, fields)
 
     if "unit" in fields:
         if fields["unit"] is None:
@@ -615,6 +622,79 @@ def _apply_kpi_fields(errors: _Errors, kpi: Kpi, fields: dict, company: Company,
     _check_level(errors, kpi)
 
 
+THRESHOLD_MAX = Decimal(10000)
+
+
+def parse_threshold(value) -> Decimal | None:
+    """A positive percentage of pace with at most two decimals, up to 10,000 (K11), or None."""
+    return parse_cents(value, maximum=THRESHOLD_MAX, positive=True)
+
+
+def _apply_k11_fields(errors: _Errors, kpi: Kpi, fields: dict) -> None:
+    """How the KPI's values combine, its formula and its traffic-light bands (K11)."""
+    if "aggregation" in fields:
+        if fields["aggregation"] in Aggregation.values:
+            kpi.aggregation = fields["aggregation"]
+        else:
+            errors.add(
+                KpiErrorCode.AGGREGATION_INVALID,
+                _("Choose one of: %(choices)s.") % {"choices": ", ".join(Aggregation.values)},
+                "aggregation",
+            )
+    if "formula" in fields:
+        text = fields["formula"]
+        if text is not None and not isinstance(text, str):
+            errors.add(KpiErrorCode.FORMULA_INVALID, _("Expected text."), "formula")
+        else:
+            text = (text or "").strip()
+            if text:
+                try:
+                    text = parse_formula(text).text
+                except DomainError as error:
+                    errors.errors.extend(error.errors)
+            kpi.formula = text
+    bands = {}
+    for band in ("green", "amber"):
+        name = f"threshold_{band}"
+        if name in fields:
+            value = parse_threshold(fields[name])
+            if value is None:
+                errors.add(
+                    KpiErrorCode.THRESHOLDS_INVALID,
+                    _("A threshold is a positive percentage of pace, at most %(n)s.") % {"n": THRESHOLD_MAX},
+                    name,
+                )
+            bands[name] = value
+    if not errors.has("threshold_"):
+        for name, value in bands.items():
+            setattr(kpi, name, value)
+        if kpi.threshold_amber >= kpi.threshold_green:
+            errors.add(
+                KpiErrorCode.THRESHOLDS_INVALID,
+                _("Amber must start below green (now amber from %(amber)s %%, green from %(green)s %%).")
+                % {"amber": kpi.threshold_amber, "green": kpi.threshold_green},
+                "threshold_amber",
+            )
+    if kpi.formula and kpi.in_rating and not errors.has("formula"):
+        errors.add(
+            KpiErrorCode.KPI_IS_CALCULATED,
+            _("A calculated KPI earns no rating points: its figure comes from other KPIs."),
+            "in_rating",
+        )
+
+
+def _check_formula_names(errors: _Errors, kpi: Kpi) -> None:
+    """An Active calculated KPI names only KPIs that exist, are not archived and are not
+    calculated from it (K11: no cycles)."""
+    if not kpi.formula or errors.has("formula"):
+        return
+    others = Kpi.objects.exclude(id=kpi.id).values_list("integration_name", "formula", "archived_at")
+    formulas = {name: formula or None for name, formula, _archived in others}
+    usable = {name for name, _formula, archived in others if archived is None}
+    formulas[kpi.integration_name] = kpi.formula
+    errors.errors.extend(formula_errors(kpi.integration_name, kpi.formula, formulas, usable))
+
+
 def _check_activation(errors: _Errors, kpi: Kpi, company: Company) -> None:
     if kpi.status != KpiStatus.ACTIVE:
         return
@@ -623,6 +703,7 @@ def _check_activation(errors: _Errors, kpi: Kpi, company: Company) -> None:
         return
     if errors.errors:
         return  # what is wrong is reported already; completeness is judged on valid values
+    _check_formula_names(errors, kpi)
     errors.errors.extend(kpi_missing_translations(kpi, company))
 
 

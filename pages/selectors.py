@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Sum
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from kpis.models import Kpi, KpiStatus, TargetScope
+from kpis.models import Aggregation, Kpi, KpiStatus, TargetScope
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team, TrackingFrequency
-from ratings import dashboards
+from ratings import dashboards, figures
 from ratings.dashboards import CENT, Holder, KpiFigure
 from ratings.models import DepartmentDailyTotal, KpiAction, RatingPeriod, RatingTotal
 from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
@@ -153,41 +152,67 @@ def _number(value: Decimal | None) -> float | None:
 
 
 def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_PERIODS) -> dict:
-    """Chart data for one KPI (D3, D4), as JSON for the page: the totals of the last ``periods``
-    windows against their targets, and this window day by day, cumulative, against the target
-    pro-rated to each day (the expected-to-date line). 3 queries."""
+    """Chart data for one KPI (D3, D4), as JSON for the page: its figure (K11) in each of the last
+    ``periods`` windows against their targets, and this window day by day, the figure so far
+    against where it should be by that day (the expected-to-date line; a level's target holds on
+    every day). 3 queries, 4 with a latest value, 5 with a formula."""
     windows = [window.shifted(back) for back in range(periods - 1, -1, -1)]
-    days = dict(
-        dashboards.kpi_day_totals(holder, [kpi], windows[0].start, window.end)
-        .values("day")
-        .annotate(value=Sum("value"))
-        .values_list("day", "value")
-    )
+    tallied = figures.with_sources([kpi])
+    days = _day_tallies(holder, tallied, windows[0].start, window.end)
     targets = dashboards.holder_targets(holder, [kpi], since=windows[0].start, until=window.end).get(
         kpi.id, []
     )
+
+    def figure(first: datetime.date, last: datetime.date) -> float | None:
+        span = [tallies for day, tallies in days.items() if first <= day <= last]
+        return _number(figures.figure_of(kpi, _merged_by_kpi(span), tallied))
+
+    def target_between(target, first: datetime.date, last: datetime.date) -> float | None:
+        if target is None:
+            return None
+        if kpi.is_level:
+            return _number(dashboards.level_target(target, first, last))
+        return _number(dashboards.target_share(target, first, last))
+
     trend = {"labels": [], "actual": [], "target": []}
     for each in windows:
-        target = dashboards.covering_target(targets, each)
         trend["labels"].append(each.short_label)
-        trend["actual"].append(
-            _number(sum((v for d, v in days.items() if each.start <= d <= each.end), Decimal(0)))
-        )
+        trend["actual"].append(figure(each.start, each.end))
         trend["target"].append(
-            _number(dashboards.target_share(target, each.start, each.end)) if target else None
+            target_between(dashboards.covering_target(targets, each), each.start, each.end)
         )
     target = dashboards.covering_target(targets, window)
     pacing = {"labels": [], "actual": [], "expected": []}
-    running = Decimal(0)
     for offset in range(window.days):
         day = window.start + datetime.timedelta(days=offset)
-        running += days.get(day, Decimal(0))
         pacing["labels"].append(date_format(day, "SHORT_DATE_FORMAT"))
-        pacing["actual"].append(_number(running) if day <= window.today else None)
-        pacing["expected"].append(
-            _number(dashboards.target_share(target, window.start, day)) if target else None
-        )
+        pacing["actual"].append(figure(window.start, day) if day <= window.today else None)
+        pacing["expected"].append(target_between(target, window.start, day))
     return {"trend": trend, "pacing": pacing, "has_target": target is not None}
+
+
+def _day_tallies(holder: Holder, kpis: dict[int, Kpi], start: datetime.date, end: datetime.date) -> dict:
+    """The holder's tallies (K11) per day and KPI id: ``{day: {kpi_id: Tally}}``."""
+    recorded = [kpi for kpi in kpis.values() if not kpi.is_calculated]
+    keyed = figures.tallies_of(dashboards.kpi_day_totals(holder, recorded, start, end), ["day"])
+    latest = figures.latest_kpis(recorded)
+    if latest:
+        people = figures.person_rows(latest, start, end)
+        if holder.kind != TargetScope.COMPANY:
+            people = people.filter(holder.members_condition())
+        figures.add_latest(keyed, people, ["day"])
+    days: dict[datetime.date, dict[int, figures.Tally]] = defaultdict(dict)
+    for (day, kpi_id), tally in keyed.items():
+        days[day][kpi_id] = tally
+    return days
+
+
+def _merged_by_kpi(tallies: list[dict[int, figures.Tally]]) -> dict[int, figures.Tally]:
+    result: dict[int, figures.Tally] = {}
+    for by_kpi in tallies:
+        for kpi_id, tally in by_kpi.items():
+            result[kpi_id] = result[kpi_id].merge(tally) if kpi_id in result else tally
+    return result
 
 
 # --- Breakdown by person or sub-unit ------------------------------------------------------------------
@@ -216,31 +241,42 @@ def breakdown_choices(holder: Holder) -> list[str]:
     return [BY_MEMBERS, BY_ORG_UNITS] if holder.sub_org_unit_field else [BY_MEMBERS]
 
 
-def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str) -> Breakdown:
-    """The holder's totals per person or per sub-unit (departments of the company, teams of a
-    department) for the KPIs of ``figures``: 2 queries."""
-    result = Breakdown(by=by, kpis=figures)
-    if not figures:
+def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -> Breakdown:
+    """The holder's figures (K11) per person or per sub-unit (departments of the company, teams of
+    a department) for the KPIs of ``shown``: 2 queries, one more with a latest value, a minimum
+    or a maximum among the company's departments, one more with a formula."""
+    result = Breakdown(by=by, kpis=shown)
+    if not shown:
         return result
-    kpis = [figure.kpi for figure in figures]
+    kpis = [figure.kpi for figure in shown]
+    tallied = figures.with_sources(kpis)
+    recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
     by_departments = by == BY_ORG_UNITS and holder.kind == TargetScope.COMPANY
     if by_departments:  # the departments' own totals, not every person's rows
         group = "department_id"
         rows = DepartmentDailyTotal.objects.filter(
-            kpi_id__in=[kpi.id for kpi in kpis], day__range=(window.start, window.end)
+            kpi_id__in=[kpi.id for kpi in recorded], day__range=(window.start, window.end)
         )
     else:
         group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_org_unit_field}"
-        rows = dashboards.daily_totals(holder, kpis, window.start, window.end)
-    sums = rows.values(group, "kpi_id").annotate(value=Sum("value"), points=Sum("points")).order_by()
-    table: dict[int | None, dict[int, Decimal]] = defaultdict(dict)
-    points: dict[int | None, Decimal] = defaultdict(Decimal)
-    for row in sums.values_list(group, "kpi_id", "value", "points"):
-        key, kpi_id, value, row_points = row
-        table[key][kpi_id] = value
-        points[key] += row_points
-    if by_departments:  # people in no department: the company's totals less the departments'
-        _add_the_rest(table, points, figures)
+        rows = dashboards.daily_totals(holder, recorded, window.start, window.end)
+    keyed = figures.tallies_of(rows, [group])
+    latest = figures.latest_kpis(recorded)
+    if latest:
+        people = figures.person_rows(latest, window.start, window.end)
+        if holder.kind != TargetScope.COMPANY:
+            people = people.filter(holder.members_condition())
+        figures.add_latest(keyed, people, ["member__department_id" if by_departments else group])
+    table: dict[int | None, dict[int, figures.Tally]] = defaultdict(dict)
+    for (key, kpi_id), tally in keyed.items():
+        table[key][kpi_id] = tally
+    if by_departments:  # people in no department: the company's tallies less the departments'
+        _add_the_rest(table, holder, recorded, window)
+    shown_ids = {kpi.id for kpi in kpis}
+    points = {
+        key: sum((tally.points for kpi_id, tally in tallies.items() if kpi_id in shown_ids), Decimal(0))
+        for key, tallies in table.items()
+    }
     if by == BY_MEMBERS:
         names = {
             member.user_id: str(member.user)
@@ -257,16 +293,17 @@ def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str)
         names = {unit.id: unit.name for unit in units}
         for unit_id in names:
             table.setdefault(unit_id, {})
+            points.setdefault(unit_id, Decimal(0))
     rows = []
-    for key, values in table.items():
+    for key, tallies in table.items():
         if by == BY_MEMBERS and key not in names:
             continue
         name = names.get(key) or (_("No department") if holder.kind == TargetScope.COMPANY else _("No team"))
         rows.append(
             BreakdownRow(
                 name=name,
-                values=[values.get(kpi.id, Decimal(0)) for kpi in kpis],
-                points=points[key],
+                values=[_shown(kpi, figures.figure_of(kpi, tallies, tallied)) for kpi in kpis],
+                points=points[key].quantize(CENT),
                 member_id=key if by == BY_MEMBERS else None,
             )
         )
@@ -275,18 +312,44 @@ def breakdown(holder: Holder, figures: list[KpiFigure], window: Window, by: str)
     return result
 
 
-def _add_the_rest(table: dict, points: dict, figures: list[KpiFigure]) -> None:
-    rest = {
-        figure.kpi.id: (
-            figure.total - sum((row.get(figure.kpi.id, 0) for row in table.values()), Decimal(0))
-        ).quantize(CENT)
-        for figure in figures
-    }
-    rest_points = (sum((f.points for f in figures), Decimal(0)) - sum(points.values(), Decimal(0))).quantize(
-        CENT
-    )
-    if rest_points or any(rest.values()):
-        table[None], points[None] = rest, rest_points
+def _shown(kpi: Kpi, value: Decimal | None) -> Decimal | None:
+    """A quantity with two decimals, as the totals show it; a level as computed (K11)."""
+    return value.quantize(CENT) if value is not None and not kpi.is_level else value
+
+
+def _add_the_rest(table: dict, holder: Holder, kpis: list[Kpi], window: Window) -> None:
+    """The tallies of people in no department: the company's sums and counts less the
+    departments', and their own lowest and highest values (they cannot be subtracted)."""
+    company = figures.tallies_of(dashboards.kpi_day_totals(holder, kpis, window.start, window.end))
+    extremes = [kpi for kpi in kpis if kpi.aggregation in (Aggregation.MIN, Aggregation.MAX)]
+    lone = {}
+    if extremes:
+        lone = figures.tallies_of(
+            figures.person_rows(extremes, window.start, window.end).filter(member__department_id__isnull=True)
+        )
+    rest: dict[int, figures.Tally] = {}
+    for (kpi_id,), tally in company.items():
+        departments = [
+            tallies[kpi_id] for key, tallies in table.items() if key is not None and kpi_id in tallies
+        ]
+        taken = figures.merged(departments)
+        alone = lone.get((kpi_id,), figures.Tally())
+        left = figures.Tally(
+            value=tally.value - taken.value,
+            points=tally.points - taken.points,
+            actions=tally.actions - taken.actions,
+            low=alone.low,
+            high=alone.high,
+            latest=table.get(None, {}).get(kpi_id, figures.Tally()).latest,
+        )
+        if left.value or left.points or left.actions or left.latest:
+            rest[kpi_id] = left
+    for kpi_id, tally in table.get(None, {}).items():
+        rest.setdefault(kpi_id, tally)  # a latest value of someone with no recorded sums left
+    if rest:
+        table[None] = rest
+    else:
+        table.pop(None, None)
 
 
 # --- Leaderboards and a person's history --------------------------------------------------------------

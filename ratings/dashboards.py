@@ -11,24 +11,36 @@ department, a team or one person, the same holders targets have (K9).
 
 import datetime
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 
 from kpi_platform import periods as calendar
-from kpis.models import Direction, Kpi, KpiKind, KpiStatus, Level, Target, TargetPeriod, TargetScope
+from kpis.models import (
+    AMBER_FROM,
+    GREEN_FROM,
+    Direction,
+    Kpi,
+    KpiKind,
+    KpiStatus,
+    Level,
+    Target,
+    TargetPeriod,
+    TargetScope,
+)
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
+from ratings import figures
 from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal
 from ratings.selectors import Scope
 from ratings.windows import Window
 
 CENT = Decimal("0.01")
-# Traffic lights by pace (actual against the target pro-rated to today): on track, close, behind.
+# Traffic lights by pace (the figure against where it should be by today): on track, close, behind.
 GREEN, AMBER, RED, NONE = "green", "amber", "red", "none"
-AMBER_FROM = Decimal("0.8")
 _TARGET_LENGTH = {TargetPeriod.MONTH: 0, TargetPeriod.QUARTER: 1, TargetPeriod.YEAR: 2}
 
 
@@ -113,7 +125,7 @@ class KpiFigure:
     kpi: Kpi
     name: str  # in the reader's language (D6)
     unit: str
-    total: Decimal
+    total: Decimal | None  # the figure by the KPI's aggregation (K11); None: no value ("—")
     points: Decimal
     target: Decimal | None  # the target for the window (pro-rated from the target's period)
     expected: Decimal | None  # the target pro-rated to today: where the holder should be by now
@@ -123,6 +135,7 @@ class KpiFigure:
     # Counted in whole numbers (its target as set and its total): the pages round the pro-rated
     # target and expected-to-date for display (``kpi_format.rounded``).
     whole: bool = False
+    count: int = 0  # the actions recorded in the window (none for a calculated KPI)
 
     @property
     def lower_is_better(self) -> bool:
@@ -160,9 +173,10 @@ def covering_target(targets: list[Target], window: Window) -> Target | None:
 
 
 def _percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    """Two decimals (the API's ``"102.67"``); the pages show whole percents."""
     if not whole:
         return None
-    return (part * 100 / whole).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+    return (part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def progress_of(total: Decimal, target: Decimal | None, *, lower_is_better: bool) -> Decimal | None:
@@ -174,12 +188,15 @@ def progress_of(total: Decimal, target: Decimal | None, *, lower_is_better: bool
     return _percent(total, target)
 
 
-def light_of(pace: Decimal | None) -> str:
+def light_of(pace: Decimal | None, kpi: Kpi | None = None) -> str:
+    """The traffic light of a pace (percent of the expected-to-date, already turned around for a
+    lower-is-better KPI): by the KPI's bands (K11), by default green from 100 %, amber from 80 %."""
     if pace is None:
         return NONE
-    if pace >= 100:
+    green, amber = (kpi.threshold_green, kpi.threshold_amber) if kpi is not None else (GREEN_FROM, AMBER_FROM)
+    if pace >= green:
         return GREEN
-    return AMBER if pace >= AMBER_FROM * 100 else RED
+    return AMBER if pace >= amber else RED
 
 
 def holder_targets(holder: Holder, kpis: list[Kpi], *, since: datetime.date, until: datetime.date) -> dict:
@@ -197,49 +214,86 @@ def holder_targets(holder: Holder, kpis: list[Kpi], *, since: datetime.date, unt
     return by_kpi
 
 
+def holder_tallies(holder: Holder, kpis: Iterable[Kpi], start: datetime.date, end: datetime.date) -> dict:
+    """The holder's tallies (K11) of the recorded KPIs among ``kpis`` from ``start`` to ``end``,
+    by KPI id: 1 query, 2 with a ``last`` KPI (each person's latest value)."""
+    recorded = [kpi for kpi in kpis if not kpi.is_calculated]
+    if not recorded:
+        return {}
+    tallies = {
+        key[0]: tally
+        for key, tally in figures.tallies_of(kpi_day_totals(holder, recorded, start, end)).items()
+    }
+    latest = figures.latest_kpis(recorded)
+    if latest:
+        people = figures.person_rows(latest, start, end)
+        if holder.kind != TargetScope.COMPANY:
+            people = people.filter(holder.members_condition())
+        keyed = {(kpi_id,): tally for kpi_id, tally in tallies.items()}
+        figures.add_latest(keyed, people)
+        tallies = {key[0]: tally for key, tally in keyed.items()}
+    return tallies
+
+
+def level_target(target: Target, start: datetime.date, end: datetime.date) -> Decimal:
+    """A level's target (K11: an average, a minimum or maximum, a latest value, a formula) holds
+    on every day of its period: the value of the breakdown's part the window ends in, or else the
+    target's own value, never pro-rated."""
+    for part in target.parts.all():
+        if part.start <= end <= part.end:
+            return part.value
+    return target.value
+
+
 def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list[str]) -> list[KpiFigure]:
-    """Per KPI: the holder's total in the window, its target and where it should be by today
-    (3 queries)."""
+    """Per KPI: the holder's figure in the window (K11), its target and where it should be by
+    today (3 queries; 4 with a ``last`` KPI, 5 with a calculated one)."""
     if not kpis:
         return []
-    sums = {
-        row["kpi_id"]: row
-        for row in kpi_day_totals(holder, kpis, window.start, window.end)
-        .values("kpi_id")
-        .annotate(value=Sum("value"), points=Sum("points"))
-    }
+    tallied = figures.with_sources(kpis)
+    tallies = holder_tallies(holder, tallied.values(), window.start, window.end)
     targets = holder_targets(holder, kpis, since=window.start, until=window.end)
-    figures = []
+    result = []
     for kpi in kpis:
-        row = sums.get(kpi.id, {})
-        # Both databases give the same two decimals (SQLite's sums drop trailing zeros).
-        total = (row.get("value") or Decimal(0)).quantize(CENT)
-        points = (row.get("points") or Decimal(0)).quantize(CENT)
+        tally = tallies.get(kpi.id, figures.Tally())
+        exact = figures.figure_of(kpi, tallies, tallied)
         lower = kpi.direction == Direction.LOWER_IS_BETTER
         target = covering_target(targets.get(kpi.id, []), window)
         target_value = expected = None
-        if target is not None:
+        if target is not None and kpi.is_level:
+            target_value = expected = level_target(target, window.start, window.end)
+        elif target is not None:
             target_value = target_share(target, window.start, window.end)
             elapsed = window.elapsed_end
             expected = target_share(target, window.start, elapsed) if elapsed else Decimal(0)
-        pace = progress_of(total, expected, lower_is_better=lower) if expected else None
-        figures.append(
+        progress = pace = None
+        if exact is not None:
+            progress = progress_of(exact, target_value, lower_is_better=lower)
+            pace = progress_of(exact, expected, lower_is_better=lower) if expected else None
+        # Shown with two decimals at most (both databases give the same; an average of 31
+        # actions is compared with its target before it is rounded).
+        total = None if exact is None else exact.quantize(CENT, rounding=ROUND_HALF_UP)
+        result.append(
             KpiFigure(
                 kpi=kpi,
                 name=localized(kpi, "name", languages),
                 unit=localized(kpi.unit, "name", languages),
                 total=total,
-                points=points,
+                points=tally.points.quantize(CENT),
                 target=target_value,
                 expected=expected,
-                progress=progress_of(total, target_value, lower_is_better=lower),
+                progress=progress,
                 pace=pace,
-                light=light_of(pace),
-                whole=target is not None and target.in_whole_numbers and total == total.to_integral_value(),
+                light=light_of(pace, kpi),
+                whole=target is not None
+                and target.in_whole_numbers
+                and total is not None
+                and total == total.to_integral_value(),
+                count=0 if kpi.is_calculated else tally.actions,
             )
         )
-    figures.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))
-    return figures
+    result.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))
+    return result
 
 
 def daily_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:

@@ -3,8 +3,10 @@
 
 About five months of results up to today for the demo people: calls every working day, a few deals
 and contracts a month, revenue in roubles and kopecks, tickets in Support, training hours now and
-then, monthly percentages. Each person gets only the KPIs they receive (level, hides and audience:
-``kpi_list_for_member``), with a skill of their own so that the leaderboards have a spread.
+then, monthly percentages, daily CSAT scores, deals won with their amounts and weekly pipeline
+reports (K11: counted, averaged, the largest and the latest; "conversion_rate" is calculated).
+Each person gets only the KPIs they receive (level, hides and audience: ``kpi_list_for_member``),
+with a skill of their own so that the leaderboards have a spread.
 
 Actions are recorded through ``actions_record`` in batches, as an integration would (source "api"
 or "import"), each with an external id made of its day, person and KPI
@@ -106,6 +108,33 @@ def _response_time(rng, person, day):
     return Decimal(f"{rng.uniform(1.2, 3.8) / person.skill:.2f}")
 
 
+def _score(rng, person, day):
+    """A day's average CSAT answer, 1 to 5, for the people who talk to customers after a sale."""
+    if person.department != "Customer Success" or not _weekday(day):
+        return None
+    return Decimal(f"{min(5.0, rng.uniform(3.7, 4.8) * (0.96 + 0.04 * person.skill)):.2f}")
+
+
+def _sales(chance: float, low: int, high: int, *, weekday: int | None = None) -> Draw:
+    """A seller's amount now and then (a deal won), or on one day of the week (a pipeline report)."""
+
+    def draw(rng, person, day):
+        if person.department != "Sales" or not _weekday(day):
+            return None
+        if weekday is not None:
+            return _money(rng, low, high) if day.weekday() == weekday else None
+        return _money(rng, low, high) if rng.random() < chance * person.skill else None
+
+    return draw
+
+
+def _leads(rng, person, day):
+    if person.department != "Sales" or not _weekday(day):
+        return None
+    leads = round(rng.randint(0, 5) * person.skill)
+    return Decimal(leads) if leads else None
+
+
 def _sometimes(chance: float, most: int = 1, weekdays: bool = True) -> Draw:
     def draw(rng, person, day):
         if weekdays and not _weekday(day):
@@ -118,7 +147,7 @@ def _sometimes(chance: float, most: int = 1, weekdays: bool = True) -> Draw:
 # By integration name: how often and how much. A KPI someone added to the demo gets no actions.
 DRAWS: dict[str, tuple[Draw, str]] = {
     "revenue": (_revenue, ActionSource.IMPORT),
-    "csat": (_monthly(82, 97, ("Customer Success",)), ActionSource.IMPORT),
+    "csat": (_score, ActionSource.IMPORT),
     "training_hours": (_training, ActionSource.IMPORT),
     "contracts_signed": (_sometimes(0.07), ActionSource.API),
     "new_deals": (_sometimes(0.30, most=3), ActionSource.API),
@@ -132,6 +161,10 @@ DRAWS: dict[str, tuple[Draw, str]] = {
     "customers_onboarded": (_sometimes(0.12), ActionSource.API),
     "tickets_resolved": (_tickets, ActionSource.API),
     "first_response_time": (_response_time, ActionSource.API),
+    "leads": (_leads, ActionSource.API),
+    "deals_closed": (_sales(0.12, 90_000, 3_000_000), ActionSource.API),
+    "largest_deal": (_sales(0.12, 90_000, 3_000_000), ActionSource.API),
+    "open_pipeline": (_sales(0, 5_000_000, 25_000_000, weekday=0), ActionSource.IMPORT),
 }
 
 

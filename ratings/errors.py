@@ -6,6 +6,7 @@ class RatingErrorCode(StrEnum):
 
     UNKNOWN_KPI = "unknown_kpi"
     KPI_INACTIVE = "kpi_inactive"
+    KPI_IS_CALCULATED = "kpi_is_calculated"  # K11: a calculated KPI's figure comes from others
     UNKNOWN_USER = "unknown_user"
     NOT_IN_AUDIENCE = "not_in_audience"
     VALUE_INVALID = "value_invalid"

@@ -8,7 +8,8 @@ the actions to exactly the same numbers:
 * ``DailyTotal``: per person, KPI and local day, every non-voided action (targets, dashboards,
   arbitrary date ranges); ``CompanyDailyTotal`` the same for the whole company per KPI and day,
   and ``DepartmentDailyTotal`` for each department's people (those in it now: they take their
-  totals with them when they move);
+  totals with them when they move). Each keeps the sums, the count, the lowest and highest value
+  and, per person, the latest action: what every aggregation of K11 is read from;
 * ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
   non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
   leaderboard is an index scan;
@@ -135,7 +136,15 @@ class KpiAction(CompanyScopedModel):
 
 
 class _DaySums(CompanyScopedModel):
-    """Sums of non-voided actions on one KPI on one local day: their values, points and count."""
+    """Non-voided actions on one KPI on one local day: the sums of their values and points, their
+    count, and their lowest and highest value (K11).
+
+    What each aggregation of K11 reads, for any scope and period, from these rows alone: ``sum``
+    the sum of ``value``; ``count`` the sum of ``actions``; ``average`` the sum of ``value`` over
+    the sum of ``actions`` (exact: never a mean of means); ``min`` / ``max`` the lowest ``low`` /
+    highest ``high`` (null on a day without actions: ignored, as SQL's MIN and MAX do); ``last``
+    from the people's rows (``DailyTotal``). ``low`` and ``high`` cannot be taken back as a sum
+    can: a void recomputes them (``ratings.services.aggregates``)."""
 
     company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
     kpi = models.ForeignKey("kpis.Kpi", **_UNCHECKED_FK)
@@ -143,16 +152,29 @@ class _DaySums(CompanyScopedModel):
     value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     actions = models.IntegerField(default=0)
+    # Decimals like KpiAction.value; null when the row has no action (all voided).
+    low = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    high = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
 
     class Meta:
         abstract = True
 
 
 class DailyTotal(_DaySums):
-    """The non-voided actions of one person on one KPI on one local day."""
+    """The non-voided actions of one person on one KPI on one local day.
+
+    ``last_*`` is the day's latest action (K11 ``last``, a level): latest by ``occurred_at``, then
+    by id, null when the row has no action. A person's ``last`` in a period is ``last_value`` of
+    their row in it with the greatest ``(last_at, last_action_id)`` (not the latest ``day``: a day
+    is the local date under the time zone the company had then); a team's, department's or the
+    company's is the sum of their people's, read from these rows at read time (each unit's rows
+    are those of the people in it now, as ``DepartmentDailyTotal`` counts them)."""
 
     pk = models.CompositePrimaryKey("company", "member", "kpi", "day")
     member = models.ForeignKey("orgs.Member", **_UNCHECKED_FK)
+    last_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    last_action_id = models.BigIntegerField(null=True, blank=True)  # the tie-break of equal times
 
     class Meta:
         indexes = [

@@ -141,6 +141,18 @@ API = QueryRules(
     period_invalid=gettext_noop("A period is one of: %(periods)s."),
 )
 
+# A KPI's figures (K11, API.md "Figures"): the API's rules, over the periods a target has.
+FIGURES = QueryRules(
+    periods=("week", "month", "quarter", "year"),
+    custom_period=False,
+    range_refuses_date=True,
+    max_range_days=None,
+    earliest=None,
+    both=API.both,
+    reversed=API.reversed,
+    period_invalid=API.period_invalid,
+)
+
 
 @dataclass(frozen=True)
 class PeriodQuery:

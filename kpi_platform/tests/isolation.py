@@ -569,6 +569,12 @@ NOT_ID_FIELDS = {
     "file",
     "dry_run",
     "by",
+    # K11: how values combine and the bands name nothing; a formula names KPIs by integration
+    # name, resolved among the company's own KPIs only (kpis.services._check_formula_names, and
+    # kpis/tests/test_k11_definitions.py: another company's KPI is an unknown name).
+    "aggregation",
+    "thresholds",
+    "formula",
 }
 # What the pages read from the query that names an object, and which pages (by URL name) read it.
 PAGE_QUERY = {"kpi": ("dashboard-", "profile", "kpi-page"), "scope": ("leaderboard",)}

@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from kpis import services
 from kpis.models import (
+    Aggregation,
     BreakdownMethod,
     BreakdownPeriod,
     Category,
@@ -152,6 +153,41 @@ class MissingSerializer(serializers.Serializer):
         ref_name = "KpiMissing"
 
 
+_THRESHOLDS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "green": {"type": "string", "format": "decimal", "example": "100.00"},
+        "amber": {"type": "string", "format": "decimal", "example": "80.00"},
+    },
+    "description": "The traffic light's bands in percent of pace (K11): green from, amber from.",
+}
+
+
+@extend_schema_field(_THRESHOLDS_SCHEMA)
+class ThresholdsOutputField(serializers.Field):
+    def __init__(self, **kwargs):
+        kwargs.update(source="*", read_only=True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, kpi) -> dict[str, str]:
+        return {"green": f"{kpi.threshold_green:.2f}", "amber": f"{kpi.threshold_amber:.2f}"}
+
+
+@extend_schema_field(_THRESHOLDS_SCHEMA)
+class ThresholdsInputField(RawField):
+    """``{"green": "100", "amber": "80"}``, either band may be left out; checked by the service."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or set(data) - {"green", "amber"}:
+            return {"threshold_green": data}  # the service refuses it with thresholds_invalid
+        return {f"threshold_{band}": value for band, value in data.items()}
+
+
+class _NullIfEmptyCharField(serializers.CharField):
+    def to_representation(self, value):
+        return value or None
+
+
 class _OptionalChoiceOutputField(serializers.ChoiceField):
     """A K9 classification: ``null`` when not set (stored as "")."""
 
@@ -179,6 +215,11 @@ class KpiOutputSerializer(serializers.Serializer):
     department = serializers.IntegerField(source="department_id", allow_null=True)
     team = serializers.IntegerField(source="team_id", allow_null=True)
     direction = serializers.ChoiceField(Direction.choices)
+    aggregation = serializers.ChoiceField(Aggregation.choices, help_text=_("How values combine (K11)."))
+    formula = _NullIfEmptyCharField(
+        allow_null=True, help_text=_("A calculated KPI's expression over other KPIs (K11); null otherwise.")
+    )
+    thresholds = ThresholdsOutputField()
     owner = serializers.IntegerField(source="owner_id", allow_null=True, help_text=_("A user id."))
     audience = AudienceOutputField()
     category = _OptionalChoiceOutputField(Category.choices)
@@ -242,6 +283,14 @@ class KpiInputSerializer(serializers.Serializer):
     department = ScopedIdField(queryset=org_access.visible_departments, required=False, allow_null=True)
     team = ScopedIdField(queryset=org_access.visible_teams, required=False, allow_null=True)
     direction = serializers.ChoiceField(Direction.choices, required=False)
+    aggregation = TextInputField(
+        required=False, help_text=_("sum, count, average, min, max or last (K11); default sum.")
+    )
+    formula = TextInputField(
+        required=False,
+        help_text=_('Makes the KPI calculated (K11), e.g. won_deals / leads * 100; null or "" for none.'),
+    )
+    thresholds = ThresholdsInputField(required=False)
     owner = ScopedIdField(
         queryset=org_access.visible_members, required=False, allow_null=True, help_text=_("A user id.")
     )
@@ -257,6 +306,7 @@ class KpiInputSerializer(serializers.Serializer):
 def kpi_service_arguments(data: dict) -> dict:
     """Validated KPI input → keyword arguments of ``kpi_create`` / ``kpi_update``."""
     fields = dict(data)
+    fields.update(fields.pop("thresholds", None) or {})
     audience = fields.pop("audience", None)
     if audience is not None:
         fields["audience"] = services.Audience(

@@ -23,6 +23,13 @@ def number(value) -> str:
 
 
 @register.filter
+def figure(value) -> str:
+    """A KPI's figure (K11): ``number``, or an em dash where there is no value (an average of no
+    actions, a formula dividing by zero)."""
+    return "—" if value is None else number(value)
+
+
+@register.filter
 def rounded(value, whole) -> str:
     """``number`` for a share pro-rated from a target (K9, D3). Of a KPI counted in whole numbers
     (``whole``) it is rounded half up: 30 contracts a month expect "1" on the first day, not

@@ -245,6 +245,9 @@ def _kpi_body(kpi_id: int, **fields) -> dict:
         "department": None,
         "team": None,
         "direction": "higher_is_better",
+        "aggregation": "sum",  # K11's defaults: summed, not calculated, green from 100 %, amber from 80 %
+        "formula": None,
+        "thresholds": {"green": "100.00", "amber": "80.00"},
         "owner": None,
         "audience": {"departments": [], "teams": [], "users": []},
         "category": None,

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError
@@ -123,6 +124,14 @@ def _org_unit_stem(kind: str, org_unit_id: int | None) -> str:
     return kind if org_unit_id is None else f"{kind}-{org_unit_id}"
 
 
+# The traffic light in words (K11: by the KPI's own bands), as the dashboard's dots are titled.
+LIGHT_WORDS = {
+    dashboards.GREEN: gettext_lazy("On track"),
+    dashboards.AMBER: gettext_lazy("Slightly behind"),
+    dashboards.RED: gettext_lazy("Behind"),
+}
+
+
 def _figure_row(figure: dashboards.KpiFigure) -> list:
     kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
     return [
@@ -135,6 +144,7 @@ def _figure_row(figure: dashboards.KpiFigure) -> list:
         figure.progress,
         figure.pace,
         figure.points,
+        str(LIGHT_WORDS.get(figure.light, "")),
     ]
 
 
@@ -149,6 +159,7 @@ def figure_header() -> list[str]:
         _("Progress, %"),
         _("Pace, %"),
         _("Points"),
+        _("Status"),
     ]
 
 

@@ -61,6 +61,12 @@ class ActionOutputSerializer(serializers.Serializer):
         return action.external_id or None
 
 
+def _figure_field(source: str, help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=24, decimal_places=2, source=source, allow_null=True, help_text=help_text
+    )
+
+
 class _PeriodSerializer(serializers.Serializer):
     start = serializers.DateField(allow_null=True)
     end = serializers.DateField(allow_null=True)
@@ -125,3 +131,38 @@ class RecalculationStartedSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "RecalculationStarted"
+
+
+class _PeriodSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="The last day (inclusive).")
+
+    class Meta:
+        ref_name = "FiguresPeriod"
+
+
+class KpiFiguresOutputSerializer(serializers.Serializer):
+    """A KPI's figure for a scope and a period (K11), as the dashboards show it."""
+
+    kpi = serializers.IntegerField(source="figure.kpi.id")
+    period = _PeriodSerializer(source="window")
+    scope = serializers.CharField(help_text="company, department:ID, team:ID or user:ID.")
+    value = _figure_field("figure.total", "null: no value.")
+    count = serializers.IntegerField(
+        source="figure.count", help_text="Actions recorded in the scope and period."
+    )
+    target = _figure_field("figure.target", "null: no target covers the period.")
+    expected = _figure_field(
+        "figure.expected", "Where the figure should be by today: a sum's target pro-rated, a level's itself."
+    )
+    progress = _figure_field("figure.progress", "Percent of the target (turned around when lower is better).")
+    pace = _figure_field("figure.pace", "Percent of where the figure should be by today.")
+    status = serializers.SerializerMethodField(help_text="green, amber, red, or null without a target.")
+
+    class Meta:
+        ref_name = "KpiFigures"
+
+    @extend_schema_field(serializers.ChoiceField(["green", "amber", "red"], allow_null=True))
+    def get_status(self, answer) -> str | None:
+        light = answer["figure"].light
+        return None if light == "none" else light

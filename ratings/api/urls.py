@@ -7,6 +7,7 @@ urlpatterns = [
     path("actions/", views.ActionListApi.as_view(), name="action-list"),
     path("actions/<object_id:action_id>/void/", views.ActionVoidApi.as_view(), name="action-void"),
     path("ratings/", views.RatingApi.as_view(), name="rating-list"),
+    path("kpis/<object_id:kpi_id>/figures/", views.KpiFiguresApi.as_view(), name="kpi-figures"),
     path("kpis/<object_id:kpi_id>/recalculate/", views.KpiRecalculateApi.as_view(), name="kpi-recalculate"),
     path(
         "recalculations/<object_id:recalculation_id>/",

@@ -13,6 +13,7 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 * starts and follows recalculations only as a company admin.
 """
 
+from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -25,11 +26,13 @@ from kpi_platform.errors import DomainError
 from kpis import access as kpi_access
 from orgs import access
 from orgs.api.permissions import CompanyApi, require
-from orgs.models import Member, TokenScope
+from orgs.models import Department, Member, Team, TokenScope
 from orgs.selectors import company_get
+from ratings import dashboards
 from ratings.api.serializers import (
     ActionOutputSerializer,
     ActionRecordOutputSerializer,
+    KpiFiguresOutputSerializer,
     LeaderboardOutputSerializer,
     RecalculationOutputSerializer,
     RecalculationStartedSerializer,
@@ -37,7 +40,7 @@ from ratings.api.serializers import (
 from ratings.models import ActionSource, RatingPeriod, Recalculation
 from ratings.selectors import Scope, action_list, leaderboard, leaderboard_range
 from ratings.services import MAX_BATCH, action_void, actions_record, recalculation_start
-from ratings.windows import API, CUSTOM, parse_moment, parse_period, parse_scope
+from ratings.windows import API, CUSTOM, FIGURES, Window, parse_moment, parse_period, parse_scope, window_of
 
 MAX_LIMIT = 1000
 
@@ -277,3 +280,85 @@ class RecalculationDetailApi(CompanyApi):
         recalculation = Recalculation.objects.get(id=recalculation_id)
         require(access.may_manage_company(self.viewer))
         return Response(RecalculationOutputSerializer(recalculation).data)
+
+
+# --- Figures (K11) ------------------------------------------------------------------------------------
+
+
+class KpiFiguresApi(CompanyApi):
+    """A KPI's figure for a scope and a period (K11): what the dashboards show, from the same
+    selector (``ratings.dashboards.kpi_figures``). The caller's reach applies (O4, D3): a token
+    reads any scope; a person the company if they may open its dashboard, the departments and
+    teams whose dashboards they open, and the people they see. Anything else is ``not_found``,
+    as if it did not exist."""
+
+    class FilterSerializer(serializers.Serializer):
+        period = serializers.CharField(required=False, help_text="week, month (default), quarter or year.")
+        date = serializers.CharField(
+            required=False, help_text=_("A day of the period (default: today in the company's time zone).")
+        )
+        from_ = serializers.CharField(required=False, help_text=_("With `to`: a date range instead."))
+        to = serializers.CharField(required=False, help_text=_("The range's last day (inclusive)."))
+        scope = serializers.CharField(
+            required=False, help_text="company (default), department:ID, team:ID or user:ID."
+        )
+
+        class Meta:
+            ref_name = "KpiFiguresFilter"
+
+        def get_fields(self):
+            fields = super().get_fields()
+            fields["from"] = fields.pop("from_")
+            return fields
+
+    @extend_schema(
+        operation_id="kpis_figures_retrieve",
+        parameters=[_path_id("kpi_id", "A KPI id."), FilterSerializer],
+        responses=KpiFiguresOutputSerializer,
+    )
+    def get(self, request: Request, kpi_id: int) -> Response:
+        kpi = kpi_access.visible_kpis(self.viewer).select_related("unit").get(id=kpi_id)
+        params = self.validated(self.FilterSerializer, request.query_params)
+        company = company_get()
+        today = company.today()
+        asked = parse_period(params, rules=FIGURES, default="month")
+        if asked.kind == CUSTOM:
+            window = Window(CUSTOM, asked.start, asked.end, today)
+        else:
+            window = window_of(asked.kind, asked.day or today, today)
+        text = (params.get("scope") or "company").strip()
+        holder = self._holder(text, company)
+        [figure] = dashboards.kpi_figures(holder, [kpi], window, [company.default_language])
+        answer = {"figure": figure, "window": window, "scope": text}
+        return Response(KpiFiguresOutputSerializer(answer).data)
+
+    def _holder(self, text: str, company) -> dashboards.Holder:
+        viewer = self.viewer
+        kind, _sep, raw_id = text.partition(":")
+        if kind == "user":
+            if not (raw_id.isdigit() and len(raw_id) <= 18):
+                raise DomainError(
+                    "scope_invalid",
+                    _("A scope is company, department:ID, team:ID or user:ID."),
+                    field="scope",
+                )
+            member = access.visible_members(viewer).select_related("user").filter(user_id=int(raw_id)).first()
+            if member is None:
+                raise Http404(_("No such person."))
+            return dashboards.person_holder(member)
+        scope = parse_scope(text)
+        if scope.kind == "company":
+            if viewer is not None and not access.may_see_company_dashboard(viewer):
+                raise Http404(_("No such company dashboard."))
+            return dashboards.company_holder(company.name)
+        if scope.kind == "department":
+            departments = Department.objects.all() if viewer is None else access.dashboard_departments(viewer)
+            department = departments.filter(id=scope.org_unit_id).first()
+            if department is None:
+                raise Http404(_("No such department."))
+            return dashboards.department_holder(department)
+        teams = Team.objects.all() if viewer is None else access.dashboard_teams(viewer)
+        team = teams.filter(id=scope.org_unit_id).first()
+        if team is None:
+            raise Http404(_("No such team."))
+        return dashboards.team_holder(team)

@@ -386,6 +386,15 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
                 item.index,
                 "kpi",
             )
+        elif item.kpi.is_calculated:
+            _error(
+                errors,
+                RatingErrorCode.KPI_IS_CALCULATED,
+                _("The KPI “%(kpi)s” is calculated from other KPIs and accepts no actions.")
+                % {"kpi": item.kpi.integration_name},
+                item.index,
+                "kpi",
+            )
         elif item.member is not None and not reach.reaches(item.kpi, item.member):
             _error(
                 errors,
@@ -623,6 +632,8 @@ class ActionsRecorder:
                     value=item.value,
                     points=item.points,
                     sign=1,
+                    occurred_at=item.occurred_at,  # with the id, orders the day's last action (K11)
+                    action_id=item.id,
                 )
             else:
                 result.duplicates += 1

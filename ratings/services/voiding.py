@@ -33,6 +33,8 @@ def action_void(*, action: KpiAction, reason: str, voided_by: Member | None = No
         value=locked.value,
         points=locked.points,
         sign=-1,
+        occurred_at=locked.occurred_at,
+        action_id=locked.id,
     )
     aggregates_apply(change)
     return locked

@@ -1,0 +1,195 @@
+"""What a KPI's values add up to for a scope and a period (K11): a sum, a count, an average, the
+lowest or highest value, the sum of people's latest values, or a formula over other KPIs.
+
+Figures are read from the day aggregates, never from the actions. A ``Tally`` is what K11 needs of
+some day rows: their sum, count, lowest and highest value, and for a ``last`` KPI each person's
+latest value. Tallies merge (the days of a week, the people of a team), so one query at the finest
+grain a page needs (per KPI, per KPI and day, per KPI and person) serves every coarser figure, and
+an average stays exact at every level: a team's is the mean of its people's actions, not the mean
+of their averages. A calculated KPI is never tallied: its formula is evaluated on the other KPIs'
+figures of the same scope and period (``figure_of``).
+"""
+
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Max, Min, QuerySet, Sum
+
+from kpis.formulas import parse_formula
+from kpis.models import Aggregation, Kpi
+from kpis.selectors import kpi_list
+from ratings.models import DailyTotal
+
+_ZERO = Decimal(0)
+# A figure is exact here (Decimal's 28 digits): it is rounded once, where it is shown, so an
+# average is compared with its target unrounded and a formula never rounds a rounded figure.
+
+# A person's latest value in a period (K11 ``last``): (occurred_at, action id, value), latest by
+# the first two. Not by day: a day is the local date under the time zone the company had then.
+Latest = tuple[datetime.datetime, int, Decimal]
+
+
+@dataclass
+class Tally:
+    """The day rows of one KPI for one scope and period, as K11 combines them."""
+
+    value: Decimal = _ZERO
+    points: Decimal = _ZERO
+    actions: int = 0
+    low: Decimal | None = None
+    high: Decimal | None = None
+    latest: dict[int, Latest] = field(default_factory=dict)  # by person, for a ``last`` KPI
+
+    def merge(self, other: "Tally") -> "Tally":
+        """This tally and ``other`` as one (days or people put together)."""
+        latest = dict(self.latest)
+        for member_id, entry in other.latest.items():
+            if member_id not in latest or entry[:2] > latest[member_id][:2]:
+                latest[member_id] = entry
+        return Tally(
+            value=self.value + other.value,
+            points=self.points + other.points,
+            actions=self.actions + other.actions,
+            low=_lowest(self.low, other.low),
+            high=_highest(self.high, other.high),
+            latest=latest,
+        )
+
+    def figure(self, aggregation: str) -> Decimal | None:
+        """The figure by the KPI's aggregation; None where there is nothing to show (no actions for
+        an average, a minimum, a maximum or a latest value)."""
+        if aggregation == Aggregation.SUM:
+            return self.value
+        if aggregation == Aggregation.COUNT:
+            return Decimal(self.actions)
+        if aggregation == Aggregation.AVERAGE:
+            return self.value / self.actions if self.actions else None
+        if aggregation == Aggregation.MIN:
+            return self.low
+        if aggregation == Aggregation.MAX:
+            return self.high
+        if aggregation == Aggregation.LAST:
+            if not self.latest:
+                return None
+            return sum((entry[2] for entry in self.latest.values()), _ZERO)
+        raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+def _lowest(first: Decimal | None, second: Decimal | None) -> Decimal | None:
+    return second if first is None else first if second is None else min(first, second)
+
+
+def _highest(first: Decimal | None, second: Decimal | None) -> Decimal | None:
+    return second if first is None else first if second is None else max(first, second)
+
+
+def merged(tallies: Iterable[Tally]) -> Tally:
+    total = Tally()
+    for tally in tallies:
+        total = total.merge(tally)
+    return total
+
+
+# --- Calculated KPIs -----------------------------------------------------------------------------------
+
+
+def with_sources(kpis: list[Kpi]) -> dict[int, Kpi]:
+    """``kpis`` and every KPI their formulas name, directly or through other calculated KPIs, by
+    id: what must be tallied to show them (no query when none is calculated; else one, of the
+    company's KPIs, some dozens)."""
+    found = {kpi.id: kpi for kpi in kpis}
+    wanted = _names_used(kpis)
+    if not wanted:
+        return found
+    by_name = {kpi.integration_name.lower(): kpi for kpi in kpi_list()}
+    seen: set[str] = set()
+    while wanted - seen:
+        seen |= wanted
+        more = [by_name[name] for name in wanted if name in by_name]
+        found.update((kpi.id, kpi) for kpi in more if kpi.id not in found)
+        wanted = _names_used(more)
+    return found
+
+
+def _names_used(kpis: Iterable[Kpi]) -> set[str]:
+    used: set[str] = set()
+    for kpi in kpis:
+        if kpi.is_calculated:
+            used |= {name.lower() for name in parse_formula(kpi.formula).names}
+    return used
+
+
+def figure_of(kpi: Kpi, tallies: Mapping[int, Tally], kpis: Mapping[int, Kpi]) -> Decimal | None:
+    """The KPI's figure from the tallies (by KPI id) of one scope and period (K11). A calculated
+    KPI's formula is evaluated on the figures of the KPIs it names, of the same scope and period;
+    a name that is missing or archived, a figure that is missing or a division by zero gives None."""
+    by_name = {other.integration_name.lower(): other for other in kpis.values()}
+    return _figure(kpi, tallies, by_name, frozenset())
+
+
+def _figure(
+    kpi: Kpi, tallies: Mapping[int, Tally], by_name: dict[str, Kpi], seen: frozenset
+) -> Decimal | None:
+    if not kpi.is_calculated:
+        return tallies.get(kpi.id, Tally()).figure(kpi.aggregation)
+    if kpi.id in seen:  # a cycle: refused when a formula is saved (kpis.services), never evaluated
+        return None
+    formula = parse_formula(kpi.formula)
+    figures = {}
+    for name in formula.names:
+        source = by_name.get(name.lower())
+        usable = source is not None and source.archived_at is None
+        figures[name] = _figure(source, tallies, by_name, seen | {kpi.id}) if usable else None
+    return formula.evaluate(figures)
+
+
+# --- Reading the aggregates ---------------------------------------------------------------------------
+
+
+def tallies_of(rows: QuerySet, group: Iterable[str] = ()) -> dict[tuple, Tally]:
+    """Tallies of day rows (``DailyTotal``, ``DepartmentDailyTotal`` or ``CompanyDailyTotal``),
+    keyed by ``(*group, kpi_id)``: sums, counts, lows and highs (one query)."""
+    group = list(group)
+    result = {}
+    sums = (
+        rows.values(*group, "kpi_id")
+        .annotate(
+            value=Sum("value"), points=Sum("points"), actions=Sum("actions"), low=Min("low"), high=Max("high")
+        )
+        .order_by()
+        .values_list(*group, "kpi_id", "value", "points", "actions", "low", "high")
+    )
+    for row in sums:
+        *key, value, points, actions, low, high = row
+        result[tuple(key)] = Tally(
+            value=value or _ZERO, points=points or _ZERO, actions=actions or 0, low=low, high=high
+        )
+    return result
+
+
+def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterable[str] = ()) -> None:
+    """Each person's latest value (K11 ``last``) from their day rows (``DailyTotal``), into the
+    tallies keyed by ``(*group, kpi_id)``. On PostgreSQL the database keeps only the latest row of
+    each person and KPI (``DISTINCT ON``); elsewhere they are picked here."""
+    group = list(group)
+    rows = person_rows.filter(actions__gt=0).order_by("member_id", "kpi_id", "-last_at", "-last_action_id")
+    if connection.vendor == "postgresql" and "day" not in group:
+        rows = rows.distinct("member_id", "kpi_id")
+    columns = ("member_id", "kpi_id", "last_at", "last_action_id", "last_value")
+    for row in rows.values_list(*group, *columns):
+        *key, member_id, kpi_id, at, action_id, value = row
+        tally = tallies.setdefault((*key, kpi_id), Tally())
+        entry = (at, action_id, value)
+        if member_id not in tally.latest or entry[:2] > tally.latest[member_id][:2]:
+            tally.latest[member_id] = entry
+
+
+def person_rows(kpis: Iterable[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
+    return DailyTotal.objects.filter(kpi_id__in=[kpi.id for kpi in kpis], day__range=(start, end))
+
+
+def latest_kpis(kpis: Iterable[Kpi]) -> list[Kpi]:
+    return [kpi for kpi in kpis if not kpi.is_calculated and kpi.aggregation == Aggregation.LAST]
