@@ -191,9 +191,11 @@ class Kpi(CompanyScopedModel):
     # evaluated on their figures for the same scope and period. Empty: a KPI of recorded actions.
     formula = models.CharField(_("formula"), max_length=500, blank=True, default="")
     threshold_green = models.DecimalField(
+        # xgettext:no-python-format
         _("green from (% of pace)"), max_digits=7, decimal_places=2, default=GREEN_FROM
     )
     threshold_amber = models.DecimalField(
+        # xgettext:no-python-format
         _("amber from (% of pace)"), max_digits=7, decimal_places=2, default=AMBER_FROM
     )
     # O6: a KPI whose unit was deleted is archived, never deleted (actions point at it).
