@@ -9,7 +9,7 @@ Every function runs a fixed number of queries whatever the number of people, KPI
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.utils.formats import date_format
@@ -313,8 +313,9 @@ def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -
 
 
 def _shown(kpi: Kpi, value: Decimal | None) -> Decimal | None:
-    """A quantity with two decimals, as the totals show it; a level as computed (K11)."""
-    return value.quantize(CENT) if value is not None and not kpi.is_level else value
+    """With two decimals, rounded once, as the totals show it (K11: an average is exact until
+    here)."""
+    return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _add_the_rest(table: dict, holder: Holder, kpis: list[Kpi], window: Window) -> None:

@@ -229,7 +229,13 @@ def test_every_row_of_a_breakdown_equals_the_actions(world, by):
                             if kind == "conversion"
                             else brute(kind, actions_of(kind))
                         )
-                        assert shown(value) == shown(expected), (holder, window, by, row.name, kind)
+                        assert value == shown(expected), (
+                            holder,
+                            window,
+                            by,
+                            row.name,
+                            kind,
+                        )  # shown to the cent
 
 
 def test_the_trend_chart_shows_each_periods_figure_from_the_actions(world):
