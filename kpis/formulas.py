@@ -300,7 +300,8 @@ def _build(node: ast.expr, source: _Source) -> _Node:
     if isinstance(node, ast.UnaryOp):
         operand = _build(node.operand, source)
         return _Negate(operand) if isinstance(node.op, ast.USub) else operand
-    assert isinstance(node, ast.BinOp)
+    if not isinstance(node, ast.BinOp):  # the whitelist let nothing else through
+        raise TypeError(f"unexpected node {type(node).__name__}")
     return _Binary(_OPERATORS[type(node.op)], _build(node.left, source), _build(node.right, source))
 
 

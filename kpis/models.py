@@ -192,11 +192,17 @@ class Kpi(CompanyScopedModel):
     formula = models.CharField(_("formula"), max_length=500, blank=True, default="")
     threshold_green = models.DecimalField(
         # xgettext:no-python-format
-        _("green from (% of pace)"), max_digits=7, decimal_places=2, default=GREEN_FROM
+        _("green from (% of pace)"),
+        max_digits=7,
+        decimal_places=2,
+        default=GREEN_FROM,
     )
     threshold_amber = models.DecimalField(
         # xgettext:no-python-format
-        _("amber from (% of pace)"), max_digits=7, decimal_places=2, default=AMBER_FROM
+        _("amber from (% of pace)"),
+        max_digits=7,
+        decimal_places=2,
+        default=AMBER_FROM,
     )
     # O6: a KPI whose unit was deleted is archived, never deleted (actions point at it).
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True, editable=False)
