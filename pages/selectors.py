@@ -195,12 +195,7 @@ def _day_tallies(holder: Holder, kpis: dict[int, Kpi], start: datetime.date, end
     """The holder's tallies (K11) per day and KPI id: ``{day: {kpi_id: Tally}}``."""
     recorded = [kpi for kpi in kpis.values() if not kpi.is_calculated]
     keyed = figures.tallies_of(dashboards.kpi_day_totals(holder, recorded, start, end), ["day"])
-    latest = figures.latest_kpis(recorded)
-    if latest:
-        people = figures.person_rows(latest, start, end)
-        if holder.kind != TargetScope.COMPANY:
-            people = people.filter(holder.members_condition())
-        figures.add_latest(keyed, people, ["day"])
+    dashboards.add_holder_latest(keyed, holder, recorded, start, end, ["day"])
     days: dict[datetime.date, dict[int, figures.Tally]] = defaultdict(dict)
     for (day, kpi_id), tally in keyed.items():
         days[day][kpi_id] = tally
@@ -261,12 +256,8 @@ def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -
         group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_org_unit_field}"
         rows = dashboards.daily_totals(holder, recorded, window.start, window.end)
     keyed = figures.tallies_of(rows, [group])
-    latest = figures.latest_kpis(recorded)
-    if latest:
-        people = figures.person_rows(latest, window.start, window.end)
-        if holder.kind != TargetScope.COMPANY:
-            people = people.filter(holder.members_condition())
-        figures.add_latest(keyed, people, ["member__department_id" if by_departments else group])
+    latest_group = ["member__department_id" if by_departments else group]
+    dashboards.add_holder_latest(keyed, holder, recorded, window.start, window.end, latest_group)
     table: dict[int | None, dict[int, figures.Tally]] = defaultdict(dict)
     for (key, kpi_id), tally in keyed.items():
         table[key][kpi_id] = tally

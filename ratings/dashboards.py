@@ -31,6 +31,7 @@ from kpis.models import (
     TargetScope,
 )
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
+from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
 from ratings import figures
@@ -97,6 +98,30 @@ def team_holder(team: Team) -> Holder:
 
 def person_holder(member: Member) -> Holder:
     return Holder(TargetScope.USER, member.user_id, str(member.user))
+
+
+def reachable_holder(
+    viewer: Member | None, kind: str, holder_id: int | None, *, company_name: str
+) -> Holder | None:
+    """The company, department, team or person whose figures ``viewer`` may read (O4, D3), or
+    None: the dashboards a person opens (``orgs.access``) and the people they see; a token
+    (``None``) reads any of the company's."""
+    if kind == TargetScope.COMPANY:
+        return (
+            company_holder(company_name)
+            if viewer is None or access.may_see_company_dashboard(viewer)
+            else None
+        )
+    if kind == TargetScope.USER:
+        person = access.visible_members(viewer).select_related("user").filter(user_id=holder_id).first()
+        return person_holder(person) if person is not None else None
+    if kind == TargetScope.DEPARTMENT:
+        units = Department.objects.all() if viewer is None else access.dashboard_departments(viewer)
+        department = units.filter(id=holder_id).first()
+        return department_holder(department) if department is not None else None
+    units = Team.objects.all() if viewer is None else access.dashboard_teams(viewer)
+    team = units.filter(id=holder_id).first()
+    return team_holder(team) if team is not None else None
 
 
 # --- KPIs of a holder ---------------------------------------------------------------------------------
@@ -220,19 +245,22 @@ def holder_tallies(holder: Holder, kpis: Iterable[Kpi], start: datetime.date, en
     recorded = [kpi for kpi in kpis if not kpi.is_calculated]
     if not recorded:
         return {}
-    tallies = {
-        key[0]: tally
-        for key, tally in figures.tallies_of(kpi_day_totals(holder, recorded, start, end)).items()
-    }
-    latest = figures.latest_kpis(recorded)
+    keyed = figures.tallies_of(kpi_day_totals(holder, recorded, start, end))
+    add_holder_latest(keyed, holder, recorded, start, end)
+    return {key[0]: tally for key, tally in keyed.items()}
+
+
+def add_holder_latest(
+    tallies: dict, holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date, group=()
+) -> None:
+    """Each of the holder's people's latest value (K11 ``last``) of ``kpis`` into ``tallies``,
+    keyed by ``(*group, kpi_id)`` (``figures.add_latest``); no query without a ``last`` KPI."""
+    latest = figures.latest_kpis(kpis)
     if latest:
         people = figures.person_rows(latest, start, end)
         if holder.kind != TargetScope.COMPANY:
             people = people.filter(holder.members_condition())
-        keyed = {(kpi_id,): tally for kpi_id, tally in tallies.items()}
-        figures.add_latest(keyed, people)
-        tallies = {key[0]: tally for key, tally in keyed.items()}
-    return tallies
+        figures.add_latest(tallies, people, group)
 
 
 def level_target(target: Target, start: datetime.date, end: datetime.date) -> Decimal:

@@ -9,7 +9,7 @@ and both are kept as they are: ``PAGES`` and ``API`` below list every difference
 """
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -141,17 +141,8 @@ API = QueryRules(
     period_invalid=gettext_noop("A period is one of: %(periods)s."),
 )
 
-# A KPI's figures (K11, API.md "Figures"): the API's rules, over the periods a target has.
-FIGURES = QueryRules(
-    periods=("week", "month", "quarter", "year"),
-    custom_period=False,
-    range_refuses_date=True,
-    max_range_days=None,
-    earliest=None,
-    both=API.both,
-    reversed=API.reversed,
-    period_invalid=API.period_invalid,
-)
+# A KPI's figures (K11): the API's rules, over the periods a target has.
+FIGURES = replace(API, periods=("week", "month", "quarter", "year"))
 
 
 @dataclass(frozen=True)
@@ -246,3 +237,18 @@ def parse_scope(value: str | None) -> Scope:
             RatingErrorCode.SCOPE_INVALID, _("A scope is company, department:ID or team:ID."), field="scope"
         )
     return Scope(kind, int(raw_id))
+
+
+def parse_holder_scope(value: str | None) -> tuple[str, int | None]:
+    """``parse_scope``'s scopes or a person, ``user:ID`` (the figures API, K11): (kind, id)."""
+    kind, _sep, raw_id = (value or "company").strip().partition(":")
+    if kind != "user":
+        scope = parse_scope(value)
+        return scope.kind, scope.org_unit_id
+    if not (raw_id.isdigit() and len(raw_id) <= 18):
+        raise DomainError(
+            RatingErrorCode.SCOPE_INVALID,
+            _("A scope is company, department:ID, team:ID or user:ID."),
+            field="scope",
+        )
+    return kind, int(raw_id)

@@ -26,7 +26,7 @@ from kpi_platform.errors import DomainError
 from kpis import access as kpi_access
 from orgs import access
 from orgs.api.permissions import CompanyApi, require
-from orgs.models import Department, Member, Team, TokenScope
+from orgs.models import Member, TokenScope
 from orgs.selectors import company_get
 from ratings import dashboards
 from ratings.api.serializers import (
@@ -40,7 +40,17 @@ from ratings.api.serializers import (
 from ratings.models import ActionSource, RatingPeriod, Recalculation
 from ratings.selectors import Scope, action_list, leaderboard, leaderboard_range
 from ratings.services import MAX_BATCH, action_void, actions_record, recalculation_start
-from ratings.windows import API, CUSTOM, FIGURES, Window, parse_moment, parse_period, parse_scope, window_of
+from ratings.windows import (
+    API,
+    CUSTOM,
+    FIGURES,
+    Window,
+    parse_holder_scope,
+    parse_moment,
+    parse_period,
+    parse_scope,
+    window_of,
+)
 
 MAX_LIMIT = 1000
 
@@ -327,38 +337,10 @@ class KpiFiguresApi(CompanyApi):
         else:
             window = window_of(asked.kind, asked.day or today, today)
         text = (params.get("scope") or "company").strip()
-        holder = self._holder(text, company)
+        kind, holder_id = parse_holder_scope(text)
+        holder = dashboards.reachable_holder(self.viewer, kind, holder_id, company_name=company.name)
+        if holder is None:  # as if it did not exist
+            raise Http404(_("No such %(kind)s.") % {"kind": kind})
         [figure] = dashboards.kpi_figures(holder, [kpi], window, [company.default_language])
         answer = {"figure": figure, "window": window, "scope": text}
         return Response(KpiFiguresOutputSerializer(answer).data)
-
-    def _holder(self, text: str, company) -> dashboards.Holder:
-        viewer = self.viewer
-        kind, _sep, raw_id = text.partition(":")
-        if kind == "user":
-            if not (raw_id.isdigit() and len(raw_id) <= 18):
-                raise DomainError(
-                    "scope_invalid",
-                    _("A scope is company, department:ID, team:ID or user:ID."),
-                    field="scope",
-                )
-            member = access.visible_members(viewer).select_related("user").filter(user_id=int(raw_id)).first()
-            if member is None:
-                raise Http404(_("No such person."))
-            return dashboards.person_holder(member)
-        scope = parse_scope(text)
-        if scope.kind == "company":
-            if viewer is not None and not access.may_see_company_dashboard(viewer):
-                raise Http404(_("No such company dashboard."))
-            return dashboards.company_holder(company.name)
-        if scope.kind == "department":
-            departments = Department.objects.all() if viewer is None else access.dashboard_departments(viewer)
-            department = departments.filter(id=scope.org_unit_id).first()
-            if department is None:
-                raise Http404(_("No such department."))
-            return dashboards.department_holder(department)
-        teams = Team.objects.all() if viewer is None else access.dashboard_teams(viewer)
-        team = teams.filter(id=scope.org_unit_id).first()
-        if team is None:
-            raise Http404(_("No such team."))
-        return dashboards.team_holder(team)
