@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from kpis.models import Aggregation, Kpi, KpiStatus, TargetScope
+from kpis.models import Aggregation, Direction, Kpi, KpiStatus, TargetScope
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team, TrackingFrequency
@@ -213,6 +213,7 @@ def _merged_by_kpi(tallies: list[dict[int, figures.Tally]]) -> dict[int, figures
 # --- Breakdown by person or sub-unit ------------------------------------------------------------------
 
 BY_MEMBERS, BY_ORG_UNITS = "members", "units"
+BY_POINTS = "points"
 BREAKDOWN_LIMIT = 50
 
 
@@ -229,17 +230,34 @@ class Breakdown:
     by: str
     kpis: list[KpiFigure]
     rows: list[BreakdownRow] = field(default_factory=list)
-    count: int = 0  # rows in all; ``rows`` holds the first BREAKDOWN_LIMIT by points
+    count: int = 0  # rows in all; ``rows`` holds one page of them
+    sort: str = BY_POINTS  # BY_POINTS or the id of the KPI whose figure orders the rows
+    page: int = 1
+    pages: int = 1
+
+    @property
+    def first(self) -> int:
+        """The place of the page's first row among all rows (1-based)."""
+        return (self.page - 1) * BREAKDOWN_LIMIT + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
 
 
 def breakdown_choices(holder: Holder) -> list[str]:
     return [BY_MEMBERS, BY_ORG_UNITS] if holder.sub_org_unit_field else [BY_MEMBERS]
 
 
-def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -> Breakdown:
+def breakdown(
+    holder: Holder, shown: list[KpiFigure], window: Window, by: str, *, sort: str = "", page: int = 1
+) -> Breakdown:
     """The holder's figures (K11) per person or per sub-unit (departments of the company, teams of
-    a department) for the KPIs of ``shown``: 2 queries, one more with a latest value, a minimum
-    or a maximum among the company's departments, one more with a formula."""
+    a department) for the KPIs of ``shown``, one page of BREAKDOWN_LIMIT rows, ordered by points
+    or by one KPI's figure in that KPI's direction (no value last): 2 queries, one more with a
+    latest value, a minimum or a maximum among the company's departments, one more with a
+    formula, one for the page's names. Only the page's rows are named and shown, so a company
+    of 100,000 people costs its tallies, not 100,000 rows."""
     result = Breakdown(by=by, kpis=shown)
     if not shown:
         return result
@@ -268,14 +286,8 @@ def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -
         key: sum((tally.points for kpi_id, tally in tallies.items() if kpi_id in shown_ids), Decimal(0))
         for key, tallies in table.items()
     }
-    if by == BY_MEMBERS:
-        names = {
-            member.user_id: str(member.user)
-            for member in Member.objects.select_related("user").filter(
-                user_id__in=sorted(table, key=lambda key: (-points[key], key))[:BREAKDOWN_LIMIT]
-            )
-        }
-    else:
+    names: dict[int | None, str] = {}
+    if by != BY_MEMBERS:
         units = (
             Department.objects.all()
             if holder.kind == TargetScope.COMPANY
@@ -285,22 +297,43 @@ def breakdown(holder: Holder, shown: list[KpiFigure], window: Window, by: str) -
         for unit_id in names:
             table.setdefault(unit_id, {})
             points.setdefault(unit_id, Decimal(0))
-    rows = []
-    for key, tallies in table.items():
-        if by == BY_MEMBERS and key not in names:
-            continue
-        name = names.get(key) or (_("No department") if holder.kind == TargetScope.COMPANY else _("No team"))
-        rows.append(
-            BreakdownRow(
-                name=name,
-                values=[_shown(kpi, figures.figure_of(kpi, tallies, tallied)) for kpi in kpis],
-                points=points[key].quantize(CENT),
-                member_id=key if by == BY_MEMBERS else None,
-            )
+        if None in table:
+            names[None] = _("No department") if holder.kind == TargetScope.COMPANY else _("No team")
+    by_kpi = {str(kpi.id): kpi for kpi in kpis}
+    result.sort = sort if sort in by_kpi else BY_POINTS
+    order = _breakdown_order(by_kpi.get(result.sort), table, points, tallied)
+    keys = sorted(table, key=lambda key: (*order(key), names.get(key, "").casefold(), key or 0))
+    result.count = len(keys)
+    result.pages = max(1, -(-len(keys) // BREAKDOWN_LIMIT))
+    result.page = min(max(page, 1), result.pages)
+    keys = keys[(result.page - 1) * BREAKDOWN_LIMIT : result.page * BREAKDOWN_LIMIT]
+    if by == BY_MEMBERS:
+        names = {
+            member.user_id: str(member.user)
+            for member in Member.objects.select_related("user").filter(user_id__in=keys)
+        }
+    result.rows = [
+        BreakdownRow(
+            name=names.get(key, ""),
+            values=[_shown(kpi, figures.figure_of(kpi, table[key], tallied)) for kpi in kpis],
+            points=points[key].quantize(CENT),
+            member_id=key if by == BY_MEMBERS else None,
         )
-    rows.sort(key=lambda row: (-row.points, row.name.casefold()))
-    result.rows, result.count = rows[:BREAKDOWN_LIMIT], len(table)
+        for key in keys
+        if by != BY_MEMBERS or key in names
+    ]
     return result
+
+
+def _breakdown_order(kpi: Kpi | None, table: dict, points: dict, tallied: dict):
+    """The sort key of a breakdown's row: most points first; or by the KPI's figure, best first
+    in the KPI's direction (the lowest first for a lower-is-better KPI), rows with no value
+    last."""
+    if kpi is None:
+        return lambda key: (-points[key],)
+    sign = 1 if kpi.direction == Direction.LOWER_IS_BETTER else -1
+    values = {key: figures.figure_of(kpi, tallies, tallied) for key, tallies in table.items()}
+    return lambda key: (1, 0) if values[key] is None else (0, sign * values[key])
 
 
 def _shown(kpi: Kpi, value: Decimal | None) -> Decimal | None:

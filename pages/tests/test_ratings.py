@@ -498,3 +498,31 @@ def test_pages_take_the_same_queries_for_few_and_many_people_and_actions(
     after = {name: count(client, org.admin, url) for name, url in urls.items()}
     assert after == before
     assert max(before.values()) <= 30
+
+
+def test_the_breakdown_by_person_orders_by_a_kpi_and_turns_pages(client, org, on_the_tenth, monkeypatch):
+    """Issue 16: a column's heading orders the people by that KPI, best first; a pager shows the
+    rows beyond the first page; a page beyond the last shows the last, junk or a huge number the
+    first."""
+    from pages import selectors
+
+    monkeypatch.setattr(selectors, "BREAKDOWN_LIMIT", 2)
+    record(
+        org.company,
+        (org.ann, org.deals, 2, "2026-11-02"),
+        (org.cid, org.deals, 1, "2026-11-03"),
+        (org.eve, org.deals, 4, "2026-11-04"),
+    )
+    params = {"by": "members", "period": "month", "date": "2026-11-01", "sort": str(org.deals.id)}
+    first = get(client, org.admin, "/dashboards/company/", **params)
+    second = get(client, org.admin, "/dashboards/company/", **params, page="2")
+    names = [row.name for row in first.context["breakdown"].rows + second.context["breakdown"].rows]
+    assert names == [str(org.eve.user), str(org.ann.user), str(org.cid.user)]
+    html = first.content.decode()
+    assert f"sort={org.deals.id}&amp;page=2" in html
+    assert 'aria-sort="descending"' in html
+    assert "1–2 of 3" in html
+    for page, shown in (("999", 2), ("99999999999999999999", 1), ("x", 1), ("-1", 1), ("٣", 1)):
+        response = get(client, org.admin, "/dashboards/company/", **params, page=page)
+        assert response.status_code == 200
+        assert response.context["breakdown"].page == shown

@@ -95,7 +95,14 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     # By sub-unit where there are sub-units (the company's departments, a department's teams).
     by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
     by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
-    breakdown = selectors.breakdown(holder, sections["primary"] or sections["secondary"], window, by)
+    breakdown = selectors.breakdown(
+        holder,
+        sections["primary"] or sections["secondary"],
+        window,
+        by,
+        sort=request.GET.get("sort", ""),
+        page=_page_number(request.GET.get("page")),
+    )
     board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
         **sections,
@@ -108,9 +115,15 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
         "switch": selectors.dashboard_switch(viewer, holder),
         "by": by,
         **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
+        "sort": breakdown.sort,
     }
     template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
     return render(request, template, context)
+
+
+def _page_number(value: str | None) -> int:
+    """A page number from the query; anything but a small positive integer is the first page."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 6 else 1
 
 
 @page

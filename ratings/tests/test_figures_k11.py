@@ -510,3 +510,39 @@ def test_a_kpis_bands_change_the_light_on_the_dashboard_the_report_and_the_expor
         with company_context(company.id):
             kpi_update(kpi=org.calls, threshold_green="150", threshold_amber="95")
         assert lights() == ("red", "Behind", "red")
+
+
+@pytest.mark.parametrize("by", [selectors.BY_MEMBERS, selectors.BY_ORG_UNITS])
+def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, monkeypatch):
+    """Issue 16: the breakdown by person is paged and ordered by a KPI's figure in the KPI's
+    direction (best first, no value last) or by points; the pages together hold every row once."""
+    org, kpis = world
+    monkeypatch.setattr(selectors, "BREAKDOWN_LIMIT", 2)
+    with company_context(org.company.id):
+        kpis["min"].direction = "lower_is_better"
+        kpis["min"].save(update_fields=["direction"])
+        shown_kpis = [kpis[kind] for kind in KINDS] + [kpis["conversion"]]
+        holder = dashboards.company_holder("Acme")
+        window = Window(CUSTOM, FIRST_DAY, FIRST_DAY + datetime.timedelta(days=DAYS), TODAY)
+        figures = dashboards.kpi_figures(holder, shown_kpis, window, ["en"])
+        everyone = selectors.breakdown(holder, figures, window, by, sort="", page=1)
+        for column, kpi in enumerate([*shown_kpis, None]):
+            sort = str(kpi.id) if kpi else "points"
+            first = selectors.breakdown(holder, figures, window, by, sort=sort, page=1)
+            assert first.sort == sort
+            assert first.pages == -(-first.count // 2)
+            assert first.count == everyone.count
+            rows = [
+                row
+                for page in range(1, first.pages + 1)
+                for row in selectors.breakdown(holder, figures, window, by, sort=sort, page=page).rows
+            ]
+            assert len(rows) == first.count == len({row.name for row in rows})
+            values = [row.points if kpi is None else row.values[column] for row in rows]
+            present = [value for value in values if value is not None]
+            assert values == present + [None] * (len(values) - len(present)), (sort, values)
+            best_first = kpi is None or kpi.direction != "lower_is_better"
+            assert present == sorted(present, reverse=best_first), (sort, values)
+        last = selectors.breakdown(holder, figures, window, by, sort="points", page=10**6)
+        assert last.page == last.pages
+        assert last.last == last.count
