@@ -183,10 +183,15 @@ def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_
         )
     target = dashboards.covering_target(targets, window)
     pacing = {"labels": [], "actual": [], "expected": []}
+    so_far = figures.RunningTally()  # the window's tallies up to the day, one day added at a time
     for offset in range(window.days):
         day = window.start + datetime.timedelta(days=offset)
         pacing["labels"].append(date_format(day, "SHORT_DATE_FORMAT"))
-        pacing["actual"].append(figure(window.start, day) if day <= window.today else None)
+        actual = None
+        if day <= window.today:
+            so_far.add(days.get(day, {}))
+            actual = _number(figures.figure_of(kpi, so_far.tallies, tallied))
+        pacing["actual"].append(actual)
         pacing["expected"].append(target_between(target, window.start, day))
     return {"trend": trend, "pacing": pacing, "has_target": target is not None}
 

@@ -42,6 +42,7 @@ class Tally:
     low: Decimal | None = None
     high: Decimal | None = None
     latest: dict[int, Latest] = field(default_factory=dict)  # by person, for a ``last`` KPI
+    latest_sum: Decimal | None = None  # the latest values' sum where kept (``RunningTally``)
 
     def merge(self, other: "Tally") -> "Tally":
         """This tally and ``other`` as one (days or people put together)."""
@@ -74,6 +75,8 @@ class Tally:
         if aggregation == Aggregation.LAST:
             if not self.latest:
                 return None
+            if self.latest_sum is not None:
+                return self.latest_sum
             return sum((entry[2] for entry in self.latest.values()), _ZERO)
         raise ValueError(f"unknown aggregation {aggregation!r}")
 
@@ -84,6 +87,32 @@ def _lowest(first: Decimal | None, second: Decimal | None) -> Decimal | None:
 
 def _highest(first: Decimal | None, second: Decimal | None) -> Decimal | None:
     return second if first is None else first if second is None else max(first, second)
+
+
+class RunningTally:
+    """One scope's tallies by KPI, a day at a time (a chart's figure so far on each day): each day
+    is added once, in place, and a ``last`` KPI keeps its sum of latest values as people's values
+    are replaced, so a year of days costs a year of additions, not a year of merges of every day
+    before (and of every person's latest value) on each day."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[int, Tally] = {}
+
+    def add(self, day: Mapping[int, Tally]) -> None:
+        for kpi_id, tally in day.items():
+            mine = self.tallies.get(kpi_id)
+            if mine is None:
+                mine = self.tallies[kpi_id] = Tally(latest={}, latest_sum=_ZERO)
+            mine.value += tally.value
+            mine.points += tally.points
+            mine.actions += tally.actions
+            mine.low = _lowest(mine.low, tally.low)
+            mine.high = _highest(mine.high, tally.high)
+            for member_id, entry in tally.latest.items():
+                known = mine.latest.get(member_id)
+                if known is None or entry[:2] > known[:2]:
+                    mine.latest[member_id] = entry
+                    mine.latest_sum += entry[2] - (known[2] if known else _ZERO)
 
 
 def merged(tallies: Iterable[Tally]) -> Tally:

@@ -238,7 +238,7 @@ def test_every_row_of_a_breakdown_equals_the_actions(world, by):
                         )  # shown to the cent
 
 
-def test_the_trend_chart_shows_each_periods_figure_from_the_actions(world):
+def test_the_trend_chart_and_the_pacing_line_show_each_figure_from_the_actions(world):
     org, kpis = world
     with company_context(org.company.id):
         members = {member.user_id: member for member in Member.objects.all()}
@@ -262,6 +262,27 @@ def test_the_trend_chart_shows_each_periods_figure_from_the_actions(world):
                     assert (None if actual is None else shown(Decimal(str(actual)))) == shown(expected), (
                         holder,
                         each,
+                        kind,
+                    )
+                # The pacing line: on each day up to today, the figure from the month's first day.
+                for offset, actual in enumerate(chart["pacing"]["actual"]):
+                    day = window.start + datetime.timedelta(days=offset)
+                    if day > TODAY:
+                        assert actual is None
+                        continue
+                    so_far = Window(CUSTOM, window.start, day, TODAY)
+
+                    def actions_of(name, so_far=so_far, belongs=belongs):
+                        return actions_in(live, kpis[name], belongs, so_far)
+
+                    expected = (
+                        brute_conversion(actions_of)
+                        if kind == "conversion"
+                        else brute(kind, actions_of(kind))
+                    )
+                    assert (None if actual is None else shown(Decimal(str(actual)))) == shown(expected), (
+                        holder,
+                        day,
                         kind,
                     )
 
