@@ -51,6 +51,7 @@ def main() -> None:
     django_setup()
     from django.test import Client
 
+    from kpis.models import Kpi
     from orgs.models import Department, Member
     from orgs.tenancy import company_context
     from ratings.models import DailyTotal
@@ -62,6 +63,7 @@ def main() -> None:
         daily = DailyTotal.objects.count()
         people = Member.objects.count()
         department = Department.objects.order_by("id").first()
+        average = Kpi.objects.filter(aggregation="average").order_by("id").first()
     day = last_day - datetime.timedelta(days=30)
     print(f"dashboards on PostgreSQL: {people:,} people, {daily:,} daily totals; reference day {day}")
     pages = {
@@ -69,6 +71,10 @@ def main() -> None:
         "company dashboard, month": f"/dashboards/company/?period=month&date={day}",
         "company dashboard, year": f"/dashboards/company/?period=year&date={day}",
         "company dashboard, month by person": f"/dashboards/company/?period=month&date={day}&by=members",
+        "company dashboard, month by person, page 2 by an average": (
+            f"/dashboards/company/?period=month&date={day}&by=members&page=2"
+            f"&sort={average.id if average else ''}"
+        ),
         "department dashboard, month": f"/dashboards/departments/{department.id}/?period=month&date={day}",
         "department dashboard, year": f"/dashboards/departments/{department.id}/?period=year&date={day}",
         "leaderboard page, company month": f"/leaderboard/?period=month&date={day}",

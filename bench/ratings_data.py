@@ -7,7 +7,8 @@ change it; the name must start with kpi_bench_ratings), migrates it, then:
   * the company, departments and teams through orgs.services (time zone Europe/Moscow);
   * the people: users and members with COPY (unusable passwords, no hashing);
   * 20 Active KPIs in the rating through kpis.services.kpi_create (various ratios, 4 at
-    department level, whose actions go only to that department's people);
+    department level, whose actions go only to that department's people; an average, a
+    highest value, a level and a count among them, K11) and a calculated one over two of them;
   * the actions with COPY straight into ratings_kpiaction, points computed as the service does
     (value x M / N, half-up, two decimals), ``day`` the local date; 0.5 % voided. As the owner,
     with the table's secondary indexes dropped during the COPY and rebuilt after, and foreign key
@@ -54,6 +55,10 @@ KPIS = [
     ("dept_inspections", "1.50", 2, "hours", True),
     ("dept_repairs", "4.00", 5, "count", True),
 ]
+# K11: how some KPIs' values combine (the rest are sums), so the dashboards' figures are measured
+# with averages, a highest value and a level among them; and one calculated KPI over two others.
+AGGREGATIONS = {"nps_points": "average", "upsells": "max", "renewals": "last", "demos": "count"}
+CALCULATED = ("lead_conversion", "deals_closed / leads * 100")
 KPI_WEIGHTS = [30, 8, 2, 6, 12, 5, 4, 6, 3, 1, 4, 6, 3, 3, 2, 5, 2, 3, 2, 2]
 ACTION_COLUMNS = (
     "company_id, member_id, kpi_id, value, points, occurred_at, day, source, recorded_by_id, "
@@ -144,11 +149,19 @@ def create_kpis(company) -> list:
                 "in_rating": True,
                 "rating_units": units,
                 "rating_points": points,
+                "aggregation": AGGREGATIONS.get(name, "sum"),
             }
             if department_level:
                 fields.update(level="department", department=departments[dept_index])
                 dept_index += 1
             kpis.append(kpi_create(**fields))
+        name, formula = CALCULATED
+        kpi_create(
+            name={"en": name.replace("_", " ").title()},
+            integration_name=name,
+            status="active",
+            formula=formula,
+        )
     return kpis
 
 
