@@ -5,6 +5,8 @@ Most of these only fail on PostgreSQL, whose text takes no lone surrogate and no
 zones end at ±15:59 and whose bigint ends at 2^63 - 1: run them there too.
 """
 
+import json
+
 import pytest
 
 from kpis.tests.factories import make_active_kpi
@@ -57,3 +59,86 @@ def test_a_token_whose_company_id_is_no_bigint_is_401(db, api_client, company_pa
 
     assert response.status_code == 401, response.content
     assert _codes(response) == [("not_authenticated", None, None)]
+
+
+# --- 6. Deeply nested JSON ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", [ACTIONS, "/api/v1/members/", "/api/v1/kpis/", "/api/v1/units/", "/api/v1/targets/"]
+)
+@pytest.mark.parametrize("depth", [100, 900, 100_000])
+def test_deeply_nested_json_is_a_parse_error(company, admin_client, path, depth):
+    """Issue 17 item 6: the decoder and the NUL check recursed until RecursionError (a 500)."""
+    body = "[" * depth + "]" * depth
+
+    response = _post_raw(admin_client, path, body)
+
+    assert response.status_code == 400, response.content[:300]
+    assert _codes(response) == [("parse_error", None, None)]
+    assert _recorded(company) == 0
+
+
+def test_json_nested_as_deep_as_any_field_needs_is_still_read(company, admin_client):
+    """The depth limit leaves room: a batch of objects with a localized name is three levels."""
+    response = admin_client.post(
+        ACTIONS, [{"kpi": "calls", "user": "ann@acme.example", "value": "1"}], format="json"
+    )
+
+    assert response.status_code == 201, response.content
+
+
+# --- 7. Lone surrogates ---------------------------------------------------------------------------
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "index"),
+    [
+        (
+            ACTIONS,
+            [{"kpi": "calls", "user": "ann@acme.example", "value": "1", "comment": LONE}],
+            "comment",
+            0,
+        ),
+        (ACTIONS, [{"kpi": f"calls{LONE}", "user": "ann@acme.example", "value": "1"}], "kpi", 0),
+        (ACTIONS, {"kpi": "calls", "user": f"{LONE}@acme.example", "value": "1"}, "user", None),
+        (
+            ACTIONS,
+            {"kpi": "calls", "user": "ann@acme.example", "value": "1", "external_id": LONE},
+            "external_id",
+            None,
+        ),
+        ("/api/v1/members/", {"email": "eve@acme.example", "first_name": f"Eve{LONE}"}, "first_name", None),
+        ("/api/v1/departments/", {"name": LONE}, "name", None),
+        ("/api/v1/units/", {"name": {"en": f"visits{LONE}"}}, "name.en", None),
+        ("/api/v1/units/", {"name": {LONE: "visits"}}, "name", None),
+        (
+            "/api/v1/kpis/",
+            {"name": {"en": "Calls 2"}, "description": {"en": f"a{LONE}b"}},
+            "description.en",
+            None,
+        ),
+    ],
+    ids=[
+        "a comment",
+        "a kpi",
+        "a user",
+        "an external id",
+        "a first name",
+        "a department",
+        "a unit's name",
+        "a language key",
+        "a description",
+    ],
+)
+def test_a_lone_surrogate_in_any_string_is_invalid_naming_its_field(
+    company, admin_client, path, body, field, index
+):
+    """Issue 17 item 7: PostgreSQL cannot encode ``\\ud800`` (psycopg's UnicodeEncodeError, a 500)."""
+    response = _post_raw(admin_client, path, json.dumps(body))
+
+    assert response.status_code == 400, response.content[:300]
+    assert _codes(response) == [("invalid", field, index)]
+    assert _recorded(company) == 0
