@@ -238,6 +238,18 @@ REFUSED = {
         lambda: csv_bytes([ACTION_HEADER, row(value="-1"), row(value="-0.01")]),
         [(2, "value", VALUE), (3, "value", VALUE)],
     ),
+    # Issue 17: PostgreSQL keeps offsets up to ±15:59; +23:59 was an "unexpected error".
+    "offsets beyond ±15:59": Refused(
+        "a.csv",
+        lambda: csv_bytes(
+            [
+                ACTION_HEADER,
+                row(occurred_at=f"{YESTERDAY}T10:00:00+23:59"),
+                row(occurred_at=f"{YESTERDAY}T10:00-16:00"),
+            ]
+        ),
+        [(2, "occurred_at", WHEN), (3, "occurred_at", WHEN)],
+    ),
     # Issue 17: a lone surrogate cannot be in UTF-8, nor in an xlsx's XML (openpyxl writes &#55296;).
     "a lone surrogate in an xlsx cell": Refused(
         "a.xlsx",
@@ -490,6 +502,10 @@ BATCH_REFUSED = {
     "negative values": (
         [item(value="-1"), item(value=-0.01)],
         [error("value_invalid", "value", VALUE, 0), error("value_invalid", "value", VALUE, 1)],
+    ),
+    "offsets beyond ±15:59 (issue 17)": (
+        [item(occurred_at=f"{YESTERDAY}T10:00:00+23:59"), item(occurred_at=f"{YESTERDAY}T10:00:00-16:00")],
+        [error("occurred_at_invalid", "occurred_at", WHEN, index) for index in range(2)],
     ),
     "unknown people and KPIs": (
         [item(user="ghost@acme.example"), item(kpi="nope")],

@@ -142,3 +142,39 @@ def test_a_lone_surrogate_in_any_string_is_invalid_naming_its_field(
     assert response.status_code == 400, response.content[:300]
     assert _codes(response) == [("invalid", field, index)]
     assert _recorded(company) == 0
+
+
+# --- 8. Time-zone offsets -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", ["+23:59", "-16:00", "+16:00"])
+def test_an_offset_beyond_what_a_database_keeps_is_occurred_at_invalid(company, admin_client, offset):
+    """Issue 17 item 8: PostgreSQL keeps offsets up to ±15:59; ``+23:59`` was a DataError."""
+    item = {
+        "kpi": "calls",
+        "user": "ann@acme.example",
+        "value": "1",
+        "occurred_at": f"2026-01-01T00:00:00{offset}",
+    }
+
+    response = admin_client.post(ACTIONS, [item], format="json")
+
+    assert response.status_code == 400, response.content[:300]
+    assert _codes(response) == [("occurred_at_invalid", "occurred_at", 0)]
+    assert _recorded(company) == 0
+
+
+def test_the_widest_offsets_a_database_keeps_are_accepted(company, admin_client):
+    items = [
+        {
+            "kpi": "calls",
+            "user": "ann@acme.example",
+            "value": "1",
+            "occurred_at": f"2026-01-01T00:00:00{offset}",
+        }
+        for offset in ("+15:59", "-15:59", "+14:00")
+    ]
+
+    response = admin_client.post(ACTIONS, items, format="json")
+
+    assert response.status_code == 201, response.content[:300]
