@@ -178,3 +178,31 @@ def test_the_widest_offsets_a_database_keeps_are_accepted(company, admin_client)
     response = admin_client.post(ACTIONS, items, format="json")
 
     assert response.status_code == 201, response.content[:300]
+
+
+# --- 11. NUL in a query string --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/orgs/member/?role=%00",
+        "/admin/kpis/kpi/search/?q=%00",
+        "/admin/kpis/kpi/?q=a%00b",
+        "/admin/orgs/member/?%00=1",
+    ],
+)
+def test_a_nul_in_an_admin_query_string_is_a_clean_400(company, make_member, client, url):
+    """Issue 17 item 11: PostgreSQL refuses a NUL in a query's text (DataError, a 500)."""
+    client.force_login(make_member(company, Role.ADMIN, email="boss@acme.example").user)
+
+    response = client.get(url)
+
+    assert response.status_code == 400
+
+
+def test_a_nul_in_an_api_query_string_is_400_in_the_error_format(company, admin_client):
+    response = admin_client.get(ACTIONS + "?kpi=%00")
+
+    assert response.status_code == 400
+    assert _codes(response) == [("invalid", "kpi", None)]
