@@ -238,6 +238,14 @@ REFUSED = {
         lambda: csv_bytes([ACTION_HEADER, row(value="-1"), row(value="-0.01")]),
         [(2, "value", VALUE), (3, "value", VALUE)],
     ),
+    # Issue 17: what Decimal() reads besides ^[0-9]+(\.[0-9]{1,2})?$ (-0 was kept as -0.00).
+    "numbers that are not digits and a point": Refused(
+        "a.csv",
+        lambda: csv_bytes(
+            [ACTION_HEADER, row(value="-0"), row(value="1_000"), row(value="٣"), row(value="1e2")]
+        ),
+        [(2, "value", VALUE), (3, "value", VALUE), (4, "value", VALUE), (5, "value", VALUE)],
+    ),
     # Issue 17: PostgreSQL keeps offsets up to ±15:59; +23:59 was an "unexpected error".
     "offsets beyond ±15:59": Refused(
         "a.csv",
@@ -502,6 +510,10 @@ BATCH_REFUSED = {
     "negative values": (
         [item(value="-1"), item(value=-0.01)],
         [error("value_invalid", "value", VALUE, 0), error("value_invalid", "value", VALUE, 1)],
+    ),
+    "numbers that are not digits and a point (issue 17)": (
+        [item(value="-0"), item(value="1_000"), item(value="٣"), item(value=" 1e2 ")],
+        [error("value_invalid", "value", VALUE, index) for index in range(4)],
     ),
     "offsets beyond ±15:59 (issue 17)": (
         [item(occurred_at=f"{YESTERDAY}T10:00:00+23:59"), item(occurred_at=f"{YESTERDAY}T10:00:00-16:00")],

@@ -206,3 +206,21 @@ def test_a_nul_in_an_api_query_string_is_400_in_the_error_format(company, admin_
 
     assert response.status_code == 400
     assert _codes(response) == [("invalid", "kpi", None)]
+
+
+# --- 12. Decimals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["-0", "-0.00", "1_000", "٣", "１", "1e2", "+1", " 1.", ".5", "NaN", "Infinity"]
+)
+def test_a_value_is_digits_with_at_most_two_decimals_and_nothing_else(company, admin_client, value):
+    """Issue 17 item 12: ``Decimal()`` reads ``-0``, ``1_000``, ``٣`` and full-width digits as
+    numbers; one parser (``kpi_platform.decimals``) takes exactly ``^[0-9]+(\\.[0-9]{1,2})?$``."""
+    item = {"kpi": "calls", "user": "ann@acme.example", "value": value}
+
+    response = admin_client.post(ACTIONS, [item], format="json")
+
+    assert response.status_code == 400, response.content[:300]
+    assert _codes(response) == [("value_invalid", "value", 0)]
+    assert _recorded(company) == 0
