@@ -480,6 +480,17 @@ class KpiForm(ServiceValidatedForm):
         for name in ("aggregation", "threshold_green", "threshold_amber"):
             if name in self.fields:
                 self.fields[name].required = False
+        for name in ("threshold_green", "threshold_amber"):
+            if name in self.fields:
+                # The text as typed, for the one decimal parser (a DecimalField reads "1_000" and "٣").
+                model_field = self.fields[name]
+                self.fields[name] = forms.CharField(
+                    label=model_field.label,
+                    required=False,
+                    initial=model_field.initial,
+                    help_text=model_field.help_text,
+                    widget=forms.TextInput(attrs={"class": "vIntegerField", "inputmode": "decimal"}),
+                )
         if instance.pk is not None:
             self.initial.setdefault("integration_name", instance.integration_name)
             self.initial["in_rating"] = instance.in_rating

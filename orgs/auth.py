@@ -3,6 +3,7 @@ their rate limit, and the throttling of sign-in attempts (django-axes)."""
 
 import hashlib
 import hmac
+import re
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
@@ -20,6 +21,9 @@ from orgs.models import ApiToken
 from orgs.tenancy import CompanyAlreadySet, bind_company, company_context
 
 TOKEN_PREFIX = "kpi"  # noqa: S105 - the public prefix of every token, not a secret
+# ASCII digits only (``str.isdigit`` takes "²", which ``int`` refuses), and no more than fit in
+# the bigint that the row-level policy casts ``app.company_id`` to.
+_COMPANY_ID = re.compile(r"[0-9]{1,18}")
 
 
 def hash_token(secret: str) -> str:
@@ -33,7 +37,12 @@ def parse_token(raw: str) -> tuple[int, str] | None:
     the token table keeps its row-level security. A forged id simply finds nothing.
     """
     parts = raw.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit() or len(parts[2]) < 20:
+    if (
+        len(parts) != 3
+        or parts[0] != TOKEN_PREFIX
+        or not _COMPANY_ID.fullmatch(parts[1])
+        or len(parts[2]) < 20
+    ):
         return None
     return int(parts[1]), raw
 

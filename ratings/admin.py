@@ -270,7 +270,7 @@ class KpiActionAdmin(CompanyModelAdmin):
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "value":
             # No limits here: the service says what is wrong with a value (value_invalid).
-            return forms.DecimalField(
+            return forms.CharField(  # the text as typed, for the one decimal parser (issue 17)
                 label=_("Value"),
                 widget=forms.TextInput(attrs={"class": "vTextField ratings-value", "inputmode": "decimal"}),
                 help_text=_("A number ≥ 0 with at most two decimal places, in the KPI's unit."),
@@ -324,7 +324,7 @@ class KpiActionAdmin(CompanyModelAdmin):
             # By integration name, so the service reads (and on PostgreSQL locks) the KPI itself.
             "kpi": data["kpi"].integration_name,
             "user": data["member"],
-            "value": str(data["value"]),
+            "value": data["value"],
             "occurred_at": data["occurred_at"],
             "external_id": data.get("external_id") or None,
             "comment": data.get("comment") or None,

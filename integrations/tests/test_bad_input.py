@@ -11,6 +11,7 @@ row twice) are recorded, and their result is checked instead.
 
 import datetime
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -236,6 +237,45 @@ REFUSED = {
         "a.csv",
         lambda: csv_bytes([ACTION_HEADER, row(value="-1"), row(value="-0.01")]),
         [(2, "value", VALUE), (3, "value", VALUE)],
+    ),
+    # Issue 17: what Decimal() reads besides ^[0-9]+(\.[0-9]{1,2})?$ (-0 was kept as -0.00).
+    "numbers that are not digits and a point": Refused(
+        "a.csv",
+        lambda: csv_bytes(
+            [ACTION_HEADER, row(value="-0"), row(value="1_000"), row(value="٣"), row(value="1e2")]
+        ),
+        [(2, "value", VALUE), (3, "value", VALUE), (4, "value", VALUE), (5, "value", VALUE)],
+    ),
+    # Issue 17: PostgreSQL keeps offsets up to ±15:59; +23:59 was an "unexpected error".
+    "offsets beyond ±15:59": Refused(
+        "a.csv",
+        lambda: csv_bytes(
+            [
+                ACTION_HEADER,
+                row(occurred_at=f"{YESTERDAY}T10:00:00+23:59"),
+                row(occurred_at=f"{YESTERDAY}T10:00-16:00"),
+            ]
+        ),
+        [(2, "occurred_at", WHEN), (3, "occurred_at", WHEN)],
+    ),
+    # Issue 17: a lone surrogate cannot be in UTF-8, nor in an xlsx's XML (openpyxl writes &#55296;).
+    "a lone surrogate in an xlsx cell": Refused(
+        "a.xlsx",
+        lambda: xlsx_bytes([ACTION_HEADER, row(comment="a\ud800b")]),
+        [
+            (
+                None,
+                None,
+                "The xlsx file cannot be read: invalid character reference: `55296` is not a valid codepoint",
+            )
+        ],
+    ),
+    "a lone surrogate in csv (CESU-8 bytes)": Refused(
+        "a.csv",
+        lambda: csv_bytes([ACTION_HEADER, row(comment="PLACEHOLDER")]).replace(
+            b"PLACEHOLDER", b"a\xed\xa0\x80b"
+        ),
+        [(None, None, NOT_UTF8)],
     ),
     "unknown people and KPIs": Refused(
         "a.csv",
@@ -471,6 +511,14 @@ BATCH_REFUSED = {
         [item(value="-1"), item(value=-0.01)],
         [error("value_invalid", "value", VALUE, 0), error("value_invalid", "value", VALUE, 1)],
     ),
+    "numbers that are not digits and a point (issue 17)": (
+        [item(value="-0"), item(value="1_000"), item(value="٣"), item(value=" 1e2 ")],
+        [error("value_invalid", "value", VALUE, index) for index in range(4)],
+    ),
+    "offsets beyond ±15:59 (issue 17)": (
+        [item(occurred_at=f"{YESTERDAY}T10:00:00+23:59"), item(occurred_at=f"{YESTERDAY}T10:00:00-16:00")],
+        [error("occurred_at_invalid", "occurred_at", WHEN, index) for index in range(2)],
+    ),
     "unknown people and KPIs": (
         [item(user="ghost@acme.example"), item(kpi="nope")],
         [
@@ -572,6 +620,20 @@ def test_a_body_that_is_not_json_is_refused_in_the_error_format(
     errors = response.json()["errors"]
     assert [e["code"] for e in errors] == codes
     assert all(set(e) == {"code", "field", "message", "index"} and e["message"] for e in errors)
+
+
+def test_lone_surrogates_in_a_batch_are_invalid_naming_each_field_and_record_nothing(api, unchanged):
+    """Issue 17: PostgreSQL cannot encode "\\ud800" (a 500 from psycopg); the JSON parser refuses it."""
+    batch = [item(comment="a\ud800"), item(), item(kpi="calls\udfff", external_id="\udc00")]
+    with unchanged():
+        response = api.generic("POST", ACTIONS, json.dumps(batch).encode(), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert [(e["code"], e["field"], e["index"]) for e in response.json()["errors"]] == [
+        ("invalid", "comment", 0),
+        ("invalid", "kpi", 2),
+        ("invalid", "external_id", 2),
+    ]
 
 
 def test_an_api_time_without_a_zone_is_the_companys_local_time_and_numbers_may_be_numbers(world, api):

@@ -641,6 +641,25 @@ def test_changing_a_kpi_goes_through_the_service_and_merges_nothing_else(acme_ad
     assert change.changes["name_en"] == ["Calls made", "Outbound calls"]
 
 
+@pytest.mark.parametrize(
+    ("field", "typed"), [("threshold_green", "1_000"), ("threshold_amber", "٣"), ("rating_units", "-0")]
+)
+def test_the_form_hands_decimals_as_typed_to_the_one_parser(acme_admin, acme, field, typed):
+    """Issue 17: a DecimalField took "1_000" and "٣" as numbers before the service saw them."""
+    before = reload(acme.calls_made, acme.company)
+    response = acme_admin.post(
+        f"{KPIS}{acme.calls_made.pk}/change/", kpi_form_of(before, acme.calls, **{field: typed})
+    )
+
+    assert response.status_code == 200
+    after = reload(acme.calls_made, acme.company)
+    assert (after.threshold_green, after.threshold_amber, after.rating_units) == (
+        before.threshold_green,
+        before.threshold_amber,
+        before.rating_units,
+    )
+
+
 def test_a_team_level_kpi_takes_the_teams_department(acme_admin, acme):
     response = acme_admin.post(
         f"{KPIS}add/", kpi_data(acme, level="team", team=acme.hunters.pk, department=acme.support.pk)

@@ -54,6 +54,8 @@ def test_an_unknown_aggregation_is_refused(in_company, aggregation):
         ("100", "abc", "threshold_amber"),
         ("100.001", "80", "threshold_green"),
         ("10001", "80", "threshold_green"),
+        ("1_000", "80", "threshold_green"),  # issue 17: Decimal() reads these, the one parser does not
+        ("100", "٣", "threshold_amber"),
     ],
 )
 def test_bands_are_positive_with_amber_below_green(in_company, green, amber, field):

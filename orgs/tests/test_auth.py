@@ -58,6 +58,9 @@ def test_no_authorization_header_leaves_the_request_to_other_authenticators(db):
         "Bearer not-a-token",
         "Bearer kpi_x_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "Bearer kpi_999999_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        # issue 17: isdigit() yes, int() no; sent as UTF-8, which WSGI hands over as Latin-1
+        "Bearer kpi_²_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".encode().decode("latin-1"),
+        "Bearer kpi_99999999999999999999_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",  # issue 17: past bigint
     ],
 )
 def test_malformed_or_unknown_tokens_are_refused(db, header):

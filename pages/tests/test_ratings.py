@@ -423,6 +423,18 @@ def test_one_bad_row_records_nothing_and_says_what_is_wrong_where(client, org):
     assert rows[1]["value"] == "-1"  # what they typed stays
 
 
+@pytest.mark.parametrize("value", ["1_000", "٣", "-0", "1e2"])
+def test_the_logger_reads_values_with_the_one_decimal_parser(client, org, value):
+    """Issue 17: only ^[0-9]+(\\.[0-9]{1,2})?$ (a decimal comma as the point) is a number."""
+    response = logger_post(
+        client, org.lead, [{"person": org.ann.user_id, "kpi": org.calls.id, "value": value}]
+    )
+
+    assert response.status_code == 400
+    assert actions(org.company) == []
+    assert "A value is a number" in response.context["rows"][0]["errors"][0]
+
+
 def test_people_out_of_reach_are_not_offered_and_are_refused(client, org, other_company, make_member):
     stranger = make_member(other_company, email="gus@globex.example")
     client.force_login(org.lead.user)

@@ -43,6 +43,8 @@ from ratings.services.points import kpi_points
 MAX_BATCH = 5000
 MAX_VALUE = Decimal("999999999999.99")  # max_digits=14
 FUTURE_TOLERANCE = datetime.timedelta(days=1)
+# PostgreSQL's timestamptz takes offsets under 16 hours (±15:59); Python's go up to ±23:59.
+MAX_OFFSET = datetime.timedelta(hours=16)
 
 
 # --- Parsing one item --------------------------------------------------------------------------------
@@ -70,6 +72,8 @@ def parse_occurred_at(value, *, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -
         return None
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=tz)
+    elif abs(moment.utcoffset()) >= MAX_OFFSET:
+        return None
     if moment > now + FUTURE_TOLERANCE or moment.year < 1971:
         return None
     return moment

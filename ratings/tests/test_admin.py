@@ -238,6 +238,10 @@ def test_the_form_offers_only_active_kpis_and_defaults_to_now(acme_admin, acme):
     [
         ({"value": "1.005"}, "value", "A value is a number ≥ 0 with at most two decimal places."),
         ({"value": "-3"}, "value", "A value is a number ≥ 0 with at most two decimal places."),
+        # issue 17: the service's one parser reads the text; a DecimalField took these as numbers
+        ({"value": "1_000"}, "value", "A value is a number ≥ 0 with at most two decimal places."),
+        ({"value": "٣"}, "value", "A value is a number ≥ 0 with at most two decimal places."),
+        ({"value": "-0"}, "value", "A value is a number ≥ 0 with at most two decimal places."),
         ({"kpi": "drafts"}, "kpi", "The KPI “drafts” is hidden and accepts no actions."),
         ({"kpi": "deals", "member": "carol"}, "member", "This person does not receive the KPI “deals”."),
         ({"occurred_at_0": "2099-01-01"}, "occurred_at", "not more than a day ahead"),
