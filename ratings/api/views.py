@@ -18,13 +18,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from kpi_platform.errors import DomainError
 from kpis import access as kpi_access
 from orgs import access
+from orgs.api.pagination import KeysetPagination
 from orgs.api.permissions import CompanyApi, require
 from orgs.models import Member, TokenScope
 from orgs.selectors import company_get
@@ -83,8 +83,8 @@ class ActionApi(CompanyApi):
     write_scope = TokenScope.ACTIONS
 
 
-class ActionCursorPagination(CursorPagination):
-    ordering = ("-occurred_at", "-id")
+class ActionCursorPagination(KeysetPagination):
+    ordering = ("-occurred_at", "-id")  # newest first; the id orders equal times
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = MAX_LIMIT

@@ -340,6 +340,89 @@ def test_the_list_pages_with_a_cursor(org, actions_client):
     assert actions_client.get(ACTIONS + "?limit=1001").status_code == 400
 
 
+def pages_of(client, url: str, *, most: int = 100) -> list[list[int]]:
+    """The ids of every page from ``url`` on, following ``next`` (at most ``most`` pages: a cursor
+    that loops fails the test instead of hanging it)."""
+    pages = []
+    while url and len(pages) < most:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        pages.append([row["id"] for row in response.json()["results"]])
+        url = response.json()["next"]
+    assert url is None, f"still a next page after {most} pages"
+    return pages
+
+
+def test_the_cursor_lists_every_action_once_however_many_share_a_time(org, actions_client):
+    """issue 17: with more than 1,000 actions at one time (a batch posted without ``occurred_at``)
+    DRF's cursor, positioned by the time alone and capped at an offset of 1,000, returned the same
+    ``next`` for ever. The keyset cursor over (occurred_at, id) lists each exactly once, in order."""
+    # given a batch of 5,000 actions posted without a time: one time for all
+    batch = [{"kpi": "calls", "user": "ann@acme.example", "value": "1"} for _n in range(5000)]
+    record(org, batch, recorded_by=org.admin)
+    with company_context(org.company.id):
+        assert KpiAction.objects.values("occurred_at").distinct().count() == 1
+        expected = list(KpiAction.objects.order_by("-occurred_at", "-id").values_list("id", flat=True))
+    # when the list is paged to the end
+    pages = pages_of(actions_client, ACTIONS + "?limit=700")
+    # then every action came exactly once, newest first (ties by id), and the cursor says nothing
+    assert [action_id for page in pages for action_id in page] == expected
+    assert [len(page) for page in pages] == [700] * 7 + [100]
+
+
+def test_the_cursor_pages_back_and_refuses_a_tampered_cursor(org, actions_client):
+    """issue 17: the cursor is opaque (base64 of a position); one that is not ours is a 400."""
+    record(org, [item(value=str(n)) for n in range(1, 6)])  # five actions at one time
+    first = actions_client.get(ACTIONS + "?limit=2").json()
+    second = actions_client.get(first["next"]).json()
+    assert first["previous"] is None
+    # paging back from the second page gives the first page again
+    back = actions_client.get(second["previous"]).json()
+    assert [r["id"] for r in back["results"]] == [r["id"] for r in first["results"]]
+    assert back["previous"] is None
+    for cursor in ("zzz", "bm90IGpzb24", "WyJuIiwgWyJ4IiwgMV1d", "WyJuIiwgWzEsIDJdXQ", "%00", "e30"):
+        response = actions_client.get(f"{ACTIONS}?cursor={cursor}")
+        assert response.status_code == 400, cursor
+        assert response.json() == {"errors": [error("invalid", "cursor")]}
+
+
+def test_the_cursor_skips_and_repeats_nothing_while_actions_are_recorded(org, actions_client):
+    """issue 17: rows recorded between two pages never shift the cursor: each action that existed
+    at the start comes exactly once, and a new one comes once if it sorts after the cursor's place
+    (an earlier time), never if before it (a later time, or the same time: a larger id)."""
+    # given 30 actions at one time and 30 at an earlier one
+    record(org, [item(value=str(n)) for n in range(1, 31)])
+    record(org, [item(value=str(n), occurred_at="2026-11-01T10:00:00+03:00") for n in range(1, 31)])
+    with company_context(org.company.id):
+        existing = list(KpiAction.objects.order_by("-occurred_at", "-id").values_list("id", flat=True))
+    # when actions are recorded after every page: one at the same time as the first ones (it sorts
+    # before the cursor), one at a later time, and one earlier than any so far (it sorts after it)
+    seen, url, late = [], ACTIONS + "?limit=7", []
+    while url:
+        body = actions_client.get(url).json()
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+        if url is None:
+            break
+        result = record(
+            org,
+            [
+                item(value="100"),
+                item(value="101", occurred_at="2026-11-03T10:00:00+03:00"),
+                item(value="102", occurred_at=f"2026-10-{30 - len(late):02}T10:00:00+03:00"),
+            ],
+        )
+        late.append([row["id"] for row in result.results])
+        assert len(seen) < 500
+    # then every action that existed came exactly once and in order
+    assert [action_id for action_id in seen if action_id in set(existing)] == existing
+    assert len(seen) == len(set(seen))
+    # and of the new ones, none before the cursor's place, every one after it exactly once
+    new = [action_id for action_id in seen if action_id not in set(existing)]
+    assert not set(new) & {action_id for same, later, _early in late for action_id in (same, later)}
+    assert sorted(new) == sorted(early for _same, _later, early in late)
+
+
 @pytest.mark.parametrize(
     ("who", "seen"),
     [
