@@ -151,10 +151,14 @@ def leaderboard_range(
     and ten daily rows per person, not 45 days of daily rows (bench/ratings_leaderboard.py).
     """
     periods, days = range_cover(start, end)
-    parts = []
+    starts: dict[str, list[datetime.date]] = {}
     for kind, first in periods:
-        # One part per period: each an index-only range scan of ``rating_total_rank``.
-        parts.append(RatingTotal.objects.filter(period=kind, start=first, points__gt=0))
+        starts.setdefault(kind, []).append(first)
+    parts = []
+    for kind, firsts in starts.items():
+        # One part per kind of period, not per period: a range of centuries (issue 17) would be a
+        # union of a thousand years, more than SQLite takes. Each an index scan of ``rating_total_rank``.
+        parts.append(RatingTotal.objects.filter(period=kind, start__in=firsts, points__gt=0))
     if days:
         counting = Kpi.objects.counting_in_rating()
         parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))

@@ -340,6 +340,57 @@ def test_the_list_pages_with_a_cursor(org, actions_client):
     assert actions_client.get(ACTIONS + "?limit=1001").status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        (ACTIONS, "?to=9999-12-31", "to"),
+        (ACTIONS, "?from=0001-01-01&to=9999-12-31", "from"),
+        (ACTIONS, "?from=1970-12-31", "from"),
+        (ACTIONS, "?to=9999-12-31T23:59:59%2B00:00", "to"),
+        (ACTIONS, "?to=3000-01-01T00:00:00-12:00", "to"),
+        (RATINGS, "?period=year&date=9999-12-31", "date"),
+        (RATINGS, "?period=week&date=9999-12-31", "date"),
+        (RATINGS, "?period=week&date=0001-01-01", "date"),
+        (RATINGS, "?from=0001-01-01&to=9999-12-31", "from"),
+        (RATINGS, "?from=2026-01-01&to=9999-12-31", "to"),
+        (RATINGS, "?period=all&date=9999-12-31", "date"),
+        ("figures", "?period=year&date=9999-12-31", "date"),
+        ("figures", "?from=0001-01-01&to=0001-01-03", "from"),
+        ("figures", "?date=0001-01-01", "date"),
+    ],
+)
+def test_dates_beyond_the_supported_range_are_refused_naming_the_field(
+    org, actions_client, path, query, field
+):
+    """issue 17: dates at the calendar's edges (9999-12-31, 0001-01-01) answered 500 (a period or
+    a day after them past year 9999). Every date the platform takes is from 1971-01-01 to
+    2999-12-31, refused otherwise by the one parser with ``invalid`` on the field, the range said."""
+    if path == "figures":
+        path = f"/api/v1/kpis/{org.calls.id}/figures/"
+    response = actions_client.get(path + query)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [error("invalid", field)]}
+    assert "1971-01-01" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (ACTIONS, "?from=1971-01-01&to=2999-12-31"),
+        (RATINGS, "?period=year&date=2999-12-31"),
+        (RATINGS, "?period=week&date=2999-12-31"),
+        (RATINGS, "?from=1971-01-01&to=2999-12-31"),
+        ("figures", "?period=week&date=2999-12-31"),
+        ("figures", "?period=month&date=1971-01-01"),
+    ],
+)
+def test_the_first_and_last_supported_days_are_answered(org, actions_client, path, query):
+    if path == "figures":
+        path = f"/api/v1/kpis/{org.calls.id}/figures/"
+    response = actions_client.get(path + query)
+    assert response.status_code == 200, response.content
+
+
 def pages_of(client, url: str, *, most: int = 100) -> list[list[int]]:
     """The ids of every page from ``url`` on, following ``next`` (at most ``most`` pages: a cursor
     that loops fails the test instead of hanging it)."""
