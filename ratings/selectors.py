@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
+from kpi_platform.ids import parse_id
 from kpis.models import Kpi
 from orgs import access
 from orgs.models import Member
@@ -329,14 +330,14 @@ def action_list(*, filters: dict | None = None, viewer: Member | None = None) ->
     if "kpi" in filters:
         key = filters["kpi"].strip()
         condition = Q(kpi__integration_name__iexact=key)
-        if key.isdigit() and len(key) <= 18:
-            condition |= Q(kpi_id=int(key))
+        if (kpi_id := parse_id(key)) is not None:
+            condition |= Q(kpi_id=kpi_id)
         actions = actions.filter(condition)
     if "user" in filters:
         key = filters["user"].strip()
         condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
-        if key.isdigit() and len(key) <= 18:
-            condition |= Q(member_id=int(key))
+        if (member_id := parse_id(key)) is not None:
+            condition |= Q(member_id=member_id)
         actions = actions.filter(condition)
     if "from" in filters:
         actions = actions.filter(occurred_at__gte=filters["from"])

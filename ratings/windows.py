@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from kpi_platform import periods as calendar
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import parse_id
 from ratings.errors import RatingErrorCode
 from ratings.models import RatingPeriod
 from ratings.selectors import Scope
@@ -234,11 +235,12 @@ def parse_scope(value: str | None) -> Scope:
     kind, _sep, raw_id = (value or "company").strip().partition(":")
     if kind == "company" and not raw_id:
         return Scope()
-    if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
+    org_unit_id = parse_id(raw_id)
+    if kind not in ("department", "team") or org_unit_id is None:
         raise DomainError(
             RatingErrorCode.SCOPE_INVALID, _("A scope is company, department:ID or team:ID."), field="scope"
         )
-    return Scope(kind, int(raw_id))
+    return Scope(kind, org_unit_id)
 
 
 def parse_holder_scope(value: str | None) -> tuple[str, int | None]:
@@ -247,10 +249,11 @@ def parse_holder_scope(value: str | None) -> tuple[str, int | None]:
     if kind != "user":
         scope = parse_scope(value)
         return scope.kind, scope.org_unit_id
-    if not (raw_id.isdigit() and len(raw_id) <= 18):
+    holder_id = parse_id(raw_id)
+    if holder_id is None:
         raise DomainError(
             RatingErrorCode.SCOPE_INVALID,
             _("A scope is company, department:ID, team:ID or user:ID."),
             field="scope",
         )
-    return kind, int(raw_id)
+    return kind, holder_id

@@ -287,6 +287,22 @@ def test_the_first_and_last_supported_days_show_their_pages(client, org, params)
         assert get(client, org.admin, url, **params).status_code == 200, url
 
 
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"offset": "²"}, 200),
+        ({"offset": "99999999999999999999999"}, 200),
+        ({"scope": "team:²"}, 400),
+        ({"scope": "team:99999999999999999999"}, 400),
+    ],
+)
+def test_the_leaderboards_integer_parameters_are_bounded(client, org, params, status):
+    """issue 17: "²" passed ``str.isdigit`` and ``int`` refused it (500). An offset that is no
+    number, or too large, shows the first page; a scope's id that is none is a 400 page."""
+    for url in ("/leaderboard/", "/leaderboard/export.csv"):
+        assert get(client, org.admin, url, **params).status_code == status, url
+
+
 # --- Who sees what (O4) and another company (O2) ------------------------------------------------------
 
 

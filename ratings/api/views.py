@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import MAX_OFFSET
 from kpis import access as kpi_access
 from orgs import access
 from orgs.api.pagination import KeysetPagination
@@ -218,7 +219,7 @@ class RatingApi(CompanyApi):
             required=False, help_text="company (default), department:ID or team:ID."
         )
         limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
-        offset = serializers.IntegerField(required=False, default=0, min_value=0)
+        offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
         class Meta:
             ref_name = "RatingFilter"

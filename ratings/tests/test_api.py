@@ -391,6 +391,33 @@ def test_the_first_and_last_supported_days_are_answered(org, actions_client, pat
     assert response.status_code == 200, response.content
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?offset=99999999999999999999999", [error("max_value", "offset")]),
+        ("?offset=1000000001", [error("max_value", "offset")]),
+        ("?scope=team:²", [error("scope_invalid", "scope")]),
+        ("?scope=department:99999999999999999999", [error("scope_invalid", "scope")]),
+    ],
+)
+def test_the_leaderboards_integer_parameters_are_bounded(org, actions_client, query, expected):
+    """issue 17: an offset past bigint overflowed the database, and ``str.isdigit`` took "²" for
+    an id that ``int`` then refused (500s). Whole numbers are ASCII digits, bounded
+    (``kpi_platform.ids``)."""
+    response = actions_client.get(RATINGS + query)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": expected}
+
+
+@pytest.mark.parametrize("query", ["?user=²", "?kpi=²", "?user=99999999999999999999", "?kpi=٣"])
+def test_an_action_filter_that_is_no_id_matches_nothing(org, actions_client, query):
+    """issue 17: "²" passed ``str.isdigit`` and ``int`` refused it (500)."""
+    record(org, [item()])
+    response = actions_client.get(ACTIONS + query)
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+
+
 def pages_of(client, url: str, *, most: int = 100) -> list[list[int]]:
     """The ids of every page from ``url`` on, following ``next`` (at most ``most`` pages: a cursor
     that loops fails the test instead of hanging it)."""
