@@ -79,7 +79,8 @@ class CompanyPermission(BasePermission):
 
 class CompanyPagination(LimitOffsetPagination):
     """``?limit=&offset=``: a limit past ``max_limit`` is ``max_limit`` and nonsense the default, as
-    DRF has it; an offset past ``MAX_OFFSET`` is refused (issue 17: past bigint it overflowed)."""
+    DRF has it; an offset past ``MAX_OFFSET`` is refused, as the leaderboard's (issue 17: past
+    bigint, the database's offset overflows)."""
 
     max_limit = 1000
 
