@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from kpi_platform.cells import ESCAPE, FORMULA_TRIGGERS
+from kpi_platform.cells import ESCAPE, unescape_formula
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,6 @@ def match_header(
     return positions, spelled, missing
 
 
-_TRIGGERS = frozenset(FORMULA_TRIGGERS)
-
-
 def text_cell(value) -> str | None:
     """A cell as text: numbers as written (12.0 → "12"), our exports' formula escape undone."""
     if type(value) is str:  # the common case first: this runs for millions of cells
@@ -78,8 +75,8 @@ def text_cell(value) -> str | None:
         text = str(int(value))
     else:
         text = str(value)
-    if text[:1] == ESCAPE and text[1:2] in _TRIGGERS:  # unescape_formula, inline: millions of cells
-        text = text[1:]
+    if ESCAPE in text:  # the check first: millions of cells, few with an apostrophe
+        text = unescape_formula(text)
     return text or None
 
 

@@ -17,7 +17,8 @@ Public interface (kept stable; dashboards, leaderboards and the admin use it):
 Cells may be ``str``, ``int``, ``float``, ``Decimal``, ``bool``, ``date``, ``datetime`` or ``None``.
 Aware datetimes are written in the current time zone (Excel has no time zones); xlsx keeps numbers
 and dates as native cells, csv writes them as ISO text. Text a spreadsheet would run as a formula,
-the header's included, gets the platform's one escape (``kpi_platform.cells.escape_formula``).
+the header's included, gets the platform's one escape (``kpi_platform.cells.escape_formula``), and a
+csv quotes every text cell (``CSV_QUOTING``), so no list separator splits one into a formula.
 """
 
 import csv
@@ -32,7 +33,7 @@ from django.utils.http import content_disposition_header
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from kpi_platform.cells import escape_formula
+from kpi_platform.cells import CSV_QUOTING, escape_formula
 from orgs.tenancy import company_context, current_company_id_or_none
 
 CSV_BATCH = 1000  # rows read and encoded together
@@ -68,7 +69,7 @@ class _Line:
 
 
 def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence], company_id: int | None) -> Iterator[bytes]:
-    writer = csv.writer(_Line())
+    writer = csv.writer(_Line(), quoting=CSV_QUOTING)
     yield "\ufeff".encode() + writer.writerow([escape_formula(name) for name in header]).encode()
     iterator = iter(rows)
     while True:

@@ -4,8 +4,8 @@ file imports again changing nothing; a file is imported by ``kpis.imports``, thr
 never by these resources.
 
 Exported text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
-carriage return first) get a leading apostrophe (OWASP "CSV injection"), the escape of every export
-(``kpi_platform.cells``); an import removes that apostrophe again. Import-export's
+carriage return first, or after a list separator) get an apostrophe (OWASP "CSV injection"), the
+escape of every export (``kpi_platform.cells``); an import removes that apostrophe again. Import-export's
 ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`` is not used: it only deletes a leading ``=`` (losing
 data, so no round trip) and turns every cell into text.
 """

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kpi_platform import hooks
+from kpi_platform import periods as calendar
 from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError
 from kpi_platform.periods import period_end as calendar_period_end
@@ -1009,6 +1010,8 @@ def target_create(
             _("A target starts on the first day of its month, quarter or year."),
             "start",
         )
+    elif not calendar.in_range(start):  # its period, breakdown and pacing stay inside the calendar
+        errors.add(KpiErrorCode.START_INVALID, calendar.range_message(), "start")
     number = parse_target_value(value)
     if number is None:
         errors.add(

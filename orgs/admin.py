@@ -33,6 +33,7 @@ from kpi_platform.admin import (
     show_domain_error,
 )
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import parse_id
 from orgs import services
 from orgs.models import ApiToken, Company, Department, Member, ReportFrequency, Role, Team, TokenScope
 from orgs.selectors import company_get
@@ -533,13 +534,14 @@ class ManagesFilter(admin.SimpleListFilter):
             return queryset.filter(
                 Q(managed_departments__isnull=False) | Q(led_teams__isnull=False)
             ).distinct()
-        kind, _sep, unit_id = value.partition(":")
-        if not unit_id.isdigit():
+        kind, _sep, raw_id = value.partition(":")
+        unit_id = parse_id(raw_id)
+        if unit_id is None:
             return queryset.none()
         if kind == "department":
-            return queryset.filter(managed_departments__id=int(unit_id))
+            return queryset.filter(managed_departments__id=unit_id)
         if kind == "team":
-            return queryset.filter(led_teams__id=int(unit_id))
+            return queryset.filter(led_teams__id=unit_id)
         return queryset.none()
 
 

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
+from kpi_platform.ids import parse_id
 from kpis.models import Kpi
 from orgs import access
 from orgs.models import Member
@@ -151,10 +152,14 @@ def leaderboard_range(
     and ten daily rows per person, not 45 days of daily rows (bench/ratings_leaderboard.py).
     """
     periods, days = range_cover(start, end)
-    parts = []
+    starts: dict[str, list[datetime.date]] = {}
     for kind, first in periods:
-        # One part per period: each an index-only range scan of ``rating_total_rank``.
-        parts.append(RatingTotal.objects.filter(period=kind, start=first, points__gt=0))
+        starts.setdefault(kind, []).append(first)
+    parts = []
+    for kind, firsts in starts.items():
+        # One part per kind of period, not per period: a range of centuries (issue 17) would be a
+        # union of a thousand years, more than SQLite takes. Each an index scan of ``rating_total_rank``.
+        parts.append(RatingTotal.objects.filter(period=kind, start__in=firsts, points__gt=0))
     if days:
         counting = Kpi.objects.counting_in_rating()
         parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))
@@ -325,14 +330,14 @@ def action_list(*, filters: dict | None = None, viewer: Member | None = None) ->
     if "kpi" in filters:
         key = filters["kpi"].strip()
         condition = Q(kpi__integration_name__iexact=key)
-        if key.isdigit() and len(key) <= 18:
-            condition |= Q(kpi_id=int(key))
+        if (kpi_id := parse_id(key)) is not None:
+            condition |= Q(kpi_id=kpi_id)
         actions = actions.filter(condition)
     if "user" in filters:
         key = filters["user"].strip()
         condition = Q(member__user__email__iexact=key) | Q(member__external_id=key)
-        if key.isdigit() and len(key) <= 18:
-            condition |= Q(member_id=int(key))
+        if (member_id := parse_id(key)) is not None:
+            condition |= Q(member_id=member_id)
         actions = actions.filter(condition)
     if "from" in filters:
         actions = actions.filter(occurred_at__gte=filters["from"])

@@ -4,8 +4,9 @@ all time) and a day in it, or a range ``from``–``to``; a moment (a time, or a 
 midnight); a scope (the company, ``department:ID`` or ``team:ID``).
 
 The pages and the API were published with slightly different rules and words for the same query,
-and both are kept as they are: ``PAGES`` and ``API`` below list every difference. A refusal is a
-``DomainError`` with the same code and field everywhere.
+and both are kept as they are: ``PAGES`` and ``API`` below list every difference. Their dates are
+the same: those the platform reckons with (``kpi_platform.periods.check_day``, issue 17). A refusal
+is a ``DomainError`` with the same code and field everywhere.
 """
 
 import datetime
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from kpi_platform import periods as calendar
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import parse_id
 from ratings.errors import RatingErrorCode
 from ratings.models import RatingPeriod
 from ratings.selectors import Scope
@@ -114,7 +116,6 @@ class QueryRules:
     custom_period: bool  # ``period=custom`` asks for a range (the pages' period picker sends it)
     range_refuses_date: bool  # a range with a ``date`` as well is refused, not the date ignored
     max_range_days: int | None
-    earliest: datetime.date | None  # an earlier date is no date at all
     both: str  # the messages, marked for translation and translated when raised
     reversed: str
     period_invalid: str
@@ -125,7 +126,6 @@ PAGES = QueryRules(
     custom_period=True,
     range_refuses_date=False,
     max_range_days=MAX_RANGE_DAYS,
-    earliest=datetime.date(1971, 1, 1),
     both=gettext_noop("Give either a period and a date or a range (from, to)."),
     reversed=gettext_noop("The range starts after it ends."),
     period_invalid=gettext_noop("A period is a week, month, quarter, year or a range."),
@@ -135,7 +135,6 @@ API = QueryRules(
     custom_period=False,
     range_refuses_date=True,
     max_range_days=None,
-    earliest=None,
     both=gettext_noop("Give either a period and a date or from and to."),
     reversed=gettext_noop("`from` is after `to`."),
     period_invalid=gettext_noop("A period is one of: %(periods)s."),
@@ -165,7 +164,7 @@ def parse_period(params, *, rules: QueryRules = PAGES, default: str = "month") -
         allowed = ("", CUSTOM) if rules.custom_period else ("",)
         if period not in allowed or (rules.range_refuses_date and date_text):
             raise DomainError(RatingErrorCode.INVALID, _(rules.both), field="from")
-        start, end = parse_day(start_text, "from", rules=rules), parse_day(end_text, "to", rules=rules)
+        start, end = parse_day(start_text, "from"), parse_day(end_text, "to")
         if start > end:
             raise DomainError(RatingErrorCode.INVALID, _(rules.reversed), field="from")
         if rules.max_range_days is not None and (end - start).days + 1 > rules.max_range_days:
@@ -182,7 +181,7 @@ def parse_period(params, *, rules: QueryRules = PAGES, default: str = "month") -
             _(rules.period_invalid) % {"periods": ", ".join(rules.periods)},
             field="period",
         )
-    return PeriodQuery(period, day=parse_day(date_text, "date", rules=rules) if date_text else None)
+    return PeriodQuery(period, day=parse_day(date_text, "date") if date_text else None)
 
 
 def window_from_query(params, *, today: datetime.date, default: str = "month") -> Window:
@@ -194,14 +193,16 @@ def window_from_query(params, *, today: datetime.date, default: str = "month") -
     return window_of(asked.kind, asked.day or today, today)
 
 
-def parse_day(text: str | None, name: str, *, rules: QueryRules = PAGES) -> datetime.date:
+def parse_day(text: str | None, name: str) -> datetime.date:
+    """A date from the days the platform reckons with (``kpi_platform.periods.FIRST_DAY`` to
+    ``LAST_DAY``, for the pages and the API alike)."""
     try:
         day = parse_date((text or "").strip())
     except ValueError:
         day = None
-    if day is None or (rules.earliest is not None and day < rules.earliest):
+    if day is None:
         raise DomainError(RatingErrorCode.INVALID, _("Give a date as YYYY-MM-DD."), field=name)
-    return day
+    return calendar.check_day(day, name, RatingErrorCode.INVALID)
 
 
 def parse_moment(value: str, name: str, zone: datetime.tzinfo, *, end: bool) -> datetime.datetime:
@@ -213,10 +214,12 @@ def parse_moment(value: str, name: str, zone: datetime.tzinfo, *, end: bool) -> 
     except ValueError:
         day = moment = None
     if day is not None:
+        calendar.check_day(day, name, RatingErrorCode.INVALID)
         if end:
             day += datetime.timedelta(days=1)
         return datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
     if moment is not None:
+        calendar.check_day(moment.date(), name, RatingErrorCode.INVALID)
         return moment if timezone.is_aware(moment) else moment.replace(tzinfo=zone)
     raise DomainError(
         RatingErrorCode.INVALID, _("Give a date (YYYY-MM-DD) or a time (ISO 8601)."), field=name
@@ -232,11 +235,12 @@ def parse_scope(value: str | None) -> Scope:
     kind, _sep, raw_id = (value or "company").strip().partition(":")
     if kind == "company" and not raw_id:
         return Scope()
-    if kind not in ("department", "team") or not (raw_id.isdigit() and len(raw_id) <= 18):
+    org_unit_id = parse_id(raw_id)
+    if kind not in ("department", "team") or org_unit_id is None:
         raise DomainError(
             RatingErrorCode.SCOPE_INVALID, _("A scope is company, department:ID or team:ID."), field="scope"
         )
-    return Scope(kind, int(raw_id))
+    return Scope(kind, org_unit_id)
 
 
 def parse_holder_scope(value: str | None) -> tuple[str, int | None]:
@@ -245,10 +249,11 @@ def parse_holder_scope(value: str | None) -> tuple[str, int | None]:
     if kind != "user":
         scope = parse_scope(value)
         return scope.kind, scope.org_unit_id
-    if not (raw_id.isdigit() and len(raw_id) <= 18):
+    holder_id = parse_id(raw_id)
+    if holder_id is None:
         raise DomainError(
             RatingErrorCode.SCOPE_INVALID,
             _("A scope is company, department:ID, team:ID or user:ID."),
             field="scope",
         )
-    return kind, int(raw_id)
+    return kind, holder_id

@@ -12,6 +12,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from integrations.exports import export_response
+from kpi_platform.cells import unescape_formula
 from orgs.tenancy import company_context, current_company_id_or_none
 
 HEADER = ["user", "comment", "points", "occurred_at"]
@@ -45,7 +46,7 @@ def test_csv_export_writes_aware_datetimes_in_the_current_time_zone():
     moment = datetime.datetime(2026, 3, 1, 21, 30, tzinfo=datetime.UTC)
     with timezone.override(MOSCOW):
         body = _body(export_response("actions", "csv", ["at", "void"], [[moment, None]]))
-    assert body.decode("utf-8-sig").splitlines() == ["at,void", "2026-03-02T00:30:00+03:00,"]
+    assert body.decode("utf-8-sig").splitlines() == ['"at","void"', '"2026-03-02T00:30:00+03:00",""']
 
 
 def test_xlsx_export_keeps_native_cells_and_escapes_formulas():
@@ -83,5 +84,30 @@ def test_csv_rows_are_read_in_the_company_context_of_the_call_even_after_it_ende
     body = _body(response)
 
     # then they were read as company 7, and the context is gone again
-    assert body.decode("utf-8-sig").splitlines() == ["company", "7"]
+    assert body.decode("utf-8-sig").splitlines() == ['"company"', "7"]
     assert current_company_id_or_none() is None
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_csv_export_exposes_no_formula_whatever_the_spreadsheets_separator(separator):
+    """issue 17: ``x;=cmd|' /C calc'!A0`` was written unquoted, so a spreadsheet whose list separator
+    is ``;`` (the Russian locale) split it and ran its second part. Every text cell is quoted now
+    (OWASP): read with ``,``, ``;`` or a tab as the separator, no cell starts a formula, and the
+    numbers stay unquoted numbers."""
+    # given text that hides a formula after each separator a spreadsheet may use, and numbers
+    hostile = ["x,=cmd|' /C calc'!A0", "x;=cmd|' /C calc'!A0", "x\t=cmd|' /C calc'!A0", "x\n@SUM(A1)"]
+    rows = [[text, Decimal("-12.50"), 3] for text in hostile]
+
+    # when
+    text = _body(export_response("actions", "csv", ["comment", "points", "count"], rows)).decode("utf-8-sig")
+
+    # then a spreadsheet splitting on the separator sees no cell that starts a formula
+    for row in csv.reader(io.StringIO(text), delimiter=separator):
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), (separator, row)
+            assert not (cell.startswith("-") and not cell.lstrip("-").replace(".", "", 1).isdigit()), row
+    # and read with its own separator the file holds the cells, escaped as an import undoes it
+    assert [[unescape_formula(cell) for cell in row] for row in csv.reader(io.StringIO(text))][1:] == [
+        [value, "-12.50", "3"] for value in hostile
+    ]
+    assert text.splitlines()[1] == "\"x,'=cmd|' /C calc'!A0\",-12.50,3"  # text quoted, numbers not

@@ -28,3 +28,30 @@ def test_formula_escaping_round_trips(value):
 def test_ordinary_text_is_left_alone(value):
     assert escape_formula(value) == value
     assert unescape_formula(value) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("x;=cmd|' /C calc'!A0", "x;'=cmd|' /C calc'!A0"),
+        ("x,=cmd", "x,'=cmd"),
+        ("x\t@SUM(A1)", "x\t'@SUM(A1)"),
+        ("x\n+1", "x\n'+1"),
+        ("x; -1", "x; '-1"),
+        ("a\t\t=b", "a\t'\t'=b"),
+        ("'=already", "''=already"),
+        ("a,'=b", "a,''=b"),
+    ],
+)
+def test_escape_formula_guards_every_part_a_list_separator_would_split_off(text, escaped):
+    """issue 17: a spreadsheet splits csv cells by its locale's list separator (``;`` in Russian),
+    so ``x;=cmd|' /C calc'!A0`` hid a formula after the separator. Every such part is escaped, and
+    the escape still round-trips exactly."""
+    assert escape_formula(text) == escaped
+    assert unescape_formula(escaped) == text
+
+
+@pytest.mark.parametrize("value", ["a, b-c", "x;y", "it's; fine", "a=b,c"])
+def test_separators_without_a_formula_after_them_are_left_alone(value):
+    assert escape_formula(value) == value
+    assert unescape_formula(value) == value

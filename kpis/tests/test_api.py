@@ -1105,6 +1105,27 @@ def test_target_rules_are_refused_with_their_codes_and_nothing_is_written(org, c
     assert definitions(org.company) == before
 
 
+@pytest.mark.parametrize("start", ["9999-01-01", "3000-01-01", "1970-01-01", "0001-01-01"])
+def test_a_target_beyond_the_supported_years_is_refused(org, caller, start):
+    """issue 17: a target starting 9999-01-01 was saved, and its breakdown ran past the calendar's
+    end (500). Targets start from 1971-01-01 to 2999-12-31, as every date the platform takes."""
+    before = definitions(org.company)
+    body = fill(TARGET | {"period": "year", "start": start}, refs_of(org))
+    assert_refused(caller.post("/api/v1/targets/", body, format="json"), 400, ("start_invalid", "start"))
+    assert definitions(org.company) == before
+
+
+def test_a_target_of_the_last_supported_year_breaks_down_to_its_last_day(org, caller):
+    """issue 17: the last supported year is whole, its breakdown included."""
+    body = fill(TARGET | {"period": "year", "start": "2999-01-01"}, refs_of(org))
+    created = caller.post("/api/v1/targets/", body, format="json")
+    assert created.status_code == 201, created.content
+    path = f"/api/v1/targets/{created.json()['id']}/breakdown/"
+    even = caller.post(path, {"into": "week", "method": "even"}, format="json")
+    assert even.status_code == 200, even.content
+    assert even.json()["breakdown"]["parts"][-1]["end"] == "2999-12-31"
+
+
 def test_a_target_breaks_down_evenly_by_days_and_by_hand(org, caller, target):
     # given a November target of 100 (30 days: Sun 1, then ISO weeks cut at the month's ends)
     path = f"/api/v1/targets/{target.id}/breakdown/"

@@ -509,6 +509,23 @@ def test_export_contains_only_this_companys_kpis_with_formulas_escaped(acme_admi
     assert "globex" not in str(rows).lower()
 
 
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_csv_export_exposes_no_formula_whatever_the_spreadsheets_separator(acme_admin, acme, separator):
+    """issue 17: a name such as ``x;=cmd|' /C calc'!A0`` was written unquoted, and a spreadsheet
+    whose list separator is ``;`` ran its second part. Every text cell is quoted (OWASP)."""
+    # given a KPI whose names hide a formula after each separator a spreadsheet may use
+    with company_context(acme.company.id):
+        make_kpi(name={"en": "x;=cmd|' /C calc'!A0", "ru": "x\t@SUM(A1)"}, integration_name="evil")
+    # when the admin exports to csv
+    content = export(acme_admin).decode("utf-8-sig")
+    # then split on the separator, no cell starts a formula
+    for row in csv.reader(io.StringIO(content), delimiter=separator):
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row), row
+    # and read with the file's own separator, the names are whole, escaped as an import undoes it
+    evil = next(row for row in csv_rows(content.encode()) if row["integration_name"] == "evil")
+    assert (evil["name_en"], evil["name_ru"]) == ("x;'=cmd|' /C calc'!A0", "x\t'@SUM(A1)")
+
+
 def test_xlsx_export_holds_no_formula(acme_admin, acme):
     # given a KPI named like a formula
     with company_context(acme.company.id):

@@ -11,12 +11,14 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kpi_platform.ids import MAX_OFFSET
 from orgs.api.parsers import JSONParser
 from orgs.models import ApiToken, Member, TokenScope
 from orgs.tenancy import current_company_id_or_none
@@ -76,7 +78,29 @@ class CompanyPermission(BasePermission):
 
 
 class CompanyPagination(LimitOffsetPagination):
+    """``?limit=&offset=``: a limit past ``max_limit`` is ``max_limit`` and nonsense the default, as
+    DRF has it; an offset past ``MAX_OFFSET`` is refused, as the leaderboard's (issue 17: past
+    bigint, the database's offset overflows)."""
+
     max_limit = 1000
+
+    def get_offset(self, request: Request) -> int:
+        offset = super().get_offset(request)
+        if offset > MAX_OFFSET:
+            message = _("Ensure this value is less than or equal to %(limit_value)s.") % {
+                "limit_value": MAX_OFFSET
+            }
+            raise exceptions.ValidationError(
+                {self.offset_query_param: [ErrorDetail(message, code="max_value")]}
+            )
+        return offset
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.offset_query_param:
+                parameter["schema"]["maximum"] = MAX_OFFSET
+        return parameters
 
 
 class CompanyApi(APIView):

@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from kpi_platform.ids import parse_id
 from orgs.api import views
 
 
@@ -14,9 +15,7 @@ class ObjectIdConverter:
     NOT_AN_ID = 0  # ids start at 1
 
     def to_python(self, value: str) -> int:
-        if value.isascii() and value.isdigit() and len(value) <= 18:  # well inside a bigint
-            return int(value)
-        return self.NOT_AN_ID
+        return parse_id(value) or self.NOT_AN_ID
 
     def to_url(self, value) -> str:
         return str(value)

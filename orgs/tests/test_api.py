@@ -144,6 +144,18 @@ def test_nonsense_pagination_falls_back_to_the_defaults(org, client_for, query):
     assert response.json()["count"] == 7
 
 
+@pytest.mark.parametrize("path", ["members", "departments", "teams", "kpis", "targets", "units"])
+def test_an_offset_beyond_any_list_is_refused_naming_it(org, client_for, path):
+    """issue 17: ``?offset=99999999999999999999999`` reached the database as an offset past bigint.
+    Every list's offset is at most 1,000,000,000 (``kpi_platform.ids.MAX_OFFSET``)."""
+    client = client_for(org.admin)
+    response = client.get(f"/api/v1/{path}/?offset=99999999999999999999999")
+    assert response.status_code == 400, response.content
+    [refusal] = response.json()["errors"]
+    assert (refusal["code"], refusal["field"]) == ("max_value", "offset")
+    assert client.get(f"/api/v1/{path}/?offset=1000000000").status_code == 200
+
+
 def test_teams_can_be_narrowed_to_a_department(org, caller):
     assert ids(caller.get(f"/api/v1/teams/?department={org.sales.id}")) == {org.north.id, org.south.id}
     assert ids(caller.get(f"/api/v1/teams/?department={org.support.id}")) == {org.care.id}

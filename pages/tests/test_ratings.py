@@ -241,6 +241,68 @@ def test_a_bad_period_is_a_400_that_says_why(client, org, params):
     assert response.context["message"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": "9999-12-31"},
+        {"period": "year", "date": "9999-12-31"},
+        {"period": "week", "date": "9999-12-31"},
+        {"from": "0001-01-01", "to": "9999-12-31"},
+        {"from": "9999-12-30", "to": "9999-12-31"},
+        {"period": "month", "date": "3000-01-01"},
+        {"period": "month", "date": "1970-12-31"},
+    ],
+)
+def test_dates_beyond_the_supported_range_are_a_400_page_everywhere(client, org, params):
+    """issue 17: ``?period=year&date=9999-12-31`` and the like answered 500 on every page that
+    reads a period (a period after it is past year 9999). Every one answers a 400 that says the
+    range, 1971-01-01 to 2999-12-31, from the one parser."""
+    pages = [
+        "/dashboards/company/",
+        f"/dashboards/teams/{org.alpha.id}/",
+        "/dashboards/company/export.csv",
+        "/dashboards/company/export.xlsx",
+        "/dashboards/company/report/",
+        "/leaderboard/",
+        "/leaderboard/export.csv",
+        f"/people/{org.ann.pk}/",
+    ]
+    for url in pages:
+        response = get(client, org.admin, url, **params)
+        assert response.status_code == 400, (url, response.status_code)
+        assert response.context["message"], url
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "year", "date": "2999-12-31"},
+        {"period": "week", "date": "2999-12-31"},
+        {"date": "1971-01-01"},
+    ],
+)
+def test_the_first_and_last_supported_days_show_their_pages(client, org, params):
+    pages = ("/dashboards/company/", "/dashboards/company/report/", "/leaderboard/", f"/people/{org.ann.pk}/")
+    for url in pages:
+        assert get(client, org.admin, url, **params).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"offset": "²"}, 200),
+        ({"offset": "99999999999999999999999"}, 200),
+        ({"scope": "team:²"}, 400),
+        ({"scope": "team:99999999999999999999"}, 400),
+    ],
+)
+def test_the_leaderboards_integer_parameters_are_bounded(client, org, params, status):
+    """issue 17: "²" passed ``str.isdigit`` and ``int`` refused it (500). An offset that is no
+    number, or too large, shows the first page; a scope's id that is none is a 400 page."""
+    for url in ("/leaderboard/", "/leaderboard/export.csv"):
+        assert get(client, org.admin, url, **params).status_code == status, url
+
+
 # --- Who sees what (O4) and another company (O2) ------------------------------------------------------
 
 
@@ -274,7 +336,7 @@ def test_each_role_opens_exactly_its_dashboards_exports_and_reports(client, org,
 
 
 def test_a_member_gets_404_for_anyone_elses_profile_and_a_lead_for_people_out_of_their_team(client, org):
-    assert get(client, org.ann, f"/people/{org.ann.user_id}/").status_code == 200
+    assert get(client, org.ann, f"/people/{org.ann.pk}/").status_code == 200
     assert get(client, org.ann, f"/people/{org.bob.user_id}/").status_code == 404
     assert get(client, org.lead, f"/people/{org.bob.user_id}/").status_code == 200
     assert get(client, org.lead, f"/people/{org.cid.user_id}/").status_code == 404
@@ -292,7 +354,7 @@ def test_another_companys_units_people_and_exports_are_not_found(client, org, ot
     ours = [
         f"/dashboards/departments/{org.sales.id}/",
         f"/dashboards/teams/{org.alpha.id}/",
-        f"/people/{org.ann.user_id}/",
+        f"/people/{org.ann.pk}/",
     ]
     theirs = [
         f"/dashboards/departments/{g_department.id}/",
@@ -501,7 +563,7 @@ def test_pages_take_the_same_queries_for_few_and_many_people_and_actions(
         "custom range": f"/dashboards/teams/{org.alpha.id}/?from=2026-10-01&to=2026-11-10",
         "leaderboard": "/leaderboard/",
         "leaderboard range": "/leaderboard/?from=2026-10-01&to=2026-11-10",
-        "profile": f"/people/{org.ann.user_id}/",
+        "profile": f"/people/{org.ann.pk}/",
         "export": "/dashboards/company/export.csv",
         "logger": "/logger/",
     }

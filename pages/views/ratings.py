@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import MAX_OFFSET, parse_whole
 from kpis.models import Kpi
 from kpis.selectors import kpi_list_for_member
 from orgs import access
@@ -229,8 +230,8 @@ def _board(request: HttpRequest, viewer: Member, scope: Scope, *, limit: int, of
 
 
 def _offset(request: HttpRequest) -> int:
-    raw = request.GET.get("offset", "")
-    return int(raw) if raw.isdigit() and len(raw) < 9 else 0
+    """Anything but a number of rows shows the first page (``kpi_platform.ids``)."""
+    return parse_whole(request.GET.get("offset"), maximum=MAX_OFFSET) or 0
 
 
 @page

@@ -18,13 +18,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import MAX_OFFSET
 from kpis import access as kpi_access
 from orgs import access
+from orgs.api.pagination import KeysetPagination
 from orgs.api.permissions import CompanyApi, require
 from orgs.models import Member, TokenScope
 from orgs.selectors import company_get
@@ -83,8 +84,8 @@ class ActionApi(CompanyApi):
     write_scope = TokenScope.ACTIONS
 
 
-class ActionCursorPagination(CursorPagination):
-    ordering = ("-occurred_at", "-id")
+class ActionCursorPagination(KeysetPagination):
+    ordering = ("-occurred_at", "-id")  # newest first; the id orders equal times
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = MAX_LIMIT
@@ -218,7 +219,7 @@ class RatingApi(CompanyApi):
             required=False, help_text="company (default), department:ID or team:ID."
         )
         limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
-        offset = serializers.IntegerField(required=False, default=0, min_value=0)
+        offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
         class Meta:
             ref_name = "RatingFilter"

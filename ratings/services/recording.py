@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from kpi_platform.decimals import parse_cents
 from kpi_platform.errors import DomainError
+from kpi_platform.periods import FIRST_DAY
 from kpis.models import Kpi, KpiAudience, KpiHide, Level
 from orgs import access
 from orgs.models import Company, Member
@@ -74,7 +75,7 @@ def parse_occurred_at(value, *, now: datetime.datetime, tz: zoneinfo.ZoneInfo) -
         moment = moment.replace(tzinfo=tz)
     elif abs(moment.utcoffset()) >= MAX_OFFSET:
         return None
-    if moment > now + FUTURE_TOLERANCE or moment.year < 1971:
+    if moment > now + FUTURE_TOLERANCE or moment.date() < FIRST_DAY:
         return None
     return moment
 

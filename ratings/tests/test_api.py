@@ -341,6 +341,167 @@ def test_the_list_pages_with_a_cursor(org, actions_client):
 
 
 @pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        (ACTIONS, "?to=9999-12-31", "to"),
+        (ACTIONS, "?from=0001-01-01&to=9999-12-31", "from"),
+        (ACTIONS, "?from=1970-12-31", "from"),
+        (ACTIONS, "?to=9999-12-31T23:59:59%2B00:00", "to"),
+        (ACTIONS, "?to=3000-01-01T00:00:00-12:00", "to"),
+        (RATINGS, "?period=year&date=9999-12-31", "date"),
+        (RATINGS, "?period=week&date=9999-12-31", "date"),
+        (RATINGS, "?period=week&date=0001-01-01", "date"),
+        (RATINGS, "?from=0001-01-01&to=9999-12-31", "from"),
+        (RATINGS, "?from=2026-01-01&to=9999-12-31", "to"),
+        (RATINGS, "?period=all&date=9999-12-31", "date"),
+        ("figures", "?period=year&date=9999-12-31", "date"),
+        ("figures", "?from=0001-01-01&to=0001-01-03", "from"),
+        ("figures", "?date=0001-01-01", "date"),
+    ],
+)
+def test_dates_beyond_the_supported_range_are_refused_naming_the_field(
+    org, actions_client, path, query, field
+):
+    """issue 17: dates at the calendar's edges (9999-12-31, 0001-01-01) answered 500 (a period or
+    a day after them past year 9999). Every date the platform takes is from 1971-01-01 to
+    2999-12-31, refused otherwise by the one parser with ``invalid`` on the field, the range said."""
+    if path == "figures":
+        path = f"/api/v1/kpis/{org.calls.id}/figures/"
+    response = actions_client.get(path + query)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [error("invalid", field)]}
+    assert "1971-01-01" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (ACTIONS, "?from=1971-01-01&to=2999-12-31"),
+        (RATINGS, "?period=year&date=2999-12-31"),
+        (RATINGS, "?period=week&date=2999-12-31"),
+        (RATINGS, "?from=1971-01-01&to=2999-12-31"),
+        ("figures", "?period=week&date=2999-12-31"),
+        ("figures", "?period=month&date=1971-01-01"),
+    ],
+)
+def test_the_first_and_last_supported_days_are_answered(org, actions_client, path, query):
+    if path == "figures":
+        path = f"/api/v1/kpis/{org.calls.id}/figures/"
+    response = actions_client.get(path + query)
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?offset=99999999999999999999999", [error("max_value", "offset")]),
+        ("?offset=1000000001", [error("max_value", "offset")]),
+        ("?scope=team:²", [error("scope_invalid", "scope")]),
+        ("?scope=department:99999999999999999999", [error("scope_invalid", "scope")]),
+    ],
+)
+def test_the_leaderboards_integer_parameters_are_bounded(org, actions_client, query, expected):
+    """issue 17: an offset past bigint overflowed the database, and ``str.isdigit`` took "²" for
+    an id that ``int`` then refused (500s). Whole numbers are ASCII digits, bounded
+    (``kpi_platform.ids``)."""
+    response = actions_client.get(RATINGS + query)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": expected}
+
+
+@pytest.mark.parametrize("query", ["?user=²", "?kpi=²", "?user=99999999999999999999", "?kpi=٣"])
+def test_an_action_filter_that_is_no_id_matches_nothing(org, actions_client, query):
+    """issue 17: "²" passed ``str.isdigit`` and ``int`` refused it (500)."""
+    record(org, [item()])
+    response = actions_client.get(ACTIONS + query)
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+
+
+def pages_of(client, url: str, *, most: int = 100) -> list[list[int]]:
+    """The ids of every page from ``url`` on, following ``next`` (at most ``most`` pages: a cursor
+    that loops fails the test instead of hanging it)."""
+    pages = []
+    while url and len(pages) < most:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        pages.append([row["id"] for row in response.json()["results"]])
+        url = response.json()["next"]
+    assert url is None, f"still a next page after {most} pages"
+    return pages
+
+
+def test_the_cursor_lists_every_action_once_however_many_share_a_time(org, actions_client):
+    """issue 17: with more than 1,000 actions at one time (a batch posted without ``occurred_at``)
+    DRF's cursor, positioned by the time alone and capped at an offset of 1,000, returned the same
+    ``next`` for ever. The keyset cursor over (occurred_at, id) lists each exactly once, in order."""
+    # given a batch of 5,000 actions posted without a time: one time for all
+    batch = [{"kpi": "calls", "user": "ann@acme.example", "value": "1"} for _n in range(5000)]
+    record(org, batch, recorded_by=org.admin)
+    with company_context(org.company.id):
+        assert KpiAction.objects.values("occurred_at").distinct().count() == 1
+        expected = list(KpiAction.objects.order_by("-occurred_at", "-id").values_list("id", flat=True))
+    # when the list is paged to the end
+    pages = pages_of(actions_client, ACTIONS + "?limit=700")
+    # then every action came exactly once, newest first (ties by id), and the cursor says nothing
+    assert [action_id for page in pages for action_id in page] == expected
+    assert [len(page) for page in pages] == [700] * 7 + [100]
+
+
+def test_the_cursor_pages_back_and_refuses_a_tampered_cursor(org, actions_client):
+    """issue 17: the cursor is opaque (base64 of a position); one that is not ours is a 400."""
+    record(org, [item(value=str(n)) for n in range(1, 6)])  # five actions at one time
+    first = actions_client.get(ACTIONS + "?limit=2").json()
+    second = actions_client.get(first["next"]).json()
+    assert first["previous"] is None
+    # paging back from the second page gives the first page again
+    back = actions_client.get(second["previous"]).json()
+    assert [r["id"] for r in back["results"]] == [r["id"] for r in first["results"]]
+    assert back["previous"] is None
+    for cursor in ("zzz", "bm90IGpzb24", "WyJuIiwgWyJ4IiwgMV1d", "WyJuIiwgWzEsIDJdXQ", "%00", "e30"):
+        response = actions_client.get(f"{ACTIONS}?cursor={cursor}")
+        assert response.status_code == 400, cursor
+        assert response.json() == {"errors": [error("invalid", "cursor")]}
+
+
+def test_the_cursor_skips_and_repeats_nothing_while_actions_are_recorded(org, actions_client):
+    """issue 17: rows recorded between two pages never shift the cursor: each action that existed
+    at the start comes exactly once, and a new one comes once if it sorts after the cursor's place
+    (an earlier time), never if before it (a later time, or the same time: a larger id)."""
+    # given 30 actions at one time and 30 at an earlier one
+    record(org, [item(value=str(n)) for n in range(1, 31)])
+    record(org, [item(value=str(n), occurred_at="2026-11-01T10:00:00+03:00") for n in range(1, 31)])
+    with company_context(org.company.id):
+        existing = list(KpiAction.objects.order_by("-occurred_at", "-id").values_list("id", flat=True))
+    # when actions are recorded after every page: one at the same time as the first ones (it sorts
+    # before the cursor), one at a later time, and one earlier than any so far (it sorts after it)
+    seen, url, late = [], ACTIONS + "?limit=7", []
+    while url:
+        body = actions_client.get(url).json()
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+        if url is None:
+            break
+        result = record(
+            org,
+            [
+                item(value="100"),
+                item(value="101", occurred_at="2026-11-03T10:00:00+03:00"),
+                item(value="102", occurred_at=f"2026-10-{30 - len(late):02}T10:00:00+03:00"),
+            ],
+        )
+        late.append([row["id"] for row in result.results])
+        assert len(seen) < 500
+    # then every action that existed came exactly once and in order
+    assert [action_id for action_id in seen if action_id in set(existing)] == existing
+    assert len(seen) == len(set(seen))
+    # and of the new ones, none before the cursor's place, every one after it exactly once
+    new = [action_id for action_id in seen if action_id not in set(existing)]
+    assert not set(new) & {action_id for same, later, _early in late for action_id in (same, later)}
+    assert sorted(new) == sorted(early for _same, _later, early in late)
+
+
+@pytest.mark.parametrize(
     ("who", "seen"),
     [
         ("ann", {"ann@acme.example"}),
