@@ -15,6 +15,8 @@ from django.views.generic import RedirectView
 
 from kpi_platform.tests import isolation
 from kpi_platform.tests.isolation import GLOBAL_ADMIN_MODELS, principals, principals_for
+from orgs.tenancy import company_context
+from ratings.services import actions_record
 
 ROUTES = isolation.routes()
 
@@ -302,3 +304,63 @@ def test_on_postgresql_the_second_wall_alone_still_stops_the_unscoped_url(db, wo
     scoping: with the wall in place the matrix finds nothing to report."""
     unscoped = next(route for route in isolation.routes() if route.route.startswith("leaky/departments/"))
     assert isolation.check_object_route(unscoped, "admin", world) == []
+
+
+# --- In-company rules for every role (O4, O5, issue 17) ------------------------------------------------
+
+
+def _record_for_self(world, principal: str):
+    """The status of ``principal`` recording 5 of A's KPI for themselves (a token: for the lead)."""
+    a = world.a
+    who = "lead" if principal.startswith("token:") else principal
+    body = {"kpi": f"{a.tag}_revenue", "user": a.people[who].user.email, "value": "5"}
+    return isolation.client_of(world, principal).post(
+        "/api/v1/actions/", body, content_type="application/json"
+    )
+
+
+def _void_own(world, principal: str) -> int:
+    """The status of ``principal`` voiding an action of their own (the world records some)."""
+    from ratings.models import KpiAction
+
+    a = world.a
+    member = a.people[principal]
+    with company_context(a.company.id):
+        action = KpiAction.objects.filter(member=member, voided_at__isnull=True).order_by("id").last()
+        if action is None:
+            action = actions_record(items=[{"kpi": f"{a.tag}_revenue", "user": member, "value": "1"}])
+            action = KpiAction.objects.get(id=action.results[0]["id"])
+    client = isolation.client_of(world, principal)
+    url = f"/api/v1/actions/{action.id}/void/"
+    return client.post(url, {"reason": "mine"}, content_type="application/json").status_code
+
+
+# Who records and voids for themselves: (without self-reporting, with it). A token records for anyone.
+SELF_RECORDING = {
+    "admin": ((201, 200), (201, 200)),
+    "manager": ((400, 403), (201, 200)),
+    "lead": ((400, 403), (201, 200)),
+    "member": ((403, 403), (201, 200)),
+}
+
+
+@pytest.mark.parametrize("self_reporting", [False, True], ids=["off", "self_reporting"])
+def test_people_record_and_void_for_themselves_only_as_o5_and_the_company_allow(db, world, self_reporting):
+    """O5, issue 17: heads record and void for the people they manage, not for themselves; a
+    company admin and a token for anyone; with ``self_reporting`` everyone for themselves too."""
+    from orgs.services import company_update
+
+    company_update(company=world.a.company, self_reporting=self_reporting)
+    got, expected = {}, {}
+    for role, answers in SELF_RECORDING.items():
+        recorded = _record_for_self(world, role)
+        got[role] = (recorded.status_code, _void_own(world, role))
+        expected[role] = answers[self_reporting]
+        if recorded.status_code == 400:
+            assert recorded.json()["errors"][0]["code"] == "unknown_user"
+    for scopes in isolation.TOKEN_SCOPES:
+        principal = "token:" + "+".join(scopes)
+        if "actions" in scopes:
+            got[principal] = _record_for_self(world, principal).status_code
+            expected[principal] = 201
+    assert got == expected

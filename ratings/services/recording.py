@@ -302,11 +302,14 @@ class _Lookups:
     KPI once. The KPIs stay locked ``FOR SHARE`` to the end of the transaction, and the people are
     those of its first read of them: a file is recorded as the company was when it met each key.
 
-    ``people`` are those the recorder may record for (O4): anyone else is unknown to it, exactly
-    as someone who does not exist, so an answer never tells who else is in the company."""
+    ``people`` are those the recorder may record for (O5, ``orgs.access.members_recorded_by``):
+    anyone else is unknown to it, exactly as someone who does not exist, so an answer never tells
+    who else is in the company. The recorder themselves is refused with the same code and a
+    message saying why (issue 17)."""
 
-    def __init__(self, people):
+    def __init__(self, people, recorder: Member | None = None):
         self.people = people
+        self.recorder = recorder
         self.kpis: dict[str, Kpi | None] = {}
         self.by_email: dict[str, _Person] = {}
         self.by_external_id: dict[str, _Person] = {}
@@ -315,6 +318,19 @@ class _Lookups:
         self.user_ids: set[int] = set()
         self.reach = _Reach({}, {}, {})
         self.reach_kpis: set[int] = set()
+
+    def is_recorder(self, item: _Item) -> bool:
+        """Whether an item the recorder may not record names the recorder themselves (O5). Asked
+        only of refused items: telling people about themselves reveals nobody else."""
+        recorder = self.recorder
+        if recorder is None:
+            return False
+        if item.user_id_key is not None:
+            return item.user_id_key == recorder.user_id
+        key = item.user_key
+        return key.lower() == recorder.user.email.lower() or (
+            bool(recorder.external_id) and key == recorder.external_id
+        )
 
     def load(self, items: list[_Item]) -> None:
         kpi_keys = {item.kpi_key for item in items if item.kpi_key} - self.kpis.keys()
@@ -339,6 +355,13 @@ class _Lookups:
             self.reach_kpis |= kpi_ids
 
 
+def _not_for_yourself() -> str:
+    return _(
+        "You record actions for the people you manage, not for yourself: your company does not "
+        "allow self-reporting."
+    )
+
+
 def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
     lookups.load(items)
     kpis, by_id = lookups.kpis, lookups.by_id
@@ -356,7 +379,9 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
                 )
         if item.user_id_key is not None:
             item.member = by_id.get(item.user_id_key)
-            if item.member is None:
+            if item.member is None and lookups.is_recorder(item):
+                _error(errors, RatingErrorCode.UNKNOWN_USER, _not_for_yourself(), item.index, "user")
+            elif item.member is None:
                 _error(
                     errors,
                     RatingErrorCode.UNKNOWN_USER,
@@ -366,7 +391,9 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
                 )
         elif item.user_key:
             item.member = by_email.get(item.user_key.lower()) or by_external_id.get(item.user_key)
-            if item.member is None:
+            if item.member is None and lookups.is_recorder(item):
+                _error(errors, RatingErrorCode.UNKNOWN_USER, _not_for_yourself(), item.index, "user")
+            elif item.member is None:
                 _error(
                     errors,
                     RatingErrorCode.UNKNOWN_USER,
@@ -566,9 +593,10 @@ class ActionsRecorder:
     memory): a person's rating total is rewritten once per file, not once per batch. Use it
     through ``actions_recorder``; ``actions_record`` is one batch of it.
 
-    ``recorded_by`` records for the people they see (O4: a company admin for anyone, a manager or
-    a lead for the people of their units); ``None`` (a token, the system) for anyone. Everyone
-    else is ``unknown_user`` to them, as if they did not exist.
+    ``recorded_by`` records for the people they manage (O5: a company admin for anyone, a manager
+    or a lead for the people of their units, not themselves unless the company allows
+    self-reporting); ``None`` (a token, the system) for anyone. Everyone else is ``unknown_user``
+    to them, as if they did not exist.
     """
 
     def __init__(self, *, source: str, recorded_by: Member | None, now: datetime.datetime | None):
@@ -579,7 +607,7 @@ class ActionsRecorder:
         self.now = now or timezone.now()
         self.source = source
         self.recorded_by_id = recorded_by.user_id if recorded_by is not None else None
-        self._lookups = _Lookups(access.visible_members(recorded_by))
+        self._lookups = _Lookups(access.members_recorded_by(recorded_by), recorded_by)
         self._change = AggregateChange()
         self._points: dict[tuple[int, Decimal], Decimal] = {}  # (KPI, value) → points (R2), for a file
         self._batches = 0
