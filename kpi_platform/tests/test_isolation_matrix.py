@@ -9,12 +9,16 @@ unchanged; lists, filters, autocomplete, exports, import results, error reports 
 show none of B's data either; role limits answer 403 (the admin: its sign-in page).
 """
 
+import datetime
+
 import pytest
 from django.db import transaction
 from django.views.generic import RedirectView
 
 from kpi_platform.tests import isolation
 from kpi_platform.tests.isolation import GLOBAL_ADMIN_MODELS, principals, principals_for
+from kpis.tests.factories import make_target
+from orgs.models import Department, Member, Team
 from orgs.tenancy import company_context
 from ratings.services import actions_record
 
@@ -363,4 +367,76 @@ def test_people_record_and_void_for_themselves_only_as_o5_and_the_company_allow(
         if "actions" in scopes:
             got[principal] = _record_for_self(world, principal).status_code
             expected[principal] = 201
+    assert got == expected
+
+
+def _held_targets(world) -> dict[str, int]:
+    """Targets of A's KPI for each kind of holder, as people of every role see them or not."""
+    from kpis.models import Kpi, Target
+
+    a = world.a
+    with company_context(a.company.id):
+        kpi = Kpi.objects.get(integration_name=f"{a.tag}_revenue")
+        east = Department.objects.get(name=f"{a.tag} east")
+        south = Team.objects.get(name=f"{a.tag} south")
+        sales = Department.objects.get(name=f"{a.tag} sales")
+        seller = Member.objects.get(user__email=f"seller@{a.tag}.example")
+        holders = {
+            "east": {"scope": "department", "department": east},
+            "sales": {"scope": "department", "department": sales},
+            "south": {"scope": "team", "team": south},
+            "west": {"scope": "team", "team": a.other_team},
+            **{
+                role: {"scope": "user", "member": a.people[role]}
+                for role in ("admin", "manager", "lead", "member")
+            },
+            "seller": {"scope": "user", "member": seller},
+        }
+        made = {
+            name: make_target(kpi=kpi, start=datetime.date(2026, 10, 1), **fields).id
+            for name, fields in holders.items()
+        }
+        assert Target.objects.filter(id__in=made.values()).count() == len(made)
+    return made
+
+
+# Whose targets each role reads (O4): a person's by that person and whoever sees them, a unit's by
+# whoever sees the unit. The world's manager manages "east" (teams south, west); the lead leads south,
+# where the member is; "sales" and its seller are out of everyone's reach but the admin's.
+TARGETS_SEEN = {
+    "admin": {"east", "sales", "south", "west", "admin", "manager", "lead", "member", "seller"},
+    "manager": {"east", "south", "west", "manager", "lead", "member"},
+    "lead": {"east", "south", "lead", "member"},
+    "member": {"east", "south", "member"},
+}
+
+
+def test_other_peoples_targets_and_their_history_follow_the_holder_for_every_role(db, world):
+    """O4, issue 17: the target list, a target's detail and the KPI's history show a target only
+    to whoever may see its holder (a member read another person's target before)."""
+    from kpis.models import Kpi
+
+    made = _held_targets(world)
+    names = {target_id: name for name, target_id in made.items()}
+    with company_context(world.a.company.id):
+        kpi_id = Kpi.objects.get(integration_name=f"{world.a.tag}_revenue").id
+    expected = {**TARGETS_SEEN}
+    for scopes in isolation.TOKEN_SCOPES:
+        if "read" in scopes:
+            expected["token:" + "+".join(scopes)] = TARGETS_SEEN["admin"]
+    got = {}
+    for principal in expected:
+        client = isolation.client_of(world, principal)
+        listed = client.get(f"/api/v1/targets/?kpi={kpi_id}&limit=100").json()["results"]
+        details = {
+            name
+            for name, target_id in made.items()
+            if client.get(f"/api/v1/targets/{target_id}/").status_code == 200
+        }
+        history = client.get(f"/api/v1/kpis/{kpi_id}/history/?limit=500").json()["results"]
+        in_history = {
+            names[e["object_id"]] for e in history if e["object_type"] == "target" and e["object_id"] in names
+        }
+        got[principal] = ({names[t["id"]] for t in listed if t["id"] in names}, details, in_history)
+        expected[principal] = (expected[principal],) * 3
     assert got == expected
