@@ -1574,3 +1574,39 @@ def test_the_target_list_and_history_keep_their_query_counts_with_many_holders(o
         client.get(f"/api/v1/targets/?kpi={held_targets.kpi.id}&limit=100")
         client.get(f"/api/v1/kpis/{held_targets.kpi.id}/history/?limit=100")
     assert len(many) == len(few)
+
+
+# --- Sane limits on a rating ratio (R2, issue 17) ---------------------------------------------------------
+
+
+def test_a_ratio_whose_points_would_overflow_is_refused_when_the_kpi_is_saved(org, caller):
+    """R2, issue 17: 0.01 units = 2,147,483,647 points made one action's points overflow the points
+    column (a 500 on PostgreSQL); a ratio gives at most 1,000,000 points per unit of measurement."""
+    before = definitions(org.company)
+    # when a KPI is created with a ratio beyond the bound
+    created = caller.post(
+        "/api/v1/kpis/",
+        {
+            "name": {"en": "Calls", "ru": "Звонки"},
+            "integration_name": "calls",
+            "rating_units": "0.01",
+            "rating_points": 2147483647,
+        },
+        format="json",
+    )
+    # then it is refused on the points, with the bound in the message, and nothing is written
+    assert_refused(created, 400, ("rating_points_invalid", "rating_points"))
+    assert "1,000,000" in created.json()["errors"][0]["message"]
+    assert definitions(org.company) == before
+    # and a change of the units alone that goes past it is refused on the units
+    with company_context(org.company.id):
+        services.kpi_update(kpi=org.revenue, rating_points=1000000)
+    before = definitions(org.company)
+    changed = caller.patch(f"/api/v1/kpis/{org.revenue.id}/", {"rating_units": "0.50"}, format="json")
+    assert_refused(changed, 400, ("rating_units_invalid", "rating_units"))
+    assert definitions(org.company) == before
+    # while the bound itself is accepted
+    assert (
+        caller.patch(f"/api/v1/kpis/{org.revenue.id}/", {"rating_units": "1"}, format="json").status_code
+        == 200
+    )

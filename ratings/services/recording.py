@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -629,10 +629,16 @@ class ActionsRecorder:
             kpi = item.kpi
             points = self._points.get((kpi.id, item.value))
             if points is None:
-                points = kpi_points(kpi, item.value)
+                try:
+                    points = kpi_points(kpi, item.value)
+                except DomainError as error:  # more points than an action may give
+                    _error(errors, error.code, error.message, item.index, error.field)
+                    continue
                 self._points[(kpi.id, item.value)] = points
             item.points = points
             item.day = item.occurred_at.astimezone(tz).date()
+        if errors:
+            raise DomainError.many(errors)
         conflicts: list[DomainError] = []
         _match_in_batch(parsed, conflicts)
         if conflicts:  # report the external ids recorded before too, and insert nothing
@@ -724,7 +730,17 @@ def actions_recorder(
     with transaction.atomic():
         recorder = ActionsRecorder(source=source, recorded_by=recorded_by, now=now)
         yield recorder
-        recorder.flush()
+        try:
+            recorder.flush()
+        except DataError as error:
+            # A total past its column (``ratings.services.points``): only many of the largest
+            # actions for one person or day get there. Everything is rolled back, as for any
+            # refused batch.
+            raise DomainError(
+                RatingErrorCode.VALUE_INVALID,
+                _("These actions would take a total of points past the largest the platform keeps."),
+                field="value",
+            ) from error
 
 
 def actions_record(

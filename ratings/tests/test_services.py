@@ -102,6 +102,35 @@ def test_points_are_value_times_m_over_n_rounded_half_up(value, units, points, e
     ) == Decimal(expected)
 
 
+def test_points_that_would_not_fit_are_refused():
+    """R2, issue 17: an action gives at most 999,999,999,999.99 points (the points column holds
+    16 digits, and the day and period totals sum many actions); more is ``value_invalid``."""
+    most = services.compute_points(
+        Decimal("999999999999.99"), in_rating=True, rating_units=Decimal(1), rating_points=1
+    )
+    assert most == Decimal("999999999999.99")
+    for value, units, points in [
+        ("1000000000000", "1", 1),
+        ("10", "0.01", 2147483647),
+        ("999999999999.99", "0.01", 1),
+    ]:
+        with pytest.raises(DomainError) as excinfo:
+            services.compute_points(
+                Decimal(value), in_rating=True, rating_units=Decimal(units), rating_points=points
+            )
+        assert (excinfo.value.code, excinfo.value.field) == ("value_invalid", "value")
+    # outside the rating a value gives no points at all, however large
+    assert (
+        services.compute_points(
+            Decimal("999999999999.99"),
+            in_rating=False,
+            rating_units=Decimal("0.01"),
+            rating_points=2147483647,
+        )
+        == 0
+    )
+
+
 def test_a_kpi_outside_the_rating_gives_no_points():
     assert (
         services.compute_points(Decimal("9"), in_rating=False, rating_units=Decimal(1), rating_points=1) == 0
