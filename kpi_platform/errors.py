@@ -70,6 +70,7 @@ class DomainError(Exception):
 # The statuses of the codes that are not a 400, by the codes' values (the apps' enums are above
 # this module: ``RatingErrorCode``, ``ImportErrorCode``). A test keeps every key a real code.
 STATUS_OF_CODE: dict[str, int] = {
+    CommonErrorCode.PERMISSION_DENIED: status.HTTP_403_FORBIDDEN,  # a service's own role check (O5)
     "external_id_conflict": status.HTTP_409_CONFLICT,  # R4: recorded before with other content
     "file_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # an import's upload
     CommonErrorCode.BODY_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # any request's body

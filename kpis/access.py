@@ -12,10 +12,12 @@ allows it (``Company.units_define_kpis``).
 
 from django.db.models import Q, QuerySet
 
-from kpis.models import Kpi, KpiStatus, Level, Target, TargetScope
-from kpis.selectors import kpi_list, member_kpis_condition, target_list
+from kpis.models import Change, Kpi, KpiStatus, Level, Target, TargetScope
+from kpis.selectors import change_list, kpi_list, member_kpis_condition, target_holders_condition, target_list
 from orgs.access import is_company_admin, led_team_ids, managed_department_ids
 from orgs.models import Company, Department, Member, Role, Team
+
+TARGET_CHANGE = Target._meta.model_name  # a target's entries in the history (``history_record``)
 
 
 def _units_define_kpis(member: Member) -> bool:
@@ -126,8 +128,21 @@ def may_set_target(
 
 
 def visible_targets(viewer: Member | None, *, filters: dict | None = None) -> QuerySet[Target]:
-    """``target_list(filters=...)``, of the targets of the KPIs the viewer may see."""
+    """``target_list(filters=...)``, of the targets the viewer may see: of a KPI they see, and of a
+    holder they see (O4, ``target_holders_condition``: a person's target is theirs and their
+    heads', a unit's is for whoever sees the unit)."""
     targets = target_list(filters=filters)
     if viewer is None or is_company_admin(viewer):
         return targets
-    return targets.filter(kpi__in=visible_kpis(viewer).values("pk"))
+    return targets.filter(Q(kpi__in=visible_kpis(viewer).values("pk")) & target_holders_condition(viewer))
+
+
+def visible_changes(viewer: Member | None, *, kpi: Kpi) -> QuerySet[Change]:
+    """The history of ``kpi`` (K10, ``change_list``) as the viewer may read it: a target's entries
+    only when they may see the target (``visible_targets``). Entries of a deleted target name
+    a holder nobody can look up any more: only a company admin (and a token) reads them."""
+    changes = change_list(kpi_id=kpi.id)
+    if viewer is None or is_company_admin(viewer):
+        return changes
+    seen = visible_targets(viewer, filters={"kpi": kpi.id}).order_by().values("id")
+    return changes.filter(~Q(object_type=TARGET_CHANGE) | Q(object_id__in=seen))

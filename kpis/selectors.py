@@ -23,7 +23,7 @@ from kpis.models import (
     TargetScope,
     Unit,
 )
-from orgs.access import visible_departments, visible_members, visible_teams
+from orgs.access import is_company_admin, visible_departments, visible_members, visible_teams
 from orgs.models import Department, Member, Team
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
@@ -320,6 +320,20 @@ def period_starts(day: datetime.date) -> dict[str, datetime.date]:
     return {period: period_start(period, day) for period in TargetPeriod.values}
 
 
+def target_holders_condition(viewer: Member | None) -> Q:
+    """The targets whose holder ``viewer`` may see (O4): the company's, those of the departments
+    and teams they see, and those of the people they see (themselves included); every target for
+    a token (None) or a company admin. Subqueries, so a list of any length is one query."""
+    if viewer is None or is_company_admin(viewer):
+        return Q()
+    return (
+        Q(scope=TargetScope.COMPANY)
+        | Q(scope=TargetScope.DEPARTMENT, department__in=visible_departments(viewer).values("id"))
+        | Q(scope=TargetScope.TEAM, team__in=visible_teams(viewer).values("id"))
+        | Q(scope=TargetScope.USER, member__in=visible_members(viewer).values("user_id"))
+    )
+
+
 def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list[Target]:
     """The targets of ``kpi`` for the month, quarter and year of ``day`` whose holder ``viewer`` may
     see (O4: the company, and the units and people within their reach), by period then from the
@@ -327,13 +341,7 @@ def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list
     current = Q()
     for period, start in period_starts(day).items():
         current |= Q(period=period, start=start)
-    holders = (
-        Q(scope=TargetScope.COMPANY)
-        | Q(scope=TargetScope.DEPARTMENT, department__in=visible_departments(viewer).values("id"))
-        | Q(scope=TargetScope.TEAM, team__in=visible_teams(viewer).values("id"))
-        | Q(scope=TargetScope.USER, member__in=visible_members(viewer).values("user_id"))
-    )
-    targets = list(target_list(filters={"kpi": kpi.id}).filter(current & holders))
+    targets = list(target_list(filters={"kpi": kpi.id}).filter(current & target_holders_condition(viewer)))
     periods, scopes = list(TargetPeriod.values), list(TargetScope.values)
 
     def order(target: Target) -> tuple:

@@ -69,6 +69,9 @@ LANGUAGES = [code for code, _name in settings.LANGUAGES]
 DEFAULT_UNIT_NAME = gettext_lazy("points")
 INTEGRATION_NAME = re.compile(r"[A-Za-z0-9_]+")
 MAX_RATING_POINTS = 2_147_483_647
+# R2, issue 17: a ratio gives at most this many points per unit of measurement, so that the points
+# of everyday values stay far inside the points column (``ratings.services.points``).
+MAX_POINTS_PER_UNIT = 1_000_000
 MAX_DECIMAL = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
 
 
@@ -332,6 +335,20 @@ def parse_rating_points(value) -> int | None:
     return None
 
 
+def _check_ratio(errors: _Errors, kpi: Kpi, *, changed_points: bool) -> None:
+    """R2: at most ``MAX_POINTS_PER_UNIT`` points per unit of measurement, refused on the points
+    when they were given, else on the units."""
+    if Decimal(kpi.rating_points) <= MAX_POINTS_PER_UNIT * kpi.rating_units:
+        return
+    message = _(
+        "A KPI gives at most 1,000,000 points per unit of measurement: %(units)s = %(points)s gives more."
+    ) % {"units": kpi.rating_units, "points": kpi.rating_points}
+    if changed_points:
+        errors.add(KpiErrorCode.RATING_POINTS_INVALID, message, "rating_points")
+    else:
+        errors.add(KpiErrorCode.RATING_UNITS_INVALID, message, "rating_units")
+
+
 def _check_integration_name(errors: _Errors, value, kpi: Kpi | None) -> str:
     value = (value or "").strip() if isinstance(value, str | type(None)) else value
     if not isinstance(value, str):
@@ -590,6 +607,8 @@ def _apply_kpi_fields(errors: _Errors, kpi: Kpi, fields: dict, company: Company,
             )
         else:
             kpi.rating_points = points
+    if ("rating_units" in fields or "rating_points" in fields) and not errors.has("rating_"):
+        _check_ratio(errors, kpi, changed_points="rating_points" in fields)
     _apply_k11_fields(errors, kpi, fields)
 
     if "unit" in fields:

@@ -6,13 +6,16 @@ for whom they record (O5). Used by the API, the admin and the pages.
 * team lead: their teams and the people in them (to see; structure stays with managers);
 * member: themselves (and their own team and department, to see).
 
+Heads record and void actions for the people they manage, not for themselves, unless the company
+allows self-reporting (``Company.self_reporting``, O7): then everyone records their own too.
+
 An API token acts for its whole company; its scopes (``orgs.api.permissions``) limit what it does.
 All querysets here go through the company-scoped managers.
 """
 
 from django.db.models import Q, QuerySet
 
-from orgs.models import Department, Member, Role, Team
+from orgs.models import Company, Department, Member, Role, Team
 
 
 def is_company_admin(member: Member | None) -> bool:
@@ -100,25 +103,45 @@ def dashboard_teams(viewer: Member) -> QuerySet[Team]:
 # --- For whom a person records actions (O5) ---------------------------------------------------------
 
 
+def self_reporting(member: Member) -> bool:
+    """Whether the member's company lets people record their own results (O7). Read once per
+    person object, from their company when it was read with them (``request.viewer``)."""
+    if Member.company.is_cached(member):
+        return member.company.self_reporting
+    if not hasattr(member, "_self_reporting"):
+        member._self_reporting = Company.objects.filter(id=member.company_id, self_reporting=True).exists()
+    return member._self_reporting
+
+
 def may_record(viewer: Member | None) -> bool:
-    """Tokens and company admins record for anyone; managers and leads for their people."""
+    """Tokens and company admins record for anyone; managers and leads for their people; anyone
+    for themselves when the company allows self-reporting."""
     if viewer is None or is_company_admin(viewer):
         return True
-    return bool(managed_department_ids(viewer) or led_team_ids(viewer))
+    return bool(managed_department_ids(viewer) or led_team_ids(viewer)) or self_reporting(viewer)
+
+
+def members_recorded_by(recorder: Member | None) -> QuerySet[Member]:
+    """The people ``recorder`` records and voids actions for (O5), whether active or not: anyone
+    for a token (None) or a company admin; for a manager the people of their departments, for a
+    lead those of their teams, never themselves unless the company allows self-reporting (O7)."""
+    if recorder is None or is_company_admin(recorder):
+        return Member.objects.all()
+    reach = Q(department_id__in=managed_department_ids(recorder)) | Q(team_id__in=led_team_ids(recorder))
+    if self_reporting(recorder):
+        return Member.objects.filter(reach | Q(user_id=recorder.user_id))
+    # A manager is often in the department they manage, and a lead in their team.
+    return Member.objects.filter(reach).exclude(user_id=recorder.user_id)
 
 
 def recordable_members(viewer: Member) -> QuerySet[Member]:
-    """The people ``viewer`` records actions for in the activity logger (O5): everyone for a
-    company admin, the people of their departments for a manager, of their teams for a lead."""
-    members = (
-        Member.objects.filter(user__is_active=True)
+    """The active people ``viewer`` records actions for in the activity logger (O5):
+    ``members_recorded_by``, by name."""
+    return (
+        members_recorded_by(viewer)
+        .filter(user__is_active=True)
         .select_related("user")
         .order_by("user__first_name", "user__last_name", "user_id")
-    )
-    if is_company_admin(viewer):
-        return members
-    return members.filter(
-        Q(department_id__in=managed_department_ids(viewer)) | Q(team_id__in=led_team_ids(viewer))
     )
 
 

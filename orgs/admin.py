@@ -102,6 +102,7 @@ class CompanyForm(forms.ModelForm):
             "primary_frequency",
             "secondary_frequency",
             "units_define_kpis",
+            "self_reporting",
             "report_frequency",
             "report_hour",
         ]

@@ -79,6 +79,14 @@ class Company(BaseModel):
             "They may then add KPIs for their own departments and teams and hide inherited ones (K6)."
         ),
     )
+    self_reporting = models.BooleanField(
+        _("people record their own results"),
+        default=False,
+        help_text=_(
+            "Everyone may then record and void actions for themselves; otherwise people record for "
+            "those they manage only (O5)."
+        ),
+    )
     report_frequency = models.CharField(
         _("KPI report e-mail"), max_length=16, choices=ReportFrequency, default=ReportFrequency.WEEKLY
     )

@@ -75,6 +75,7 @@ COMPANY_SETTINGS = (
     "primary_frequency",
     "secondary_frequency",
     "units_define_kpis",
+    "self_reporting",
     "report_frequency",
     "report_hour",
 )

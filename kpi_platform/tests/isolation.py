@@ -575,6 +575,7 @@ NOT_ID_FIELDS = {
     "aggregation",
     "thresholds",
     "formula",
+    "self_reporting",  # the company's setting (issue 17): a flag of the caller's own company
 }
 # What the pages read from the query that names an object, and which pages (by URL name) read it.
 PAGE_QUERY = {"kpi": ("dashboard-", "profile", "kpi-page"), "scope": ("leaderboard",)}

@@ -9,12 +9,18 @@ unchanged; lists, filters, autocomplete, exports, import results, error reports 
 show none of B's data either; role limits answer 403 (the admin: its sign-in page).
 """
 
+import datetime
+
 import pytest
 from django.db import transaction
 from django.views.generic import RedirectView
 
 from kpi_platform.tests import isolation
 from kpi_platform.tests.isolation import GLOBAL_ADMIN_MODELS, principals, principals_for
+from kpis.tests.factories import make_target
+from orgs.models import Department, Member, Team
+from orgs.tenancy import company_context
+from ratings.services import actions_record
 
 ROUTES = isolation.routes()
 
@@ -302,3 +308,135 @@ def test_on_postgresql_the_second_wall_alone_still_stops_the_unscoped_url(db, wo
     scoping: with the wall in place the matrix finds nothing to report."""
     unscoped = next(route for route in isolation.routes() if route.route.startswith("leaky/departments/"))
     assert isolation.check_object_route(unscoped, "admin", world) == []
+
+
+# --- In-company rules for every role (O4, O5, issue 17) ------------------------------------------------
+
+
+def _record_for_self(world, principal: str):
+    """The status of ``principal`` recording 5 of A's KPI for themselves (a token: for the lead)."""
+    a = world.a
+    who = "lead" if principal.startswith("token:") else principal
+    body = {"kpi": f"{a.tag}_revenue", "user": a.people[who].user.email, "value": "5"}
+    return isolation.client_of(world, principal).post(
+        "/api/v1/actions/", body, content_type="application/json"
+    )
+
+
+def _void_own(world, principal: str) -> int:
+    """The status of ``principal`` voiding an action of their own (the world records some)."""
+    from ratings.models import KpiAction
+
+    a = world.a
+    member = a.people[principal]
+    with company_context(a.company.id):
+        action = KpiAction.objects.filter(member=member, voided_at__isnull=True).order_by("id").last()
+        if action is None:
+            action = actions_record(items=[{"kpi": f"{a.tag}_revenue", "user": member, "value": "1"}])
+            action = KpiAction.objects.get(id=action.results[0]["id"])
+    client = isolation.client_of(world, principal)
+    url = f"/api/v1/actions/{action.id}/void/"
+    return client.post(url, {"reason": "mine"}, content_type="application/json").status_code
+
+
+# Who records and voids for themselves: (without self-reporting, with it). A token records for anyone.
+SELF_RECORDING = {
+    "admin": ((201, 200), (201, 200)),
+    "manager": ((400, 403), (201, 200)),
+    "lead": ((400, 403), (201, 200)),
+    "member": ((403, 403), (201, 200)),
+}
+
+
+@pytest.mark.parametrize("self_reporting", [False, True], ids=["off", "self_reporting"])
+def test_people_record_and_void_for_themselves_only_as_o5_and_the_company_allow(db, world, self_reporting):
+    """O5, issue 17: heads record and void for the people they manage, not for themselves; a
+    company admin and a token for anyone; with ``self_reporting`` everyone for themselves too."""
+    from orgs.services import company_update
+
+    company_update(company=world.a.company, self_reporting=self_reporting)
+    got, expected = {}, {}
+    for role, answers in SELF_RECORDING.items():
+        recorded = _record_for_self(world, role)
+        got[role] = (recorded.status_code, _void_own(world, role))
+        expected[role] = answers[self_reporting]
+        if recorded.status_code == 400:
+            assert recorded.json()["errors"][0]["code"] == "unknown_user"
+    for scopes in isolation.TOKEN_SCOPES:
+        principal = "token:" + "+".join(scopes)
+        if "actions" in scopes:
+            got[principal] = _record_for_self(world, principal).status_code
+            expected[principal] = 201
+    assert got == expected
+
+
+def _held_targets(world) -> dict[str, int]:
+    """Targets of A's KPI for each kind of holder, as people of every role see them or not."""
+    from kpis.models import Kpi, Target
+
+    a = world.a
+    with company_context(a.company.id):
+        kpi = Kpi.objects.get(integration_name=f"{a.tag}_revenue")
+        east = Department.objects.get(name=f"{a.tag} east")
+        south = Team.objects.get(name=f"{a.tag} south")
+        sales = Department.objects.get(name=f"{a.tag} sales")
+        seller = Member.objects.get(user__email=f"seller@{a.tag}.example")
+        holders = {
+            "east": {"scope": "department", "department": east},
+            "sales": {"scope": "department", "department": sales},
+            "south": {"scope": "team", "team": south},
+            "west": {"scope": "team", "team": a.other_team},
+            **{
+                role: {"scope": "user", "member": a.people[role]}
+                for role in ("admin", "manager", "lead", "member")
+            },
+            "seller": {"scope": "user", "member": seller},
+        }
+        made = {
+            name: make_target(kpi=kpi, start=datetime.date(2026, 10, 1), **fields).id
+            for name, fields in holders.items()
+        }
+        assert Target.objects.filter(id__in=made.values()).count() == len(made)
+    return made
+
+
+# Whose targets each role reads (O4): a person's by that person and whoever sees them, a unit's by
+# whoever sees the unit. The world's manager manages "east" (teams south, west); the lead leads south,
+# where the member is; "sales" and its seller are out of everyone's reach but the admin's.
+TARGETS_SEEN = {
+    "admin": {"east", "sales", "south", "west", "admin", "manager", "lead", "member", "seller"},
+    "manager": {"east", "south", "west", "manager", "lead", "member"},
+    "lead": {"east", "south", "lead", "member"},
+    "member": {"east", "south", "member"},
+}
+
+
+def test_other_peoples_targets_and_their_history_follow_the_holder_for_every_role(db, world):
+    """O4, issue 17: the target list, a target's detail and the KPI's history show a target only
+    to whoever may see its holder (a member read another person's target before)."""
+    from kpis.models import Kpi
+
+    made = _held_targets(world)
+    names = {target_id: name for name, target_id in made.items()}
+    with company_context(world.a.company.id):
+        kpi_id = Kpi.objects.get(integration_name=f"{world.a.tag}_revenue").id
+    expected = {**TARGETS_SEEN}
+    for scopes in isolation.TOKEN_SCOPES:
+        if "read" in scopes:
+            expected["token:" + "+".join(scopes)] = TARGETS_SEEN["admin"]
+    got = {}
+    for principal in expected:
+        client = isolation.client_of(world, principal)
+        listed = client.get(f"/api/v1/targets/?kpi={kpi_id}&limit=100").json()["results"]
+        details = {
+            name
+            for name, target_id in made.items()
+            if client.get(f"/api/v1/targets/{target_id}/").status_code == 200
+        }
+        history = client.get(f"/api/v1/kpis/{kpi_id}/history/?limit=500").json()["results"]
+        in_history = {
+            names[e["object_id"]] for e in history if e["object_type"] == "target" and e["object_id"] in names
+        }
+        got[principal] = ({names[t["id"]] for t in listed if t["id"] in names}, details, in_history)
+        expected[principal] = (expected[principal],) * 3
+    assert got == expected

@@ -39,7 +39,7 @@ from kpis.models import (
     TargetPeriod,
     TargetScope,
 )
-from kpis.selectors import change_list, kpi_get, target_get, unit_get, unit_list
+from kpis.selectors import kpi_get, target_get, unit_get, unit_list
 from orgs import access as org_access
 from orgs.api.permissions import CompanyApi, require, token_of
 from orgs.api.serializers import IdField, ScopedIdField
@@ -324,14 +324,14 @@ class KpiUnhideApi(_KpiHideBase):
 
 class KpiHistoryApi(KpiApi):
     """K10: every change of the KPI, its audience, hides and targets, newest first. Whoever sees
-    the KPI sees its history."""
+    the KPI sees its history, a target's entries only if they see the target's holder (O4)."""
 
     @extend_schema(
         operation_id="kpis_history", parameters=[_KPI_ID], responses=ChangeOutputSerializer(many=True)
     )
     def get(self, request: Request, kpi_id: int) -> Response:
         kpi = self.visible_kpi(kpi_id)
-        return self.paginated_response(change_list(kpi_id=kpi.id), ChangeOutputSerializer)
+        return self.paginated_response(access.visible_changes(self.viewer, kpi=kpi), ChangeOutputSerializer)
 
 
 # --- Targets (K9) -------------------------------------------------------------------------------------
@@ -365,8 +365,9 @@ class TargetApi(DefinitionsApi):
 
 
 class TargetListApi(TargetApi):
-    """Targets of the KPIs the viewer may see. Setting one takes a company admin, or a manager or
-    team lead for their own units and people when the company lets units define KPIs."""
+    """Targets of the KPIs the viewer may see, for the holders they see (O4). Setting one takes a
+    company admin, or a manager or team lead for their own units and people when the company lets
+    units define KPIs."""
 
     class FilterSerializer(serializers.Serializer):
         kpi = IdField(required=False)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from kpi_platform.errors import DomainError
@@ -1504,3 +1505,129 @@ def test_the_unique_names_constraint_settles_a_race_the_pre_check_cannot_see(
     assert outcome["error"] == ("name_taken", "name")
     with company_context(company.id):
         assert Kpi.objects.count() + Unit.objects.filter(is_default=False).count() == 1
+
+
+# --- Whose targets a person reads (O4, issue 17) ---------------------------------------------------------
+
+
+@pytest.fixture
+def held_targets(org):
+    """An Active company KPI with a target for the company, each unit and some people."""
+    with company_context(org.company.id):
+        kpi = make_active_kpi(org.company, integration_name="held")
+        holders = {
+            "company": {},
+            "sales": {"scope": "department", "department": org.sales},
+            "support": {"scope": "department", "department": org.support},
+            "north": {"scope": "team", "team": org.north},
+            "south": {"scope": "team", "team": org.south},
+            "care": {"scope": "team", "team": org.care},
+            **{
+                name: {"scope": "user", "member": getattr(org, name)}
+                for name in ("manager", "lead", "member", "seller", "carer")
+            },
+        }
+        targets = {
+            name: make_target(kpi=kpi, value="1600000", **fields).id for name, fields in holders.items()
+        }
+    return SimpleNamespace(kpi=kpi, targets=targets)
+
+
+# Whose targets each role reads: the company's, the units they see and the people they see (O4).
+HELD_TARGETS_SEEN = {
+    "admin": {
+        "company",
+        "sales",
+        "support",
+        "north",
+        "south",
+        "care",
+        "manager",
+        "lead",
+        "member",
+        "seller",
+        "carer",
+    },
+    "manager": {"company", "sales", "north", "south", "manager", "lead", "member", "seller"},
+    "lead": {"company", "sales", "north", "lead", "member"},
+    "member": {"company", "sales", "north", "member"},
+}
+
+
+@pytest.mark.parametrize("who", list(HELD_TARGETS_SEEN))
+def test_people_read_the_targets_of_the_holders_they_see_only(
+    org, held_targets, client_for, assert_isolated, who
+):
+    """O4, issue 17: a target follows its holder's visibility, in the list, the detail and the KPI's
+    history (they filtered by the KPI only: a member read another person's target)."""
+    client = client_for(getattr(org, who))
+    names = {target_id: name for name, target_id in held_targets.targets.items()}
+    seen = HELD_TARGETS_SEEN[who]
+    # the list
+    listed = client.get(f"/api/v1/targets/?kpi={held_targets.kpi.id}&limit=100").json()["results"]
+    assert {names[target["id"]] for target in listed} == seen
+    # each detail: 200 for a holder they see, the same 404 as a missing id for any other
+    for name, target_id in held_targets.targets.items():
+        response = client.get(f"/api/v1/targets/{target_id}/")
+        if name in seen:
+            assert response.status_code == 200, (name, response.content)
+        else:
+            assert_isolated(response)
+    # the KPI's history names only the targets they see
+    history = client.get(f"/api/v1/kpis/{held_targets.kpi.id}/history/?limit=100").json()["results"]
+    assert {names[entry["object_id"]] for entry in history if entry["object_type"] == "target"} == seen
+    assert any(entry["object_type"] == "kpi" for entry in history)
+
+
+def test_the_target_list_and_history_keep_their_query_counts_with_many_holders(org, held_targets, client_for):
+    """The holder rule is part of the query: no query per target (STYLE section 10)."""
+    client = client_for(org.lead)
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"/api/v1/targets/?kpi={held_targets.kpi.id}&limit=100")
+        client.get(f"/api/v1/kpis/{held_targets.kpi.id}/history/?limit=100")
+    with company_context(org.company.id):
+        for month in range(1, 10):
+            for member in (org.lead, org.member, org.seller):
+                make_target(
+                    kpi=held_targets.kpi, start=datetime.date(2025, month, 1), scope="user", member=member
+                )
+    with CaptureQueriesContext(connection) as many:
+        client.get(f"/api/v1/targets/?kpi={held_targets.kpi.id}&limit=100")
+        client.get(f"/api/v1/kpis/{held_targets.kpi.id}/history/?limit=100")
+    assert len(many) == len(few)
+
+
+# --- Sane limits on a rating ratio (R2, issue 17) ---------------------------------------------------------
+
+
+def test_a_ratio_whose_points_would_overflow_is_refused_when_the_kpi_is_saved(org, caller):
+    """R2, issue 17: 0.01 units = 2,147,483,647 points made one action's points overflow the points
+    column (a 500 on PostgreSQL); a ratio gives at most 1,000,000 points per unit of measurement."""
+    before = definitions(org.company)
+    # when a KPI is created with a ratio beyond the bound
+    created = caller.post(
+        "/api/v1/kpis/",
+        {
+            "name": {"en": "Calls", "ru": "Звонки"},
+            "integration_name": "calls",
+            "rating_units": "0.01",
+            "rating_points": 2147483647,
+        },
+        format="json",
+    )
+    # then it is refused on the points, with the bound in the message, and nothing is written
+    assert_refused(created, 400, ("rating_points_invalid", "rating_points"))
+    assert "1,000,000" in created.json()["errors"][0]["message"]
+    assert definitions(org.company) == before
+    # and a change of the units alone that goes past it is refused on the units
+    with company_context(org.company.id):
+        services.kpi_update(kpi=org.revenue, rating_points=1000000)
+    before = definitions(org.company)
+    changed = caller.patch(f"/api/v1/kpis/{org.revenue.id}/", {"rating_units": "0.50"}, format="json")
+    assert_refused(changed, 400, ("rating_units_invalid", "rating_units"))
+    assert definitions(org.company) == before
+    # while the bound itself is accepted
+    assert (
+        caller.patch(f"/api/v1/kpis/{org.revenue.id}/", {"rating_units": "1"}, format="json").status_code
+        == 200
+    )

@@ -24,6 +24,7 @@ class ObjectIdConverter:
 register_converter(ObjectIdConverter, "object_id")
 
 urlpatterns = [
+    path("company/", views.CompanySettingsApi.as_view(), name="company-settings"),
     path("departments/", views.DepartmentListApi.as_view(), name="department-list"),
     path(
         "departments/<object_id:department_id>/",

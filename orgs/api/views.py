@@ -23,6 +23,7 @@ from orgs.api.serializers import (
 )
 from orgs.models import Role, TokenScope
 from orgs.selectors import (
+    company_get,
     department_get,
     department_list,
     member_get,
@@ -31,6 +32,7 @@ from orgs.selectors import (
     team_list,
 )
 from orgs.services import (
+    company_update,
     department_create,
     department_delete,
     department_update,
@@ -51,6 +53,47 @@ class OrgApi(CompanyApi):
     """Organization endpoints: tokens need the ``org`` scope to change anything."""
 
     write_scope = TokenScope.ORG
+
+
+# --- The company's settings (O7) ----------------------------------------------------------------------
+
+
+class CompanySettingsApi(OrgApi):
+    """The viewer's company and its settings. Everyone of the company reads them; a company admin
+    (or a token with the ``org`` scope) changes whether people record their own results (O5,
+    issue 17). The other settings stay with the platform operators' admin for now."""
+
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.CharField()
+        time_zone = serializers.CharField()
+        languages = serializers.ListField(child=serializers.CharField())
+        default_language = serializers.CharField()
+        units_define_kpis = serializers.BooleanField()
+        self_reporting = serializers.BooleanField()
+
+        class Meta:
+            ref_name = "CompanySettings"
+
+    class InputSerializer(serializers.Serializer):
+        self_reporting = serializers.BooleanField(
+            required=False, help_text=_("People record and void actions for themselves too (O5).")
+        )
+
+        class Meta:
+            ref_name = "CompanySettingsUpdate"
+
+    @extend_schema(operation_id="company_settings_get", responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(company_get()).data)
+
+    @extend_schema(
+        operation_id="company_settings_update", request=InputSerializer, responses=OutputSerializer
+    )
+    def patch(self, request: Request) -> Response:
+        require(access.may_manage_company(self.viewer))
+        company = company_update(company=company_get(), **self.validated(self.InputSerializer, request.data))
+        return Response(self.OutputSerializer(company).data)
 
 
 # --- Departments ------------------------------------------------------------------------------------

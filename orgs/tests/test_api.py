@@ -801,3 +801,37 @@ def test_a_managers_member_list_has_a_constant_query_count(org, client_for, djan
     with django_assert_num_queries(9):
         many = client.get("/api/v1/members/")
     assert many.json()["count"] == few.json()["count"] + 20
+
+
+# --- The company's settings: /api/v1/company/ (O7, issue 17) --------------------------------------------
+
+
+def test_a_company_admin_turns_self_reporting_on_and_everyone_reads_it(org, other_company, client_for):
+    """O5, O7, issue 17: self-reporting is off by default; a company admin turns it on for their
+    own company only."""
+    # given the company as anyone of it reads it
+    body = client_for(org.member).get("/api/v1/company/").json()
+    assert (body["slug"], body["self_reporting"]) == (org.company.slug, False)
+    # when its admin turns self-reporting on
+    response = client_for(org.admin).patch("/api/v1/company/", {"self_reporting": True}, format="json")
+    # then it is on, for this company only
+    assert response.status_code == 200, response.content
+    assert response.json()["self_reporting"] is True
+    org.company.refresh_from_db()
+    other_company.refresh_from_db()
+    assert (org.company.self_reporting, other_company.self_reporting) == (True, False)
+
+
+@pytest.mark.parametrize("who", ["manager", "lead", "member"])
+def test_only_a_company_admin_or_an_org_token_changes_the_settings(org, client_for, token_client, who):
+    client = client_for(getattr(org, who))
+    response = client.patch("/api/v1/company/", {"self_reporting": True}, format="json")
+    assert response.status_code == 403
+    read_only = token_client(org.company, scopes=["read"])
+    assert read_only.patch("/api/v1/company/", {"self_reporting": True}, format="json").status_code == 403
+    org.company.refresh_from_db()
+    assert org.company.self_reporting is False
+    by_token = token_client(org.company, scopes=["org"]).patch(
+        "/api/v1/company/", {"self_reporting": True}, format="json"
+    )
+    assert by_token.status_code == 200, by_token.content

@@ -501,7 +501,8 @@ def test_people_out_of_reach_are_not_offered_and_are_refused(client, org, other_
     stranger = make_member(other_company, email="gus@globex.example")
     client.force_login(org.lead.user)
     offered = {member.user_id for member in client.get("/logger/").context["people"]}
-    assert offered == {org.lead.user_id, org.ann.user_id, org.bob.user_id}
+    # O5, issue 17: the people of their team, not the lead themselves (who is in it too)
+    assert offered == {org.ann.user_id, org.bob.user_id}
     for person in (org.cid, stranger):
         response = logger_post(
             client, org.lead, [{"person": person.user_id, "kpi": org.calls.id, "value": "1"}]
@@ -509,6 +510,25 @@ def test_people_out_of_reach_are_not_offered_and_are_refused(client, org, other_
         assert response.status_code == 400
         assert response.context["rows"][0]["errors"] == ["Choose a person from the list."]
     assert actions(org.company) == []
+
+
+def test_a_lead_does_not_record_for_themselves_unless_the_company_allows_it(client, org):
+    """O5, O7, issue 17: the logger refuses a head's own row; with self-reporting on, it offers
+    them and records it, and a member records their own (and only their own)."""
+    from orgs.services import company_update
+
+    response = logger_post(
+        client, org.lead, [{"person": org.lead.user_id, "kpi": org.calls.id, "value": "1"}]
+    )
+    assert response.status_code == 400
+    assert actions(org.company) == []
+
+    company_update(company=org.company, self_reporting=True)
+    client.force_login(org.ann.user)
+    assert {member.user_id for member in client.get("/logger/").context["people"]} == {org.ann.user_id}
+    for member in (org.lead, org.ann):
+        logger_post(client, member, [{"person": member.user_id, "kpi": org.calls.id, "value": "1"}])
+    assert [action.member_id for action in actions(org.company)] == [org.lead.user_id, org.ann.user_id]
 
 
 def test_members_may_not_use_the_logger(client, org):

@@ -4,9 +4,11 @@ Who may do what (O4). A token acts for its whole company: ``actions`` scope to r
 ``read`` to list and to read ratings, ``definitions`` to recalculate. A session user:
 
 * records and voids actions for the people they manage: a company admin for anyone, a department
-  manager for the people of their departments, a team lead for the people of their teams; anyone
-  else is refused (403). A person outside their reach is ``unknown_user``, exactly as someone who
-  does not exist, so nobody learns who else is in the company;
+  manager for the people of their departments, a team lead for the people of their teams, never
+  themselves unless the company allows self-reporting (then everyone their own too); anyone else
+  is refused (403). A person outside their reach is ``unknown_user``, exactly as someone who does
+  not exist, so nobody learns who else is in the company (the rule is the service's,
+  ``orgs.access.members_recorded_by``);
 * lists the actions of the people they see (``orgs.access.visible_members``: a member their own);
 * reads the company's leaderboard and those of the departments and teams they see
   (``visible_departments`` / ``visible_teams``); another unit's id is ``not_found`` on ``scope``;

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -307,11 +307,14 @@ class _Lookups:
     KPI once. The KPIs stay locked ``FOR SHARE`` to the end of the transaction, and the people are
     those of its first read of them: a file is recorded as the company was when it met each key.
 
-    ``people`` are those the recorder may record for (O4): anyone else is unknown to it, exactly
-    as someone who does not exist, so an answer never tells who else is in the company."""
+    ``people`` are those the recorder may record for (O5, ``orgs.access.members_recorded_by``):
+    anyone else is unknown to it, exactly as someone who does not exist, so an answer never tells
+    who else is in the company. The recorder themselves is refused with the same code and a
+    message saying why (issue 17)."""
 
-    def __init__(self, people):
+    def __init__(self, people, recorder: Member | None = None):
         self.people = people
+        self.recorder = recorder
         self.kpis: dict[str, Kpi | None] = {}
         self.by_email: dict[str, _Person] = {}
         self.by_external_id: dict[str, _Person] = {}
@@ -320,6 +323,19 @@ class _Lookups:
         self.user_ids: set[int] = set()
         self.reach = _Reach({}, {}, {})
         self.reach_kpis: set[int] = set()
+
+    def is_recorder(self, item: _Item) -> bool:
+        """Whether an item the recorder may not record names the recorder themselves (O5). Asked
+        only of refused items: telling people about themselves reveals nobody else."""
+        recorder = self.recorder
+        if recorder is None:
+            return False
+        if item.user_id_key is not None:
+            return item.user_id_key == recorder.user_id
+        key = item.user_key
+        return key.lower() == recorder.user.email.lower() or (
+            bool(recorder.external_id) and key == recorder.external_id
+        )
 
     def load(self, items: list[_Item]) -> None:
         kpi_keys = {item.kpi_key for item in items if item.kpi_key} - self.kpis.keys()
@@ -344,6 +360,13 @@ class _Lookups:
             self.reach_kpis |= kpi_ids
 
 
+def _not_for_yourself() -> str:
+    return _(
+        "You record actions for the people you manage, not for yourself: your company does not "
+        "allow self-reporting."
+    )
+
+
 def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
     lookups.load(items)
     kpis, by_id = lookups.kpis, lookups.by_id
@@ -361,7 +384,9 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
                 )
         if item.user_id_key is not None:
             item.member = by_id.get(item.user_id_key)
-            if item.member is None:
+            if item.member is None and lookups.is_recorder(item):
+                _error(errors, RatingErrorCode.UNKNOWN_USER, _not_for_yourself(), item.index, "user")
+            elif item.member is None:
                 _error(
                     errors,
                     RatingErrorCode.UNKNOWN_USER,
@@ -371,7 +396,9 @@ def _resolve(items: list[_Item], errors: list, lookups: _Lookups) -> None:
                 )
         elif item.user_key:
             item.member = by_email.get(item.user_key.lower()) or by_external_id.get(item.user_key)
-            if item.member is None:
+            if item.member is None and lookups.is_recorder(item):
+                _error(errors, RatingErrorCode.UNKNOWN_USER, _not_for_yourself(), item.index, "user")
+            elif item.member is None:
                 _error(
                     errors,
                     RatingErrorCode.UNKNOWN_USER,
@@ -571,9 +598,10 @@ class ActionsRecorder:
     memory): a person's rating total is rewritten once per file, not once per batch. Use it
     through ``actions_recorder``; ``actions_record`` is one batch of it.
 
-    ``recorded_by`` records for the people they see (O4: a company admin for anyone, a manager or
-    a lead for the people of their units); ``None`` (a token, the system) for anyone. Everyone
-    else is ``unknown_user`` to them, as if they did not exist.
+    ``recorded_by`` records for the people they manage (O5: a company admin for anyone, a manager
+    or a lead for the people of their units, not themselves unless the company allows
+    self-reporting); ``None`` (a token, the system) for anyone. Everyone else is ``unknown_user``
+    to them, as if they did not exist.
     """
 
     def __init__(self, *, source: str, recorded_by: Member | None, now: datetime.datetime | None):
@@ -584,7 +612,7 @@ class ActionsRecorder:
         self.now = now or timezone.now()
         self.source = source
         self.recorded_by_id = recorded_by.user_id if recorded_by is not None else None
-        self._lookups = _Lookups(access.visible_members(recorded_by))
+        self._lookups = _Lookups(access.members_recorded_by(recorded_by), recorded_by)
         self._change = AggregateChange()
         self._points: dict[tuple[int, Decimal], Decimal] = {}  # (KPI, value) → points (R2), for a file
         self._batches = 0
@@ -606,10 +634,16 @@ class ActionsRecorder:
             kpi = item.kpi
             points = self._points.get((kpi.id, item.value))
             if points is None:
-                points = kpi_points(kpi, item.value)
+                try:
+                    points = kpi_points(kpi, item.value)
+                except DomainError as error:  # more points than an action may give
+                    _error(errors, error.code, error.message, item.index, error.field)
+                    continue
                 self._points[(kpi.id, item.value)] = points
             item.points = points
             item.day = item.occurred_at.astimezone(tz).date()
+        if errors:
+            raise DomainError.many(errors)
         conflicts: list[DomainError] = []
         _match_in_batch(parsed, conflicts)
         if conflicts:  # report the external ids recorded before too, and insert nothing
@@ -701,7 +735,17 @@ def actions_recorder(
     with transaction.atomic():
         recorder = ActionsRecorder(source=source, recorded_by=recorded_by, now=now)
         yield recorder
-        recorder.flush()
+        try:
+            recorder.flush()
+        except DataError as error:
+            # A total past its column (``ratings.services.points``): only many of the largest
+            # actions for one person or day get there. Everything is rolled back, as for any
+            # refused batch.
+            raise DomainError(
+                RatingErrorCode.VALUE_INVALID,
+                _("These actions would take a total of points past the largest the platform keeps."),
+                field="value",
+            ) from error
 
 
 def actions_record(

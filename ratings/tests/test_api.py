@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kpis.models import Kpi
 from kpis.tests.factories import make_active_kpi, make_kpi
 from orgs.models import Role
 from orgs.tenancy import company_context
@@ -265,6 +266,100 @@ def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_m
     )
     assert response.status_code == 400
     assert response.json() == {"errors": [error("unknown_user", "user", 0), error("unknown_kpi", "kpi", 1)]}
+
+
+# --- Recording and voiding for oneself (O5, issue 17) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["lead", "manager"])
+def test_heads_neither_record_nor_void_for_themselves(org, client_for, who):
+    """O5, issue 17: a head records and voids for the people they manage, not for themselves (the
+    recording service took its people from ``visible_members``, which includes the caller)."""
+    head = getattr(org, who)
+    client = client_for(head)
+    # when the head records points for themselves, by e-mail
+    response = client.post(ACTIONS, item(user=head.user.email, value="999999"), format="json")
+    # then it is refused, saying why, and nothing is recorded
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [error("unknown_user", "user")]}
+    assert "yourself" in response.json()["errors"][0]["message"]
+    assert action_count(org.company) == 0
+    # and an action recorded for them by someone else is not theirs to void
+    own = record(org, [item(user=head.user.email)], recorded_by=org.admin).results[0]["id"]
+    voided = client.post(f"{ACTIONS}{own}/void/", {"reason": "mine"}, format="json")
+    assert voided.status_code == 403, voided.content
+    assert voided.json() == {"errors": [error("permission_denied")]}
+    with company_context(org.company.id):
+        assert KpiAction.objects.get(id=own).voided_at is None
+
+
+def test_company_admins_and_tokens_record_and_void_for_anyone_themselves_included(
+    org, client_for, actions_client
+):
+    """O5, issue 17: a company admin and a company token keep recording for anyone."""
+    admin = client_for(org.admin)
+    response = admin.post(ACTIONS, item(user="admin@acme.example"), format="json")
+    assert response.status_code == 201, response.content
+    action_id = response.json()["results"][0]["id"]
+    assert admin.post(f"{ACTIONS}{action_id}/void/", {"reason": "x"}, format="json").status_code == 200
+    by_token = actions_client.post(ACTIONS, item(user="lead@acme.example"), format="json")
+    assert by_token.status_code == 201, by_token.content
+
+
+def test_with_self_reporting_people_record_and_void_their_own_results(org, client_for):
+    """O5, O7, issue 17: a company that allows self-reporting lets everyone record and void their
+    own results; the people they do not manage stay out of reach."""
+    from orgs.services import company_update
+
+    company_update(company=org.company, self_reporting=True)
+    ann, lead = client_for(org.ann), client_for(org.lead)
+    mine = ann.post(ACTIONS, item(user="ann@acme.example"), format="json")
+    assert mine.status_code == 201, mine.content
+    assert ann.post(ACTIONS, item(user="bob@acme.example"), format="json").json() == {
+        "errors": [error("unknown_user", "user")]
+    }
+    assert lead.post(ACTIONS, item(user="lead@acme.example"), format="json").status_code == 201
+    action_id = mine.json()["results"][0]["id"]
+    assert ann.post(f"{ACTIONS}{action_id}/void/", {"reason": "typo"}, format="json").status_code == 200
+
+
+# --- Points that fit (R2, issue 17) -------------------------------------------------------------------
+
+
+def test_an_action_whose_points_would_not_fit_is_refused_not_a_500(org, actions_client):
+    """R2, issue 17: points beyond what an action may give (999,999,999,999.99) answer
+    ``value_invalid`` with the item's index, for a KPI saved before ratios were bounded too, and
+    nothing is recorded (on PostgreSQL the points column overflowed: a 500)."""
+    with company_context(org.company.id):
+        Kpi.objects.filter(id=org.deals.id).update(rating_units=Decimal("0.01"), rating_points=2147483647)
+    response = actions_client.post(
+        ACTIONS,
+        [item(value="1"), item(kpi="deals", value="10"), item(kpi="deals", value="0.01")],
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [error("value_invalid", "value", 1)]}
+    assert "999,999,999,999.99" in response.json()["errors"][0]["message"]
+    assert action_count(org.company) == 0
+
+
+@pytest.mark.postgres
+def test_a_total_that_would_overflow_is_refused_not_a_500(org, actions_client):
+    """R2, R6, issue 17: a person's period total keeps its rank in a bigint of cents (about
+    9.2 × 10^16 points); a batch that would take it past is ``value_invalid``, and nothing is
+    recorded (a 500 before)."""
+    from ratings.models import RatingTotal
+
+    # given ann's all-time total near the largest the rank's bigint holds
+    record(org, [item(kpi="deals", value="1")])
+    with company_context(org.company.id):
+        RatingTotal.objects.filter(member=org.ann, period="all").update(points=Decimal("92233720368000000"))
+    # when a batch adds the points of one of the largest actions
+    response = actions_client.post(ACTIONS, item(kpi="deals", value="99999999999.99"), format="json")
+    # then it is refused, and nothing is recorded
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [error("value_invalid", "value")]}
+    assert action_count(org.company) == 1
 
 
 # --- Listing: GET /api/v1/actions/ ----------------------------------------------------------------------

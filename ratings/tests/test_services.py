@@ -102,6 +102,35 @@ def test_points_are_value_times_m_over_n_rounded_half_up(value, units, points, e
     ) == Decimal(expected)
 
 
+def test_points_that_would_not_fit_are_refused():
+    """R2, issue 17: an action gives at most 999,999,999,999.99 points (the points column holds
+    16 digits, and the day and period totals sum many actions); more is ``value_invalid``."""
+    most = services.compute_points(
+        Decimal("999999999999.99"), in_rating=True, rating_units=Decimal(1), rating_points=1
+    )
+    assert most == Decimal("999999999999.99")
+    for value, units, points in [
+        ("1000000000000", "1", 1),
+        ("10", "0.01", 2147483647),
+        ("999999999999.99", "0.01", 1),
+    ]:
+        with pytest.raises(DomainError) as excinfo:
+            services.compute_points(
+                Decimal(value), in_rating=True, rating_units=Decimal(units), rating_points=points
+            )
+        assert (excinfo.value.code, excinfo.value.field) == ("value_invalid", "value")
+    # outside the rating a value gives no points at all, however large
+    assert (
+        services.compute_points(
+            Decimal("999999999999.99"),
+            in_rating=False,
+            rating_units=Decimal("0.01"),
+            rating_points=2147483647,
+        )
+        == 0
+    )
+
+
 def test_a_kpi_outside_the_rating_gives_no_points():
     assert (
         services.compute_points(Decimal("9"), in_rating=False, rating_units=Decimal(1), rating_points=1) == 0
@@ -266,6 +295,43 @@ def test_a_lead_records_for_their_team_only_and_learns_nothing_of_the_others(org
     assert record(org, [{"kpi": "deals", "user": "dan@acme.example", "value": "1"}]).created == 1
 
 
+@pytest.mark.parametrize("source", ["api", "logger", "manual", "import"])
+def test_a_head_records_and_voids_for_their_people_not_for_themselves(org, make_member, source):
+    """O5, issue 17: one rule in the service, for every source (API, logger, admin, import): a
+    lead records and voids for their team, never for themselves, unless the company allows
+    self-reporting (O7)."""
+    # given a lead of Alpha who is in Alpha themselves
+    lead = make_member(org.company, Role.MEMBER, email="lead@acme.example", team=org.alpha)
+    with company_context(org.company.id):
+        org_services.team_set_leads(team=org.alpha, leads=[lead])
+        lead = Member.objects.get(user_id=lead.user_id)
+    mine = {"kpi": "calls", "user": "lead@acme.example", "value": "5"}
+
+    # when they record for themselves, by e-mail or as an object, then it is refused with a message
+    # that says why, and nothing is recorded
+    for items in ([mine], [{**mine, "user": lead}]):
+        with pytest.raises(DomainError) as excinfo:
+            record(org, items, recorded_by=lead, source=source)
+        assert errors_of(excinfo) == [("unknown_user", "user", 0)]
+        assert "yourself" in excinfo.value.message
+    with company_context(org.company.id):
+        assert not KpiAction.objects.exists()
+
+    # and an action of theirs, recorded by an admin, is not theirs to void
+    own = record(org, [mine]).results[0]["id"]
+    with company_context(org.company.id), pytest.raises(DomainError) as excinfo:
+        services.action_void(action=KpiAction.objects.get(id=own), reason="mine", voided_by=lead)
+    assert excinfo.value.code == "permission_denied"
+
+    # when the company allows self-reporting, they record and void their own
+    org_services.company_update(company=org.company, self_reporting=True)
+    with company_context(org.company.id):
+        lead = Member.objects.get(user_id=lead.user_id)  # the setting is read once per person
+    assert record(org, [mine], recorded_by=lead, source=source).created == 1
+    with company_context(org.company.id):
+        services.action_void(action=KpiAction.objects.get(id=own), reason="mine", voided_by=lead)
+
+
 def test_another_companys_people_and_kpis_are_unknown(org, other_company, make_member):
     make_member(other_company, Role.MEMBER, email="eve@globex.example")
     with company_context(other_company.id):
@@ -421,13 +487,14 @@ def test_an_action_late_on_the_last_local_day_counts_in_that_month(org):
 # --- Voiding (R5) and KPIs that stop counting (R6) --------------------------------------------------
 
 
-def test_a_voided_action_stops_counting_and_keeps_who_and_why(org):
+def test_a_voided_action_stops_counting_and_keeps_who_and_why(org, make_member):
+    admin = make_member(org.company, Role.ADMIN, email="boss@acme.example")
     result = record(org, [{"kpi": "deals", "user": "ann@acme.example", "value": "1"}])
     with company_context(org.company.id):
         action = KpiAction.objects.get(id=result.results[0]["id"])
-        services.action_void(action=action, reason="typo", voided_by=org.bob)
+        services.action_void(action=action, reason="typo", voided_by=admin)
         action.refresh_from_db()
-        assert (action.void_reason, action.voided_by_id) == ("typo", org.bob.user_id)
+        assert (action.void_reason, action.voided_by_id) == ("typo", admin.user_id)
         assert RatingTotal.objects.get(period="all").points == 0
         assert DailyTotal.objects.get().actions == 0
         with pytest.raises(DomainError) as excinfo:
