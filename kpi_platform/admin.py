@@ -31,6 +31,7 @@ from kpi_platform import hooks
 from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
 from orgs import access
+from orgs.forms import AdminEmailAuthenticationForm
 from orgs.models import Company, Member
 from orgs.tenancy import current_company_id_or_none
 
@@ -46,6 +47,8 @@ def _index_title() -> str:
 
 
 admin.site.site_header = _("KPI Platform")
+# Signs in by e-mail like the site, asking which company when the password opens several (issue 17).
+admin.site.login_form = AdminEmailAuthenticationForm
 admin.site.site_title = _("KPI Platform admin")
 # Read when a page renders, inside the request's company context.
 admin.site.index_title = lazy(_index_title, str)()

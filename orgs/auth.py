@@ -7,6 +7,10 @@ import re
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -187,3 +191,63 @@ def login_locked_out(request: HttpRequest, response: HttpResponse | None, creden
     form = EmailAuthenticationForm(request, initial={"username": username})
     context = {"form": form, "locked_out": message, "next": request.POST.get("next", "")}
     return render(request, "registration/login.html", context, status=429)
+
+
+# --- Sign-in by e-mail, to one company's account (O3, issue 17) -----------------------------------
+
+
+class CompanyChoiceRequired(Exception):
+    """The password opened accounts of the e-mail in several companies: the person chooses one.
+
+    Raised rather than answering ``None``, because ``None`` is a failed sign-in to django-axes,
+    and the password was right. ``orgs.forms.EmailAuthenticationForm`` catches it.
+    """
+
+    def __init__(self, accounts: list):
+        super().__init__("choose a company")
+        self.accounts = accounts
+
+
+def accounts_of(email: str):
+    """Every account of ``email`` (case-insensitive), the company's name at hand, by company name.
+
+    The users table has no row-level security: sign-in runs before a company is known."""
+    return (
+        get_user_model()
+        .objects.filter(Exact(Lower("email"), email.strip().lower()))
+        .select_related("company")
+        .order_by("company__name", "id")
+    )
+
+
+class EmailBackend(ModelBackend):
+    """Sign-in by e-mail and password, to one company's account (O3, issue 17).
+
+    The same e-mail may have an account in several companies, each with its own password (the
+    account is the membership: ``orgs.models.User``). The password is tried on each active account
+    of the e-mail; the ones it opens are the candidates. One: that account. Several: the one of
+    ``company`` (an id) when given, else ``CompanyChoiceRequired`` so the form asks which. A
+    company the password did not open is never offered, so the choice tells nothing the password
+    did not prove. As ModelBackend does, the hasher runs once even when the e-mail has no account,
+    so an unknown address answers as slowly as a wrong password. (An address with several accounts
+    runs it once per account: the time may tell how many accounts it has, never in which companies.)
+
+    This replaces ModelBackend, whose ``get_by_natural_key`` needs a unique e-mail (hence auth.W004,
+    silenced in settings); permissions are still ModelBackend's.
+    """
+
+    def authenticate(self, request, username=None, password=None, company=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+        accounts = [account for account in accounts_of(username) if self.user_can_authenticate(account)]
+        if not accounts:
+            get_user_model()().set_password(password)  # the time a wrong password takes
+            return None
+        opened = [account for account in accounts if account.check_password(password)]
+        if company is not None:
+            opened = [account for account in opened if account.company_id == int(company)]
+        if len(opened) > 1:
+            raise CompanyChoiceRequired(opened)
+        return opened[0] if opened else None

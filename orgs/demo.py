@@ -220,7 +220,7 @@ def demo_heads(demo: Demo) -> None:
 
 def demo_platform_operator() -> bool:
     """The platform superuser: global, in no company."""
-    if User.objects.filter(email__iexact=ROOT_EMAIL).exists():
+    if User.objects.filter(company__isnull=True, email__iexact=ROOT_EMAIL).exists():
         return False
     User.objects.create_superuser(ROOT_EMAIL, DEMO_PASSWORD, first_name="Platform", last_name="Operator")
     return True

@@ -1,16 +1,139 @@
+import time
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+# The accounts a right password opened, kept for the second step (never the password itself).
+CHOICE_SESSION_KEY = "sign_in_choice"
+CHOICE_SECONDS = 600
+BACKEND = "orgs.auth.EmailBackend"
 
 
 class EmailAuthenticationForm(AuthenticationForm):
-    """Sign in by e-mail (the user model's USERNAME_FIELD), case-insensitively."""
+    """Sign in by e-mail (the user model's USERNAME_FIELD), case-insensitively, to one company.
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    The same e-mail may have accounts in several companies (O3, issue 17). When the password opens
+    more than one, the first step keeps those accounts' ids in the session for ten minutes and
+    the form asks which company; the second step posts the e-mail and the chosen company, and
+    signs in to that company's account. Only companies whose account the password opened are
+    offered: the choice reveals nothing the password did not prove.
+    """
+
+    company = forms.TypedChoiceField(
+        label=_("Company"),
+        coerce=int,
+        empty_value=None,
+        required=False,  # the first step has no company; the page asks for one in the second
+        choices=(),
+        widget=forms.RadioSelect(attrs={"required": True}),
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "choose_company": _(
+            "Your e-mail address has accounts in several companies. Choose the one to sign in to."
+        ),
+        "choice_expired": _("Please sign in again: the choice of company has expired."),
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
         self.fields["username"].label = _("E-mail")
         self.fields["username"].widget.input_type = "email"
+        self.second_step = self.is_bound and bool(self.data.get("company")) and not self.data.get("password")
+        if self.second_step:
+            self.fields["password"].required = False  # proved by the first step, if there was one
+            choice = self._pending_choice()
+            if choice is not None:
+                self._offer_choices(choice["accounts"])
+
+    # --- The choice of company ---------------------------------------------------------------------
+
+    def _session(self):
+        return getattr(self.request, "session", None)
+
+    def _pending_choice(self) -> dict | None:
+        session = self._session()
+        choice = session.get(CHOICE_SESSION_KEY) if session is not None else None
+        if not choice or choice.get("until", 0) < time.time():
+            return None
+        return choice
+
+    def _offer_choices(self, account_ids: list[int]) -> None:
+        accounts = get_user_model().objects.filter(id__in=account_ids).select_related("company")
+        self.fields["company"].choices = [
+            (account.company_id, account.company.name)
+            for account in sorted(accounts, key=lambda account: (account.company.name, account.id))
+            if account.company_id is not None
+        ]
+
+    def _remember_choice(self, email: str, accounts: list) -> None:
+        session = self._session()
+        if session is None:
+            return
+        session[CHOICE_SESSION_KEY] = {
+            "email": email,
+            "accounts": [account.id for account in accounts],
+            "until": time.time() + CHOICE_SECONDS,
+        }
+        self._offer_choices(session[CHOICE_SESSION_KEY]["accounts"])
+
+    def _chosen_account(self, email: str, company_id: int):
+        choice = self._pending_choice()
+        if choice is None or choice["email"] != email:
+            return None
+        account = (
+            get_user_model()
+            .objects.filter(id__in=choice["accounts"], company_id=company_id, is_active=True)
+            .first()
+        )
+        if account is not None:
+            del self._session()[CHOICE_SESSION_KEY]
+            account.backend = BACKEND
+        return account
+
+    @property
+    def asks_company(self) -> bool:
+        return bool(self.fields["company"].choices)
+
+    # --- Validation ----------------------------------------------------------------------------------
 
     def clean(self):
-        if self.cleaned_data.get("username"):
-            self.cleaned_data["username"] = self.cleaned_data["username"].strip().lower()
-        return super().clean()
+        from orgs.auth import CompanyChoiceRequired
+
+        username = (self.cleaned_data.get("username") or "").strip().lower()
+        if username:
+            self.cleaned_data["username"] = username
+        password = self.cleaned_data.get("password")
+        company = self.cleaned_data.get("company")
+        if self.second_step:
+            self.user_cache = self._chosen_account(username, company) if username and company else None
+            if self.user_cache is None:
+                self.fields["company"].choices = []
+                raise ValidationError(self.error_messages["choice_expired"], code="choice_expired")
+        elif username and password:
+            try:
+                self.user_cache = authenticate(
+                    self.request, username=username, password=password, company=company
+                )
+            except CompanyChoiceRequired as needed:
+                self._remember_choice(username, needed.accounts)
+                raise ValidationError(self.error_messages["choose_company"], code="choose_company") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            if self._session() is not None:
+                self._session().pop(CHOICE_SESSION_KEY, None)  # an earlier, unfinished choice
+        else:
+            return self.cleaned_data
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class AdminEmailAuthenticationForm(EmailAuthenticationForm, AdminAuthenticationForm):
+    """The admin site's sign-in: the same, for company admins (staff) only."""
+
+    error_messages = {**EmailAuthenticationForm.error_messages, **AdminAuthenticationForm.error_messages}

@@ -142,14 +142,21 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person's sign-in (by e-mail). Global, because sign-in happens before any company is known.
+    """A person's account in one company (by e-mail). Global, because sign-in happens before any
+    company is known.
+
+    The account *is* the membership (O3, issue 17): the same e-mail may have an account in several
+    companies, each a row of its own with its own password, name, language and ``Member`` (role,
+    department, team), and nothing one company does touches or reveals another's. So the e-mail
+    is unique per company (case-insensitively), and among platform operators, who have no company.
+    Signing in finds every account of the e-mail that the password opens and asks which company
+    when there are several (``orgs.auth.EmailBackend``).
 
     ``company`` is how a session finds its company; everything the company knows about the
-    person (role, department, team) is on the company-scoped ``Member``. Platform operators
-    (superusers) have no company.
+    person (role, department, team) is on the company-scoped ``Member``.
     """
 
-    email = models.EmailField(_("e-mail"), unique=True)
+    email = models.EmailField(_("e-mail"))
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
@@ -167,6 +174,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [
+            # Also the index sign-in finds an e-mail's accounts by (its leading column).
+            models.UniqueConstraint(
+                Lower("email"),
+                "company",
+                condition=models.Q(company__isnull=False),
+                name="user_email_unique_in_company",
+                violation_error_message=_("This e-mail address is already in use."),
+            ),
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=models.Q(company__isnull=True),
+                name="user_email_unique_among_operators",
+                violation_error_message=_("This e-mail address is already in use."),
+            ),
+        ]
+        indexes = [
+            # Recording looks people up by their stored (lower-case) e-mail, as the unique column
+            # it replaces was: ratings.services.recording._load_people.
+            models.Index(fields=["email"], name="user_email"),
+        ]
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email

@@ -330,6 +330,19 @@ def _check_external_id(external_id: str, exclude_id: int | None = None) -> None:
         )
 
 
+def _check_email(email: str, exclude_id: int | None = None) -> None:
+    """An e-mail is taken only by another account of this company (O3, issue 17).
+
+    The same address may have an account in any number of companies, each its own row: another
+    company's account is neither looked at nor touched, so nothing here tells whether it exists.
+    """
+    colleagues = User.objects.filter(company_id=current_company_id()).exclude(id=exclude_id)
+    if colleagues.filter(email__iexact=email).exists():
+        raise DomainError(
+            OrgErrorCode.EMAIL_TAKEN, _("This e-mail address is already in use."), field="email"
+        )
+
+
 @transaction.atomic
 def member_create(
     *,
@@ -345,11 +358,7 @@ def member_create(
     is_active: bool = True,
 ) -> Member:
     email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        # The same answer whichever company the address is in: nothing leaks across companies.
-        raise DomainError(
-            OrgErrorCode.EMAIL_TAKEN, _("This e-mail address is already in use."), field="email"
-        )
+    _check_email(email)
     _check_external_id(external_id)
     _check_language(language)
     user = User(
@@ -393,10 +402,7 @@ def member_update(
     user_fields = []
     if email is not None:
         email = User.objects.normalize_email(email).strip().lower()
-        if User.objects.filter(email__iexact=email).exclude(id=user.id).exists():
-            raise DomainError(
-                OrgErrorCode.EMAIL_TAKEN, _("This e-mail address is already in use."), field="email"
-            )
+        _check_email(email, exclude_id=user.id)
         user.email = email
         user_fields.append("email")
     for field, value in (("first_name", first_name), ("last_name", last_name)):

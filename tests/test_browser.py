@@ -44,6 +44,27 @@ def test_a_wrong_password_shows_an_error_and_keeps_the_email(company, make_membe
     assert page.input_value("#id_username") == "bob@acme.example"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_person_in_two_companies_chooses_one_when_signing_in(
+    company, other_company, make_member, browser_page, live_server, screenshot
+):
+    """O3, issue 17: the same e-mail and password at Acme and Globex: the page asks which company."""
+    for each, name in ((company, "Pat"), (other_company, "Patricia")):
+        make_member(each, Role.MEMBER, email="pat@example.com", first_name=name, password="sign-in-2026")
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "pat@example.com")
+    page.fill("#id_password", "sign-in-2026")
+    page.click("button[type=submit]")
+    # the choice, of the two companies
+    assert page.locator("#company-choice").inner_text().split() == ["Company", "Acme", "Globex"]
+    screenshot(page, "login-choose-company")
+    page.get_by_label("Globex").check()
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Welcome, Patricia" in page.inner_text("h1")
+
+
 # --- The pages of the demo company, role by role (PRODUCT D1–D6, O4, O5) ---------------------------
 
 

@@ -536,9 +536,18 @@ def test_a_people_file_creates_new_people_once_and_reports_bad_rows(acme, in_com
         assert not Member.objects.filter(user__email="zoe@acme.example").exists()
 
 
-def test_a_people_file_cannot_take_another_companys_e_mail(acme, globex):
-    rows = [["email"], ["zed@globex.example"]]
+def test_a_people_file_with_another_companys_e_mail_adds_a_person_of_its_own(acme, globex):
+    """O3, issue 17: the import neither refuses another company's address (an oracle) nor
+    counts it as a duplicate: it is a new person of Acme, and Globex's Zed is untouched."""
+    from orgs.models import Member, User
+
+    rows = [["email", "first name"], ["Zed@globex.example", "Zara"]]
+    before = User.objects.values().get(pk=globex.zed.pk)
 
     job = run(acme.company, csv_bytes(rows), "people.csv", kind=ImportKind.MEMBERS)
 
-    assert [(e["row"], e["column"]) for e in job.errors] == [(2, "email")]
+    assert (job.status, job.created, job.duplicates, job.errors) == (ImportStatus.SUCCEEDED, 1, 0, [])
+    with company_context(acme.company.id):
+        ours = Member.objects.select_related("user").get(user__email="zed@globex.example")
+    assert (ours.user.company_id, ours.user.first_name) == (acme.company.id, "Zara")
+    assert User.objects.values().get(pk=globex.zed.pk) == before

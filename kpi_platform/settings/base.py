@@ -108,8 +108,13 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 AUTHENTICATION_BACKENDS = [
     "orgs.auth.LoginAttemptsBackend",  # first: refuses locked-out sign-ins before any password check
-    "django.contrib.auth.backends.ModelBackend",
+    # Not ModelBackend: an e-mail may have an account in several companies (O3, issue 17).
+    "orgs.auth.EmailBackend",
 ]
+# auth.W004: the e-mail (USERNAME_FIELD) is unique per company, not globally (issue 17): the same
+# person may have an account in several companies. orgs.auth.EmailBackend signs in by e-mail and
+# asks which company when the password opens several; Django's ModelBackend is not used.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

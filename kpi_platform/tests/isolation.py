@@ -219,11 +219,19 @@ class Side:
         return pk
 
 
+# One person with an account in both companies (O3, issue 17): a company admin at A, a member at B,
+# one e-mail and one password. Their address names neither company; each account's name carries
+# its company's tag, so B's account is B's data like any other.
+TWIN_EMAIL = "twin@both.example"
+TWIN_PASSWORD = "twin-2026-pass-word"
+
+
 @dataclass
 class World:
     a: Side
     b: Side
     operator: User
+    twins: dict[str, Member] = field(default_factory=dict)  # company tag → the twin's account there
     b_rows: dict[str, list] = field(default_factory=dict)  # B's rows as built (tests roll back)
 
     @property
@@ -285,7 +293,18 @@ def build_world() -> World:
     AccessLog.objects.create(**who)
     AccessFailureLog.objects.create(**who)
     operator = User.objects.create_superuser("operator@platform.example", "operator-2026-pass")
-    return World(a, b, operator, snapshot(b.company))
+    twins = {}
+    for side, role in ((a, Role.ADMIN), (b, Role.MEMBER)):
+        with company_context(side.company.id):
+            twins[side.tag] = MemberFactory(
+                email=TWIN_EMAIL,
+                password=TWIN_PASSWORD,
+                first_name=side.tag.title(),
+                last_name="twin",
+                role=role,
+                team=side.people["member"].team,
+            )
+    return World(a, b, operator, twins, snapshot(b.company))
 
 
 # --- Principals --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import datetime
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from django.views.generic import RedirectView
 
 from kpi_platform.tests import isolation
@@ -440,3 +441,66 @@ def test_other_peoples_targets_and_their_history_follow_the_holder_for_every_rol
         got[principal] = ({names[t["id"]] for t in listed if t["id"] in names}, details, in_history)
         expected[principal] = (expected[principal],) * 3
     assert got == expected
+
+
+# --- A person in both companies (O3, issue 17) ----------------------------------------------------------
+
+# What a session shows without naming an object: every page, API list and admin list the resolver has.
+SESSION_PAGES = [
+    route
+    for route in ROUTES
+    if not route.object_kwargs and "get" in route.methods() and route.name not in isolation.NO_COMPANY_DATA
+]
+
+
+def _sign_in_as_the_twin(world, side) -> Client:
+    client = Client()
+    asked = client.post(
+        "/accounts/login/", {"username": isolation.TWIN_EMAIL, "password": isolation.TWIN_PASSWORD}
+    )
+    offered = [label for _value, label in asked.context["form"].fields["company"].choices]
+    assert offered == sorted([world.a.company.name, world.b.company.name])
+    chosen = client.post("/accounts/login/", {"username": isolation.TWIN_EMAIL, "company": side.company.id})
+    assert chosen.status_code == 302
+    assert client.session["_auth_user_id"] == str(world.twins[side.tag].pk)
+    return client
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_a_person_in_both_companies_signs_in_to_one_and_sees_only_its_data(db, world, which):
+    """O3, issue 17: the twin (one e-mail, one password; admin at A, member at B) is asked which
+    company, and in the session of the one chosen no page, API list or admin page shows the
+    other's data; the role is that company's (the admin site lets the admin of A in, not the
+    member of B)."""
+    side, other = (world.a, world.b) if which == "a" else (world.b, world.a)
+    client = _sign_in_as_the_twin(world, side)
+    problems = []
+    for route in SESSION_PAGES:
+        path = isolation.url_for(route, isolation.value_kwargs(route))
+        response = client.get(path)
+        if response.status_code >= 500:
+            problems.append(f"GET {path}: {response.status_code}")
+        if leaked := isolation.shown(response, [other.tag]):
+            problems.append(f"GET {path} as the twin at {side.tag}: shows {other.tag}'s data ({leaked})")
+    assert problems == []
+    assert client.get("/").status_code == 200
+    admin = client.get("/admin/orgs/member/")
+    assert (admin.status_code, which) in ((200, "a"), (302, "b"))
+    # the other company's account of the same person is not found, as an id that does not exist
+    theirs = world.twins[other.tag].pk
+    for path in (f"/api/v1/members/{theirs}/", f"/people/{theirs}/"):
+        got, missing = client.get(path), client.get(path.replace(str(theirs), str(isolation.MISSING_ID)))
+        assert (got.status_code, isolation.shown(got, [other.tag])) == (missing.status_code, [])
+
+
+def test_a_companys_token_never_reaches_the_twins_account_in_the_other_company(db, world):
+    """O3, issue 17: A's token (every scope) lists A's account of the twin only and answers B's
+    like an id that does not exist."""
+    client = isolation.client_of(world, "token:" + "+".join(isolation.TOKEN_SCOPES[-1]))
+    listed = client.get("/api/v1/members/", {"limit": 1000}).json()["results"]
+    assert [row["id"] for row in listed if row["email"] == isolation.TWIN_EMAIL] == [world.twins["acme"].pk]
+    theirs = client.get(f"/api/v1/members/{world.twins['globex'].pk}/")
+    missing = client.get(f"/api/v1/members/{isolation.MISSING_ID}/")
+    assert isolation.answer(theirs, (world.twins["globex"].pk, isolation.MISSING_ID)) == isolation.answer(
+        missing, (world.twins["globex"].pk, isolation.MISSING_ID)
+    )

@@ -581,15 +581,43 @@ def test_adding_a_person_creates_their_user_through_the_service(acme_admin, acme
     assert member.external_id == "crm-dave"
 
 
-def test_an_email_in_use_in_another_company_is_a_form_error(acme_admin, acme, globex):
-    # when the admin adds a person with an address the other company uses
+def test_an_email_of_another_company_adds_a_separate_person_and_reveals_nothing(acme_admin, acme, globex):
+    """O3, issue 17: the address another company uses is no "already in use" (an oracle, and a
+    squatter's block) but an account of Acme's own; Globex's person stays as they were."""
+    # given Globex's Zed as they are
+    with company_context(globex.company.id):
+        theirs = Member.objects.values_list("user__email", "user__first_name", "role", "team_id").get(
+            pk=globex.person.pk
+        )
+    # when Acme's admin adds a person with Zed's address
     response = acme_admin.post(
-        "/admin/orgs/member/add/", {"email": "zed@globex.example", "role": "member", "is_active": "on"}
+        "/admin/orgs/member/add/",
+        {"email": "ZED@globex.example", "first_name": "Zoe", "role": "member", "is_active": "on"},
     )
-    # then the answer is the service's neutral refusal, nothing else about that person
+    # then Acme has a person of its own with that address, and the pages show nothing of Globex's
+    assert response.status_code == 302, text(response)
+    with company_context(acme.company.id):
+        ours = Member.objects.select_related("user").get(user__email="zed@globex.example")
+    assert (ours.user.company_id, ours.user.first_name) == (acme.company.id, "Zoe")
+    listed = acme_admin.get("/admin/orgs/member/", {"q": "zed@globex.example"})
+    assert [member.pk for member in listed.context["cl"].result_list] == [ours.pk]
+    assert "Globexian" not in text(listed)
+    # and Globex's Zed is untouched
+    with company_context(globex.company.id):
+        assert (
+            Member.objects.values_list("user__email", "user__first_name", "role", "team_id").get(
+                pk=globex.person.pk
+            )
+            == theirs
+        )
+
+
+def test_an_email_in_use_in_the_same_company_is_a_form_error(acme_admin, acme):
+    response = acme_admin.post(
+        "/admin/orgs/member/add/", {"email": "Alice@acme.example", "role": "member", "is_active": "on"}
+    )
     assert response.status_code == 200
     assert "This e-mail address is already in use." in text(response)
-    assert "Globexian" not in text(response)
 
 
 def test_changing_a_persons_team_and_role_goes_through_the_service(acme_admin, acme):

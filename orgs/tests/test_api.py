@@ -466,6 +466,32 @@ def test_an_admin_creates_and_changes_a_person(org, client_for):
     assert member_row(person, org.company) == (Role.MEMBER, org.support.id, None)
 
 
+def test_another_companys_address_is_no_oracle_and_blocks_nothing(org, other_org, caller):
+    """O3, issue 17: creating a person with an address Globex uses answers exactly as for an
+    address nobody uses (no ``email_taken``), makes a separate account of Acme's, and leaves
+    Globex's person as they were; Acme's list then shows Acme's account only."""
+    globex_before = snapshot(other_org.company)
+    theirs = other_org.person.user.email
+    # when Acme creates a person with Globex's address, and one with an address nobody uses
+    taken = caller.post("/api/v1/members/", {"email": theirs.upper(), "first_name": "Twin"}, format="json")
+    fresh = caller.post("/api/v1/members/", {"email": "nobody-yet@example.com"}, format="json")
+    # then both answers are the same: a new person of Acme's
+    assert (taken.status_code, fresh.status_code) == (201, 201), taken.content
+    assert set(taken.json()) == set(fresh.json())
+    assert taken.json()["email"] == theirs
+    assert taken.json()["id"] != other_org.person.pk
+    with company_context(org.company.id):
+        assert Member.objects.get(pk=taken.json()["id"]).user.company_id == org.company.id
+    # and Globex's rows are unchanged, its person not among Acme's
+    assert snapshot(other_org.company) == globex_before
+    listed = caller.get("/api/v1/members/?limit=100").json()["results"]
+    assert [row["id"] for row in listed if row["email"] == theirs] == [taken.json()["id"]]
+    assert other_org.person.pk not in {row["id"] for row in listed}
+    # and the same address twice in Acme is still taken
+    again = caller.post("/api/v1/members/", {"email": theirs}, format="json")
+    assert (again.status_code, errors(again)) == (400, [("email_taken", "email")])
+
+
 def test_moving_people_answers_how_many_moved(org, caller):
     # when two people (one named twice) move to South
     response = caller.post(

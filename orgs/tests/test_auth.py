@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -96,3 +97,171 @@ def test_the_api_schema_and_its_documentation_are_served_by_the_app(db, client):
     html = docs.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html  # served by the app, no CDN
     assert "cdn." not in html
+
+
+# --- Sign-in to one company's account (O3, issue 17) -------------------------------------------------
+
+LOGIN = "/accounts/login/"
+SHARED = "shared-2026-pass"
+
+
+def _person_in(*companies, email="pat@example.com", password=SHARED):
+    """The same e-mail with an account in each of ``companies``: {company slug: member}."""
+    from orgs.services import member_create
+
+    people = {}
+    for each in companies:
+        with company_context(each.id):
+            people[each.slug] = member_create(email=email, first_name=each.name, password=password)
+    return people
+
+
+def _signed_in_as(client):
+    return client.session.get("_auth_user_id")
+
+
+@pytest.fixture
+def third_company(db):
+    from orgs.services import company_create
+
+    return company_create(slug="initech", name="Initech", languages=["en"], time_zone="UTC")[0]
+
+
+def test_a_password_that_opens_two_accounts_asks_which_company_and_signs_in_to_the_chosen(
+    client, company, other_company
+):
+    """O3, issue 17: sign-in asks which company when the e-mail has several accounts."""
+    # given Pat, with the same password at Acme and Globex
+    people = _person_in(company, other_company)
+    # when Pat signs in
+    asked = client.post(LOGIN, {"username": "Pat@Example.com", "password": SHARED})
+    # then nobody is signed in yet, and the page offers both companies, by name
+    assert asked.status_code == 200
+    assert _signed_in_as(client) is None
+    assert [label for _value, label in asked.context["form"].fields["company"].choices] == ["Acme", "Globex"]
+    html = asked.content.decode()
+    assert "Choose the one to sign in to." in html
+    assert 'name="company"' in html
+    assert SHARED not in html  # the second step does not carry the password
+    # when Pat chooses Globex
+    chosen = client.post(LOGIN, {"username": "pat@example.com", "company": other_company.id})
+    # then Pat is signed in to Globex's account
+    assert chosen.status_code == 302
+    assert _signed_in_as(client) == str(people["globex"].pk)
+
+
+def test_the_choice_offers_only_the_companies_whose_account_the_password_opened(
+    client, company, other_company, third_company
+):
+    """O3, issue 17: no oracle: a company whose account the password did not open is never named."""
+    _person_in(company, other_company)
+    _person_in(third_company, password="initech-2026-other")
+    asked = client.post(LOGIN, {"username": "pat@example.com", "password": SHARED})
+    assert [label for _value, label in asked.context["form"].fields["company"].choices] == ["Acme", "Globex"]
+    assert "Initech" not in asked.content.decode()
+    # and Initech cannot be chosen by posting its id
+    refused = client.post(LOGIN, {"username": "pat@example.com", "company": third_company.id})
+    assert _signed_in_as(client) is None
+    assert refused.status_code == 200
+
+
+def test_a_password_that_opens_one_of_the_accounts_signs_in_to_it_without_asking(
+    client, company, other_company
+):
+    """O3, issue 17: each account has its own password; the other company is never mentioned."""
+    _person_in(company, password="acme-2026-pass-word")
+    theirs = _person_in(other_company, password="globex-2026-pass-word")["globex"]
+    response = client.post(LOGIN, {"username": "pat@example.com", "password": "globex-2026-pass-word"})
+    assert response.status_code == 302
+    assert _signed_in_as(client) == str(theirs.pk)
+
+
+def test_a_wrong_password_for_every_account_is_the_usual_refusal(client, company, other_company):
+    _person_in(company, other_company)
+    response = client.post(LOGIN, {"username": "pat@example.com", "password": "wrong-2026-pass"})
+    assert response.status_code == 200
+    assert response.context["form"].fields["company"].choices == []
+    assert "Please enter a correct" in response.content.decode()
+    assert _signed_in_as(client) is None
+
+
+def test_a_company_cannot_be_chosen_without_the_password_first(client, company, other_company):
+    """The second step signs in only to an account the first step's password opened, in this session."""
+    people = _person_in(company, other_company)
+    # a first step in another browser does not help this one
+    Client().post(LOGIN, {"username": "pat@example.com", "password": SHARED})
+    response = client.post(LOGIN, {"username": "pat@example.com", "company": company.id})
+    assert response.status_code == 200
+    assert _signed_in_as(client) is None
+    # nor does a first step for another e-mail
+    client.post(LOGIN, {"username": "pat@example.com", "password": SHARED})
+    client.post(LOGIN, {"username": "someone@example.com", "company": company.id})
+    assert _signed_in_as(client) is None
+    # and the choice expires
+    session = client.session
+    session["sign_in_choice"]["until"] = 0
+    session.save()
+    expired = client.post(LOGIN, {"username": "pat@example.com", "company": company.id})
+    assert _signed_in_as(client) is None
+    assert "the choice of company has expired" in expired.content.decode()
+    assert people  # both accounts exist throughout
+
+
+def test_an_inactive_account_is_not_offered(client, company, other_company):
+    from orgs.services import member_update
+
+    people = _person_in(company, other_company)
+    with company_context(company.id):
+        member_update(member=people["acme"], is_active=False)
+    response = client.post(LOGIN, {"username": "pat@example.com", "password": SHARED})
+    assert response.status_code == 302
+    assert _signed_in_as(client) == str(people["globex"].pk)
+
+
+def test_the_admin_sign_in_asks_which_company_too(client, company, other_company):
+    """O3, issue 17: the admin's sign-in page is the same form, for company admins."""
+    from orgs.models import Role
+    from orgs.services import member_create
+
+    for each in (company, other_company):
+        with company_context(each.id):
+            member_create(email="boss@example.com", role=Role.ADMIN, password=SHARED)
+    asked = client.post("/admin/login/", {"username": "boss@example.com", "password": SHARED})
+    assert asked.status_code == 200
+    assert 'id="company-choice"' in asked.content.decode()
+    chosen = client.post(
+        "/admin/login/", {"username": "boss@example.com", "company": company.id, "next": "/admin/"}
+    )
+    assert chosen.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert "Acme administration" in client.get("/admin/").content.decode()
+
+
+def test_sign_in_throttling_counts_the_email_once_whatever_its_accounts(client, company, other_company):
+    """django-axes still locks an e-mail out after five failures, and a right password that needs
+    a choice counts as no failure."""
+    _person_in(company, other_company)
+    for _attempt in range(4):
+        client.post(
+            LOGIN, {"username": "pat@example.com", "password": "wrong-2026-pass"}, REMOTE_ADDR="192.0.2.5"
+        )
+    asked = client.post(LOGIN, {"username": "pat@example.com", "password": SHARED}, REMOTE_ADDR="192.0.2.5")
+    assert asked.status_code == 200  # the choice: no fifth failure
+    client.post(
+        LOGIN, {"username": "pat@example.com", "password": "wrong-2026-pass"}, REMOTE_ADDR="192.0.2.5"
+    )
+    locked = client.post(LOGIN, {"username": "pat@example.com", "password": SHARED}, REMOTE_ADDR="192.0.2.5")
+    assert locked.status_code == 429
+
+
+def test_the_backend_runs_the_hasher_even_for_an_unknown_email(db, monkeypatch):
+    """As ModelBackend: an unknown address takes as long as a wrong password."""
+    from django.contrib.auth import base_user
+
+    from orgs.auth import EmailBackend
+
+    calls = []
+    original = base_user.make_password
+    monkeypatch.setattr(base_user, "make_password", lambda *args: calls.append(1) or original(*args))
+    assert EmailBackend().authenticate(None, username="nobody@example.com", password="x-2026-pass") is None
+    assert calls

@@ -23,6 +23,7 @@ from orgs.demo import (
     PEOPLE,
     ROOT_EMAIL,
 )
+from orgs.management.commands import changepassword
 from orgs.models import ApiToken, Company, Department, DepartmentManager, Member, Role, Team, TeamLead, User
 from orgs.tenancy import company_context, current_company_id_or_none
 from orgs.tests.factories import MemberFactory
@@ -112,14 +113,34 @@ def test_create_company_makes_an_existing_member_an_admin(company):
     assert (member.role, member.user.is_staff) == (Role.ADMIN, True)
 
 
-def test_create_company_refuses_an_admin_email_of_another_company_and_creates_nothing(other_company):
+def test_create_company_gives_an_admin_email_of_another_company_an_account_of_its_own(other_company):
+    """O3, issue 17: an address another company uses blocks nothing; each company has its own account."""
     # given an address already used in another company
     with company_context(other_company.id):
-        MemberFactory(email="taken@globex.example")
-    # when / then
-    with pytest.raises(CommandError, match="already in use"):
-        run("create_company", "acme", "--name", "Acme", "--admin-email", "taken@globex.example")
-    assert not Company.objects.filter(slug="acme").exists()
+        theirs = MemberFactory(email="taken@globex.example", role=Role.MEMBER)
+    # when
+    out = run("create_company", "acme", "--name", "Acme", "--admin-email", "taken@globex.example")
+    # then Acme has its own admin account with that address, and Globex's is as it was
+    acme = Company.objects.get(slug="acme")
+    ours = User.objects.get(company=acme, email="taken@globex.example")
+    assert ours.pk != theirs.pk
+    assert (ours.is_staff, ours.has_usable_password()) == (True, False)
+    assert User.objects.get(pk=theirs.pk).is_staff is False
+    assert "changepassword taken@globex.example --company acme" in out
+
+
+def test_changepassword_asks_which_company_when_the_email_has_several_accounts(company, other_company):
+    """O3, issue 17: ``changepassword`` changes one company's account, named with --company."""
+    for each in (company, other_company):
+        with company_context(each.id):
+            MemberFactory(email="ann@example.com")
+    with pytest.raises(CommandError, match=r"several companies \(acme, globex\): say which with --company"):
+        run("changepassword", "ann@example.com")
+    command = changepassword.Command(stdout=StringIO())
+    command._get_pass = lambda prompt="": "a new pass-2026-phrase"
+    call_command(command, "ann@example.com", "--company", "globex")
+    changed = {user.company_id: user.check_password("a new pass-2026-phrase") for user in User.objects.all()}
+    assert changed == {company.id: False, other_company.id: True}
 
 
 @pytest.mark.parametrize(
@@ -327,12 +348,15 @@ def test_seed_demo_prints_how_to_sign_in(db):
         assert email in out
 
 
-def test_seed_demo_refuses_when_a_demo_email_is_taken_and_creates_nothing(other_company):
+def test_seed_demo_seeds_when_another_company_uses_a_demo_address(other_company):
+    """O3, issue 17: another company's person with a demo address blocks nothing and is untouched."""
     # given a demo address used in another company
     with company_context(other_company.id):
-        MemberFactory(email=LEAD_EMAIL)
-    # when / then
-    with pytest.raises(CommandError, match="already in use"):
-        run("seed_demo")
-    assert not Company.objects.filter(slug="demo").exists()
-    assert not User.objects.filter(email=ROOT_EMAIL).exists()
+        theirs = MemberFactory(email=LEAD_EMAIL, first_name="Not", last_name="Demo")
+    # when
+    run("seed_demo")
+    # then the demo has its own lead with that address, and the other company's person is as it was
+    demo = Company.objects.get(slug="demo")
+    assert User.objects.filter(company=demo, email=LEAD_EMAIL).exclude(pk=theirs.pk).exists()
+    assert User.objects.values_list("company_id", "first_name").get(pk=theirs.pk) == (other_company.id, "Not")
+    assert User.objects.filter(email=ROOT_EMAIL, company=None).exists()

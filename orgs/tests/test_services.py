@@ -176,13 +176,64 @@ def test_member_create_refuses_a_team_of_another_department(in_company):
     assert not User.objects.filter(email="ann@example.com").exists()
 
 
-def test_an_email_used_in_another_company_is_taken_without_saying_where(company, other_company):
+def test_an_email_of_another_company_gets_an_account_of_its_own_and_theirs_is_untouched(
+    company, other_company
+):
+    """O3, issue 17: no ``email_taken`` for another company's address (an oracle, and a way to
+    keep that company from ever adding the person): each company has its own account."""
+    # given Ann at Globex
     with company_context(other_company.id):
+        theirs = member_create(
+            email="ann@example.com", first_name="Ann", role=Role.ADMIN, password="globex-2026-pass"
+        )
+    # when Acme adds the same address, in another case
+    with company_context(company.id):
+        ours = member_create(email="ANN@example.com", first_name="Annie", password="acme-2026-pass-word")
+    # then Acme has an account of its own, and Globex's is as it was
+    assert ours.pk != theirs.pk
+    assert User.objects.filter(email="ann@example.com").count() == 2
+    mine, other = User.objects.get(pk=ours.pk), User.objects.get(pk=theirs.pk)
+    assert (mine.company_id, mine.first_name, mine.is_staff) == (company.id, "Annie", False)
+    assert (other.company_id, other.first_name, other.is_staff) == (other_company.id, "Ann", True)
+    assert other.check_password("globex-2026-pass")
+    assert not other.check_password("acme-2026-pass-word")
+    with company_context(other_company.id):
+        assert Member.objects.get(pk=theirs.pk).role == Role.ADMIN
+
+
+def test_an_email_used_in_the_same_company_is_taken_whatever_its_case(company, other_company):
+    with company_context(company.id):
         member_create(email="ann@example.com")
-    with company_context(company.id), pytest.raises(DomainError) as excinfo:
-        member_create(email="ANN@example.com")
+        with pytest.raises(DomainError) as excinfo:
+            member_create(email=" Ann@Example.COM ")
     assert _code(excinfo) == "email_taken"
-    assert "Globex" not in excinfo.value.message
+
+
+def test_changing_an_email_to_another_companys_address_is_allowed_but_not_to_a_colleagues(
+    company, other_company
+):
+    """O3, issue 17: member_update checks the address within the company only."""
+    with company_context(other_company.id):
+        member_create(email="bob@example.com")
+    with company_context(company.id):
+        ann = member_create(email="ann@example.com")
+        member_create(email="carl@example.com")
+        assert member_update(member=ann, email="Bob@example.com").user.email == "bob@example.com"
+        with pytest.raises(DomainError) as excinfo:
+            member_update(member=ann, email="carl@example.com")
+    assert _code(excinfo) == "email_taken"
+
+
+def test_the_database_keeps_an_email_unique_per_company_and_among_operators(company, other_company):
+    """O3, issue 17: the constraints behind the service's check (case-insensitive)."""
+    from django.db import IntegrityError, transaction
+
+    User.objects.create(email="ann@example.com", company=company)
+    User.objects.create(email="ann@example.com", company=other_company)
+    User.objects.create(email="ann@example.com", company=None)
+    for duplicate in (company, None):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            User.objects.create(email="ANN@example.com", company=duplicate)
 
 
 def test_external_ids_are_unique_within_a_company_only(company, other_company):

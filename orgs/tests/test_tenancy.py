@@ -17,7 +17,9 @@ from orgs.tests.factories import DepartmentFactory
 # Tables that are not company-owned, on purpose. Keep it short: each entry is a decision.
 GLOBAL_MODELS = {
     "orgs.Company",  # the tenant itself
-    "orgs.User",  # sign-in happens before a company is known; company data lives on Member
+    # sign-in happens before a company is known; company data lives on Member. One row per
+    # company a person belongs to, each with its company (issue 17): test below.
+    "orgs.User",
     "auth.Permission",
     "auth.Group",
     "contenttypes.ContentType",
@@ -104,3 +106,35 @@ def test_context_is_restored_when_the_block_raises(company):
     with pytest.raises(ValueError, match="boom"), company_context(company.id):
         raise ValueError("boom")
     assert current_company_id_or_none() is None
+
+
+def test_a_person_in_two_companies_has_an_account_in_each_and_each_session_binds_its_own(
+    company, other_company
+):
+    """O3, issue 17: the same e-mail in two companies is two accounts; a request signed in to one
+    runs in that company's context and sees that company's person, never the other's."""
+    from django.test import RequestFactory
+
+    from orgs.middleware import CompanyMiddleware
+    from orgs.models import Member, User
+    from orgs.services import member_create
+
+    accounts = {}
+    for each in (company, other_company):
+        with company_context(each.id):
+            accounts[each.id] = member_create(email="pat@example.com", first_name=each.name).user
+    assert User.objects.filter(email="pat@example.com").count() == 2
+
+    for company_id, account in accounts.items():
+        request = RequestFactory().get("/")
+        request.user = account
+        seen = {}
+
+        def view(request, seen=seen):
+            seen["company"] = current_company_id()
+            seen["viewer"] = request.viewer.pk
+            seen["people"] = set(Member.objects.values_list("pk", flat=True))
+            return None
+
+        CompanyMiddleware(view)(request)
+        assert seen == {"company": company_id, "viewer": account.pk, "people": {account.pk}}

@@ -76,4 +76,5 @@ class Command(BaseCommand):
                 raise CommandError(f"{email}: {error.message}") from error
             except ValidationError as error:
                 raise CommandError(f"{email}: {validation_message(error)}") from error
-        return [done, f"Set their password with: python manage.py changepassword {member.user.email}"]
+        command = f"python manage.py changepassword {member.user.email} --company {company.slug}"
+        return [done, f"Set their password with: {command}"]
