@@ -371,8 +371,9 @@ def _add_the_rest(table: dict, holder: Holder, kpis: list[Kpi], window: Window) 
             low=alone.low,
             high=alone.high,
             latest=table.get(None, {}).get(kpi_id, figures.Tally()).latest,
+            latest_sum=table.get(None, {}).get(kpi_id, figures.Tally()).latest_sum,
         )
-        if left.value or left.points or left.actions or left.latest:
+        if left.value or left.points or left.actions or left.latest or left.latest_sum is not None:
             rest[kpi_id] = left
     for kpi_id, tally in table.get(None, {}).items():
         rest.setdefault(kpi_id, tally)  # a latest value of someone with no recorded sums left

@@ -21,6 +21,7 @@ from django.db.models import Max, Min, QuerySet, Sum
 from kpis.formulas import parse_formula
 from kpis.models import Aggregation, Kpi
 from kpis.selectors import kpi_list
+from orgs.models import Member
 from ratings.models import DailyTotal
 
 _ZERO = Decimal(0)
@@ -42,7 +43,9 @@ class Tally:
     low: Decimal | None = None
     high: Decimal | None = None
     latest: dict[int, Latest] = field(default_factory=dict)  # by person, for a ``last`` KPI
-    latest_sum: Decimal | None = None  # the latest values' sum where kept (``RunningTally``)
+    # The latest values' sum where it is known without them: summed by the database for a group
+    # of people (``add_latest``) or kept by ``RunningTally``; None: summed from ``latest``.
+    latest_sum: Decimal | None = None
 
     def merge(self, other: "Tally") -> "Tally":
         """This tally and ``other`` as one (days or people put together)."""
@@ -50,6 +53,7 @@ class Tally:
         for member_id, entry in other.latest.items():
             if member_id not in latest or entry[:2] > latest[member_id][:2]:
                 latest[member_id] = entry
+        sums = [tally.latest_sum for tally in (self, other) if tally.latest_sum is not None]
         return Tally(
             value=self.value + other.value,
             points=self.points + other.points,
@@ -57,6 +61,8 @@ class Tally:
             low=_lowest(self.low, other.low),
             high=_highest(self.high, other.high),
             latest=latest,
+            # Sums of the database's are of groups of different people (departments): they add.
+            latest_sum=sum(sums, _ZERO) if sums and not latest else None,
         )
 
     def figure(self, aggregation: str) -> Decimal | None:
@@ -73,10 +79,10 @@ class Tally:
         if aggregation == Aggregation.MAX:
             return self.high
         if aggregation == Aggregation.LAST:
-            if not self.latest:
-                return None
             if self.latest_sum is not None:
                 return self.latest_sum
+            if not self.latest:
+                return None
             return sum((entry[2] for entry in self.latest.values()), _ZERO)
         raise ValueError(f"unknown aggregation {aggregation!r}")
 
@@ -102,7 +108,7 @@ class RunningTally:
         for kpi_id, tally in day.items():
             mine = self.tallies.get(kpi_id)
             if mine is None:
-                mine = self.tallies[kpi_id] = Tally(latest={}, latest_sum=_ZERO)
+                mine = self.tallies[kpi_id] = Tally(latest={})
             mine.value += tally.value
             mine.points += tally.points
             mine.actions += tally.actions
@@ -112,7 +118,7 @@ class RunningTally:
                 known = mine.latest.get(member_id)
                 if known is None or entry[:2] > known[:2]:
                     mine.latest[member_id] = entry
-                    mine.latest_sum += entry[2] - (known[2] if known else _ZERO)
+                    mine.latest_sum = (mine.latest_sum or _ZERO) + entry[2] - (known[2] if known else _ZERO)
 
 
 def merged(tallies: Iterable[Tally]) -> Tally:
@@ -206,7 +212,8 @@ def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterab
     group = list(group)
     rows = person_rows.filter(actions__gt=0).order_by("member_id", "kpi_id", "-last_at", "-last_action_id")
     if connection.vendor == "postgresql" and "day" not in group:
-        rows = rows.distinct("member_id", "kpi_id")
+        _add_latest_sums(tallies, rows.distinct("member_id", "kpi_id"), group)
+        return
     columns = ("member_id", "kpi_id", "last_at", "last_action_id", "last_value")
     for row in rows.values_list(*group, *columns):
         *key, member_id, kpi_id, at, action_id, value = row
@@ -214,6 +221,35 @@ def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterab
         entry = (at, action_id, value)
         if member_id not in tally.latest or entry[:2] > tally.latest[member_id][:2]:
             tally.latest[member_id] = entry
+
+
+def _add_latest_sums(tallies: dict[tuple, Tally], latest_rows: QuerySet, group: list[str]) -> None:
+    """PostgreSQL: the sums of people's latest values per ``(*group, kpi_id)``, added up by the
+    database over its ``DISTINCT ON`` rows (a company's 100,000 people are one row per KPI here,
+    not 100,000 rows read into Python). The group must be a property of the person (their id,
+    department or team), so that each person's latest value counts once, in one group."""
+    sql, params = latest_rows.values("member_id", "kpi_id", "last_value").query.sql_with_params()
+    # A unit of the person's (``member__department_id``) is read after DISTINCT ON has kept one row
+    # per person, so the join reads people once, not once per day row.
+    quote = connection.ops.quote_name
+    keys = [
+        f"person.{quote(column.removeprefix('member__'))}"
+        if column.startswith("member__")
+        else f"latest.{quote(column)}"
+        for column in group
+    ]
+    joined = any(column.startswith("member__") for column in group)
+    join = (
+        f" JOIN {quote(Member._meta.db_table)} person ON person.user_id = latest.member_id" if joined else ""
+    )
+    selected = ", ".join([*keys, "latest.kpi_id"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected}, SUM(latest.last_value) FROM ({sql}) latest{join} GROUP BY {selected}",  # noqa: S608 - constant table and column names; values are parameters
+            params,
+        )
+        for *key, total in cursor.fetchall():
+            tallies.setdefault(tuple(key), Tally()).latest_sum = total
 
 
 def person_rows(kpis: Iterable[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:

@@ -185,7 +185,14 @@ class DailyTotal(_DaySums):
                 include=["member", "kpi", "value", "points"],
                 name="daily_total_company_day",
             ),
-            models.Index(fields=["company", "kpi", "day"], name="daily_total_company_kpi_day"),
+            # A KPI's days; with each person's latest value of the day, so a level's figure (K11
+            # ``last``) for a whole company is an index-only scan of the window (DISTINCT ON per
+            # person), not a read of every row's page.
+            models.Index(
+                fields=["company", "kpi", "day"],
+                include=["member", "last_at", "last_action_id", "last_value", "actions"],
+                name="daily_total_kpi_day_latest",
+            ),
         ]
 
 
