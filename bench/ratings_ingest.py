@@ -276,7 +276,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     run = uuid.uuid4().hex[:8]
     with company_context(company.id):
-        kpis = list(Kpi.objects.filter(status="active").order_by("id"))
+        # Calculated KPIs (K11) accept no actions.
+        kpis = list(Kpi.objects.filter(status="active", formula="").order_by("id"))
         people = {"all": [], "by_department": defaultdict(list)}
         ids = {}
         for user_id, department_id, external_id in Member.objects.values_list(
