@@ -12,7 +12,7 @@ department, a team or one person, the same holders targets have (K9).
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Q, QuerySet
@@ -56,6 +56,9 @@ class Holder:
     id: int | None = None
     name: str = ""
     department_id: int | None = None  # a team's department
+    # What one page reads twice, read once: people's latest values (K11 ``last``) per sub-unit
+    # and KPI, for the totals and the breakdown (``add_holder_latest``). One page's holder only.
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def members_condition(self) -> Q:
         """Rows of aggregates (``member`` foreign key) that belong to the holder."""
@@ -256,11 +259,36 @@ def add_holder_latest(
     """Each of the holder's people's latest value (K11 ``last``) of ``kpis`` into ``tallies``,
     keyed by ``(*group, kpi_id)`` (``figures.add_latest``); no query without a ``last`` KPI."""
     latest = figures.latest_kpis(kpis)
-    if latest:
-        people = figures.person_rows(latest, start, end)
-        if holder.kind != TargetScope.COMPANY:
-            people = people.filter(holder.members_condition())
-        figures.add_latest(tallies, people, group)
+    if not latest:
+        return
+    group = list(group)
+    unit = f"member__{holder.sub_org_unit_field}" if holder.sub_org_unit_field else None
+    if unit is None or group not in ([], [unit]):
+        figures.add_latest(tallies, _holder_people(holder, latest, start, end), group)
+        return
+    # The holder's total and its breakdown by sub-unit both come from the values per sub-unit,
+    # read once per KPI for the page.
+    by_kpi = holder.memo.setdefault(("latest", start, end), {})
+    missing = [kpi for kpi in latest if kpi.id not in by_kpi]
+    if missing:
+        by_unit: dict = {}
+        figures.add_latest(by_unit, _holder_people(holder, missing, start, end), [unit])
+        for kpi in missing:
+            by_kpi[kpi.id] = {}
+        for (unit_id, kpi_id), part in by_unit.items():
+            by_kpi[kpi_id][unit_id] = part
+    for kpi in latest:
+        for unit_id, part in by_kpi[kpi.id].items():
+            figures.add_latest_part(
+                tallies.setdefault((unit_id, kpi.id) if group else (kpi.id,), figures.Tally()), part
+            )
+
+
+def _holder_people(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
+    people = figures.person_rows(kpis, start, end)
+    if holder.kind != TargetScope.COMPANY:
+        people = people.filter(holder.members_condition())
+    return people
 
 
 def level_target(target: Target, start: datetime.date, end: datetime.date) -> Decimal:

@@ -252,6 +252,13 @@ def _add_latest_sums(tallies: dict[tuple, Tally], latest_rows: QuerySet, group: 
             tallies.setdefault(tuple(key), Tally()).latest_sum = total
 
 
+def add_latest_part(tally: Tally, part: Tally) -> None:
+    """The latest values of ``part`` (another group of people: a sub-unit) into ``tally``."""
+    tally.latest.update(part.latest)
+    if part.latest_sum is not None:
+        tally.latest_sum = (tally.latest_sum or _ZERO) + part.latest_sum
+
+
 def person_rows(kpis: Iterable[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
     return DailyTotal.objects.filter(kpi_id__in=[kpi.id for kpi in kpis], day__range=(start, end))
 
