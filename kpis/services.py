@@ -11,6 +11,7 @@ Names that must be unique across languages (K2, K3) are also kept, normalised, i
 """
 
 import datetime
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from kpi_platform import hooks
 from kpi_platform import periods as calendar
 from kpi_platform.decimals import CENT, parse_cents
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import parse_whole
 from kpi_platform.periods import period_end as calendar_period_end
 from kpi_platform.periods import period_start
 from kpis import terms
@@ -326,10 +328,10 @@ def parse_rating_points(value) -> int | None:
     """A positive integer (K4), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, Decimal | float) and value == int(value):
-        value = int(value)
+    if isinstance(value, str):  # ASCII digits only: "²" or "٣" pass str.isdigit (issue 17)
+        value = parse_whole(value.strip(), maximum=MAX_RATING_POINTS)
+    elif isinstance(value, Decimal | float):  # 5.0 is 5; an infinity or NaN is no number
+        value = int(value) if math.isfinite(value) and value == int(value) else None
     if isinstance(value, int) and 1 <= value <= MAX_RATING_POINTS:
         return value
     return None

@@ -22,6 +22,7 @@ from integrations.reports import error_report_response
 from integrations.selectors import import_job_get
 from integrations.services import import_job_create
 from kpi_platform.errors import DomainError
+from kpi_platform.ids import MAX_ID, parse_whole
 from orgs import access
 from orgs.api.permissions import CompanyApi, require, token_of
 from orgs.models import TokenScope
@@ -58,8 +59,8 @@ class ImportCreateApi(CompanyApi):
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         # Refuse an oversized upload before it is read (the service checks the file itself too).
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.IMPORT_MAX_BYTES + MULTIPART_SLACK:
+        length = parse_whole(request.META.get("CONTENT_LENGTH") or "0", maximum=MAX_ID) or 0
+        if length > settings.IMPORT_MAX_BYTES + MULTIPART_SLACK:
             raise _too_large()
 
     @extend_schema(

@@ -1,6 +1,7 @@
 """The KPI definitions API (API.md "Basics", "Units" and "KPIs"; PRODUCT K1–K10, O2, O4)."""
 
 import datetime
+import json
 import threading
 from types import SimpleNamespace
 
@@ -1631,3 +1632,18 @@ def test_a_ratio_whose_points_would_overflow_is_refused_when_the_kpi_is_saved(or
         caller.patch(f"/api/v1/kpis/{org.revenue.id}/", {"rating_units": "1"}, format="json").status_code
         == 200
     )
+
+
+@pytest.mark.parametrize("points", ["²", "٣", "1" * 30, " 5 ", "__inf__", -1, 2.5, "1e3"])
+def test_rating_points_that_are_no_whole_number_in_ascii_digits_are_refused_not_a_500(org, caller, points):
+    """K4, issue 17: "²" passed ``str.isdigit`` and failed ``int`` (a 500); a number too large
+    for JSON's floats is infinite. Each is ``rating_points_invalid``, and nothing is written."""
+    before = definitions(org.company)
+    body = {"name": {"en": "Calls", "ru": "Звонки"}, "integration_name": "calls", "rating_points": points}
+    text = json.dumps(body).replace('"__inf__"', "1e400")  # json.loads reads it as inf
+    created = caller.post("/api/v1/kpis/", text, content_type="application/json")
+    if points == " 5 ":
+        assert created.status_code == 201
+        return
+    assert_refused(created, 400, ("rating_points_invalid", "rating_points"))
+    assert definitions(org.company) == before
