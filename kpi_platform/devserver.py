@@ -1,9 +1,10 @@
 """The supervisor of ``make run``: the web server, a Celery worker and Celery beat (PRODUCT X1).
 
 ``python -m kpi_platform.devserver`` (the Makefile runs it after migrate, collectstatic and
-seed_demo) starts the three with the binaries of its own interpreter's virtualenv, prefixes every
-line they print with their name, and prints the URL and the demo sign-ins once the web server
-answers. They inherit the environment: ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and
+seed_demo) starts the three with the binaries of its own interpreter's virtualenv, writes what each
+prints to ``var/log/<name>.log`` and shows on the terminal only their errors (with the name of who
+printed them), and prints the URL and the demo sign-ins last, once the web server answers and the
+worker is ready. They inherit the environment: ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and
 Redis, as everywhere else.
 
 Each child runs in a session of its own, so its process group holds everything it forks (gunicorn's
@@ -22,6 +23,7 @@ process is left in it.
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +40,12 @@ STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SELF = "devserver"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+LOG_DIR = Path(__file__).resolve().parent.parent / "var" / "log"
+# With a log directory, what still reaches the terminal of a child's output: errors and their
+# tracebacks (start-up banners, access lines, INFO and WARNING go to the child's log file only).
+SHOWN = re.compile(r"\b(ERROR|CRITICAL|FATAL|Error|Exception)\b|^Traceback ")
+# The line each child prints once it serves (the worker: "celery@host ready.").
+READY_LINES = {"worker": r"\bready\.\s*$"}
 
 
 def app_commands(bin_dir: Path) -> dict[str, list[str]]:
@@ -79,6 +87,8 @@ class Child:
     reader: threading.Thread | None = field(default=None, repr=False)
     leader_terminated: bool = False
     group_terminated: bool = False
+    ready: bool = True  # False until the child prints its ready line, where it has one
+    in_traceback: bool = False
 
     @property
     def pgid(self) -> int:
@@ -117,8 +127,14 @@ class Supervisor:
         stop_timeout: float = STOP_TIMEOUT,
         out: TextIO | None = None,
         env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        ready_lines: Mapping[str, str] | None = None,
     ):
+        """``log_dir``: each child's whole output goes to ``<name>.log`` there, and only errors
+        reach ``out``; ``ready_lines``: per child, a pattern of the line it prints once ready."""
         self.commands = commands
+        self.log_dir = log_dir
+        self.ready_lines = {name: re.compile(pattern) for name, pattern in (ready_lines or {}).items()}
         self.stop_timeout = stop_timeout
         self.out = out or sys.stdout
         # Python children would buffer what they print into a pipe.
@@ -138,8 +154,40 @@ class Supervisor:
             self.out.flush()
 
     def _relay(self, child: Child) -> None:
-        for line in child.process.stdout:
-            self.say(line.rstrip("\n"), child.name)
+        ready = self.ready_lines.get(child.name)
+        log = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = (self.log_dir / f"{child.name}.log").open("a", encoding="utf-8")
+        try:
+            for raw in child.process.stdout:
+                line = raw.rstrip("\n")
+                if ready is not None and ready.search(line):
+                    child.ready = True
+                if log is None:
+                    self.say(line, child.name)
+                    continue
+                log.write(raw)
+                log.flush()
+                if self._shown(child, line):
+                    self.say(line, child.name)
+        finally:
+            if log is not None:
+                log.close()
+
+    @staticmethod
+    def _shown(child: Child, line: str) -> bool:
+        """An error line, or a line of a traceback (its indented lines and the exception's)."""
+        if line.startswith("Traceback "):
+            child.in_traceback = True
+            return True
+        if child.in_traceback:
+            child.in_traceback = line[:1].isspace()
+            return True
+        return SHOWN.search(line) is not None
+
+    def all_ready(self) -> bool:
+        return all(child.ready for child in self.children)
 
     # --- signals --------------------------------------------------------------------------------------
 
@@ -190,8 +238,9 @@ class Supervisor:
             except OSError as error:
                 self.say(f"could not start {name}: {error}")
                 return 1
-            self.children.append(Child(name, process))
-            self.say(f"started {name} (pid {process.pid}): {' '.join(command)}")
+            self.children.append(Child(name, process, ready=name not in self.ready_lines))
+            logged = f"; its output in {self.log_dir / f'{name}.log'}" if self.log_dir is not None else ""
+            self.say(f"started {name} (pid {process.pid}): {' '.join(command)}{logged}")
         for child in self.children:
             child.reader = threading.Thread(target=self._relay, args=(child,), daemon=True)
             child.reader.start()
@@ -200,7 +249,7 @@ class Supervisor:
     def _announce_when_ready(self, ready: Callable[[], bool] | None, banner: str) -> None:
         def wait_then_print() -> None:
             deadline = time.monotonic() + 120
-            while ready is not None and not ready():
+            while (ready is not None and not ready()) or not self.all_ready():
                 if self.stop_requested or time.monotonic() > deadline:
                     return
                 time.sleep(0.25)
@@ -298,7 +347,9 @@ def main() -> int:
     if not port_free():
         sys.stderr.write(f"{HOST}:{PORT} is in use: is another `make run` running? Stop it first.\n")
         return 1
-    supervisor = Supervisor(app_commands(Path(sys.executable).parent))
+    supervisor = Supervisor(
+        app_commands(Path(sys.executable).parent), log_dir=LOG_DIR, ready_lines=READY_LINES
+    )
     return supervisor.run(ready=port_open, banner=demo_banner())
 
 

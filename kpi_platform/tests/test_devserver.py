@@ -151,3 +151,49 @@ def test_a_missing_program_stops_what_started(supervised):
 @pytest.mark.parametrize(("returncode", "expected"), [(3, 3), (0, 1), (-9, 137), (-15, 143)])
 def test_the_exit_code_says_why_a_child_ended(returncode, expected):
     assert exit_code_of(returncode) == expected
+
+
+LOGGED = """
+import json, sys
+from pathlib import Path
+from kpi_platform.devserver import Supervisor
+ready = {"worker": r"ready\\.$"}
+supervisor = Supervisor(json.loads(sys.argv[1]), log_dir=Path(sys.argv[2]), ready_lines=ready)
+sys.exit(supervisor.run(ready=lambda: True, banner="Open http://127.0.0.1:8000/"))
+"""
+
+
+def test_chatter_goes_to_the_log_files_errors_to_the_terminal_and_the_sign_ins_come_last(tmp_path):
+    """Issue 18 (11): `make run` shows the children's errors and tracebacks, keeps the rest of what
+    they print in var/log/<name>.log, and prints the URL once the worker says it is ready."""
+    worker = (
+        "echo 'celery banner'; echo 'WARNING running as root'; sleep 0.5; echo 'ERROR: no broker';"
+        " printf 'Traceback (most recent call last):\\n  File x\\nValueError: bad\\nafter\\n';"
+        " sleep 0.5; echo 'celery@host ready.'; sleep 60"
+    )
+    commands = {"web": ["sh", "-c", "echo '[INFO] Listening'; sleep 60"], "worker": ["sh", "-c", worker]}
+    log = tmp_path / "terminal.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own test command
+            [sys.executable, "-c", LOGGED, json.dumps(commands), str(tmp_path / "logs")],
+            cwd=BASE_DIR,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while "Open http" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        terminal = log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    shown = [line.split("| ", 1)[1] for line in terminal.splitlines() if line.startswith("worker")]
+    assert shown == ["ERROR: no broker", "Traceback (most recent call last):", "  File x", "ValueError: bad"]
+    assert not [line for line in terminal.splitlines() if line.startswith("web")]
+    assert terminal.rstrip().endswith("Open http://127.0.0.1:8000/")
+    worker_log = (tmp_path / "logs" / "worker.log").read_text()
+    assert "celery banner" in worker_log
+    assert "celery@host ready." in worker_log
+    assert "[INFO] Listening" in (tmp_path / "logs" / "web.log").read_text()
