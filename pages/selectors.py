@@ -261,7 +261,8 @@ def breakdown(
     a department) for the KPIs of ``shown``, one page of BREAKDOWN_LIMIT rows, ordered by points
     or by one KPI's figure in that KPI's direction (no value last): 2 queries, one more with a
     latest value, a minimum or a maximum among the company's departments, one more with a
-    formula, one for the page's names. Only the page's rows are named and shown, so a company
+    formula, one for the page's names; by person one more for the unit's people, every one of
+    them a row, nothing recorded or not. Only the page's rows are named and shown, so a company
     of 100,000 people costs its tallies, not 100,000 rows."""
     result = Breakdown(by=by, kpis=shown)
     if not shown:
@@ -286,6 +287,11 @@ def breakdown(
         table[key][kpi_id] = tally
     if by_departments:  # people in no department: the company's tallies less the departments'
         _add_the_rest(table, holder, recorded, window)
+    if by == BY_MEMBERS and holder.kind != TargetScope.USER:
+        # Everyone in the unit, those with nothing recorded too: they are who most needs a look.
+        people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
+        for member_id in people.values_list("user_id", flat=True):
+            table.setdefault(member_id, {})
     shown_ids = {kpi.id for kpi in kpis}
     points = {
         key: sum((tally.points for kpi_id, tally in tallies.items() if kpi_id in shown_ids), Decimal(0))
