@@ -195,12 +195,14 @@ def dashboard_export(
 
 @page
 def dashboard_report(request: HttpRequest, kind: str, org_unit_id: int | None = None) -> HttpResponse:
-    """The KPI report (D5) of this unit and period, as the e-mail's HTML, to download."""
+    """The KPI report (D5) of this unit and period, the e-mail's HTML: a page of its own to read
+    and print, or with ``?download=1`` a file to keep."""
     viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
     html = reports.report_html(company=viewer.company, sections=[reports.section(holder, window, languages)])
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     filename = f"kpi-report-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}.html"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    disposition = "attachment" if request.GET.get("download") == "1" else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     return response
 
 

@@ -148,12 +148,18 @@ def test_the_hourly_dispatcher_sends_one_task_per_reporting_company(org, other_c
     assert sent == [org.company.id]
 
 
-def test_the_report_downloads_from_the_dashboard(client, org):
+def test_the_report_opens_as_a_page_and_downloads_from_the_dashboard(client, org):
+    """D5, issue 18 (9): the report opens as a page to read and print; the download is beside it."""
     client.force_login(org.manager.user)
-    response = client.get(
-        f"/dashboards/departments/{org.sales.id}/report/", {"period": "month", "date": "2026-10-01"}
-    )
+    url, period = f"/dashboards/departments/{org.sales.id}/report/", {"period": "month", "date": "2026-10-01"}
+    response = client.get(url, period)
     assert response.status_code == 200
-    assert response["Content-Disposition"].startswith('attachment; filename="kpi-report-department-')
+    assert response["Content-Disposition"].startswith('inline; filename="kpi-report-department-')
     assert 'class="total">35<' in response.content.decode()
+    kept = client.get(url, {**period, "download": "1"})
+    assert kept["Content-Disposition"].startswith('attachment; filename="kpi-report-department-')
+    assert kept.content == response.content
+    dashboard = client.get(f"/dashboards/departments/{org.sales.id}/", period).content.decode()
+    assert 'id="report-open" target="_blank"' in dashboard
+    assert "report/?period=month&amp;date=2026-10-01&amp;download=1" in dashboard
     assert client.get(f"/dashboards/departments/{org.support.id}/report/").status_code == 404
