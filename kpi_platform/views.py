@@ -1,11 +1,15 @@
 import sys
 
+from django.contrib.auth import views as auth_views
 from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from orgs.auth import login_attempt_ip
+from orgs.forms import ThrottledPasswordResetForm
 
 
 def _database_ok() -> bool:
@@ -49,3 +53,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = "5"
     return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset (issue 18), throttled per address and per client
+    (``orgs.forms.ThrottledPasswordResetForm``), with the mail naming the account's company."""
+
+    form_class = ThrottledPasswordResetForm
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "client_ip": login_attempt_ip(self.request)}

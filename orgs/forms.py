@@ -1,11 +1,14 @@
+import hashlib
 import time
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from kpi_platform.cache import cache_get, cache_set
 
 # The accounts a right password opened, kept for the second step (never the password itself).
 CHOICE_SESSION_KEY = "sign_in_choice"
@@ -137,3 +140,58 @@ class AdminEmailAuthenticationForm(EmailAuthenticationForm, AdminAuthenticationF
     """The admin site's sign-in: the same, for company admins (staff) only."""
 
     error_messages = {**EmailAuthenticationForm.error_messages, **AdminAuthenticationForm.error_messages}
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Django's reset by e-mail (a signed link that expires after PASSWORD_RESET_TIMEOUT), sent
+    to every active account of the address, one mail per company, each naming its company (one
+    e-mail may have an account in several, issue 17). At most ``RESET_MAILS_PER_ADDRESS`` mails an
+    hour go to one address and ``RESET_REQUESTS_PER_IP`` requests an hour count from one client;
+    past that nothing is sent. The page after is the same whether the address is known, unknown
+    or throttled, so it tells no one whether an account exists (issue 18)."""
+
+    def __init__(self, *args, client_ip: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_ip = client_ip
+
+    def save(self, *args, **kwargs) -> None:
+        email = self.cleaned_data["email"].strip().lower()
+        if _over_limit(f"reset-ip:{self.client_ip}", RESET_REQUESTS_PER_IP):
+            return
+        if _over_limit(
+            f"reset-address:{hashlib.sha256(email.encode()).hexdigest()}", RESET_MAILS_PER_ADDRESS
+        ):
+            return
+        super().save(*args, **kwargs)
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        context["company"] = context["user"].company
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            to_email,
+            html_email_template_name,
+        )
+
+
+RESET_MAILS_PER_ADDRESS = 3
+RESET_REQUESTS_PER_IP = 20
+RESET_WINDOW = 60 * 60
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    """Counts one more request under ``key`` for an hour; True once past ``limit``. Without the
+    cache nothing is counted (the reset still works; the cache holds only what may be lost)."""
+    count = cache_get(key, 0) + 1
+    cache_set(key, count, RESET_WINDOW)
+    return count > limit

@@ -119,6 +119,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The aggregates' covering indexes INCLUDE columns on PostgreSQL, the production database;
     # SQLite, the embedded default of `make run` and the tests, builds them on their keys alone.
     SILENCED_SYSTEM_CHECKS.append("models.W040")
+PASSWORD_RESET_TIMEOUT = 60 * 60  # a reset link works for an hour, once (issue 18)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -88,6 +88,10 @@ VALUE_KWARGS = {
     "fmt": ["csv", "xlsx"],  # exports and error reports
     "app_label": ["orgs"],  # the admin's app index
     "url": ["no-such-page/"],  # the admin's catch-all
+    # A password reset link (issue 18): an account's id in base64 and a token signed for that
+    # account; no link works without the token its mail carried (orgs/tests/test_password_reset.py).
+    "uidb64": ["MQ", "MTIzNDU2Nzg5"],
+    "token": ["set-password", "c5s0a1-0123456789abcdef0123456789abcdef"],
 }
 
 # Models with an admin that belong to no company: what A's company roles must not reach either,
