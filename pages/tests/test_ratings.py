@@ -624,3 +624,25 @@ def test_the_breakdown_by_person_orders_by_a_kpi_and_turns_pages(client, org, on
         response = get(client, org.admin, "/dashboards/company/", **params, page=page)
         assert response.status_code == 200
         assert response.context["breakdown"].page == shown
+
+
+def test_a_pages_and_the_admins_times_are_the_companys(client, org, on_the_tenth):
+    """Issue 18 (2): one action's time reads the same on the profile, the admin's list of actions
+    and its export, in the company's time zone (Moscow here), never in UTC."""
+    from datetime import UTC
+
+    from django.utils.formats import date_format
+
+    record(org.company, (org.ann, org.deals, 2, "2026-11-02"))  # 10:00 in Moscow, 07:00 UTC
+    with company_context(org.company.id):
+        moment = KpiAction.objects.get().occurred_at
+    local = date_format(moment.astimezone(org.company.zone), "SHORT_DATETIME_FORMAT")
+    utc = date_format(moment.astimezone(UTC), "SHORT_DATETIME_FORMAT")
+    assert local != utc
+    profile = get(client, org.admin, f"/people/{org.ann.pk}/").content.decode()
+    admin_list = client.get("/admin/ratings/kpiaction/").content.decode()
+    for page in (profile, admin_list):
+        assert local in page
+        assert utc not in page
+    assert "Times are in the company’s time zone" in profile  # the zone named beside the times
+    assert ">MSK</abbr>" in profile
