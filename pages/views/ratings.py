@@ -84,6 +84,9 @@ def _org_unit_view(request: HttpRequest, kind: str, org_unit_id: int | None):
     return viewer, holder, _window(request, viewer), content_languages(request.user, viewer.company)
 
 
+MAX_BREAKDOWN_PAGE = 999_999  # a page number past this (or junk) shows the first page
+
+
 @page
 def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -> HttpResponse:
     """A unit's dashboard for a period: per KPI the total, the target and the pace, primary apart
@@ -102,7 +105,7 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
         window,
         by,
         sort=request.GET.get("sort", ""),
-        page=_page_number(request.GET.get("page")),
+        page=parse_whole(request.GET.get("page"), maximum=MAX_BREAKDOWN_PAGE) or 1,
     )
     board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
@@ -120,11 +123,6 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     }
     template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
     return render(request, template, context)
-
-
-def _page_number(value: str | None) -> int:
-    """A page number from the query; anything but a small positive integer is the first page."""
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 6 else 1
 
 
 @page

@@ -238,6 +238,20 @@ def test_every_row_of_a_breakdown_equals_the_actions(world, by):
                         )  # shown to the cent
 
 
+def brute_in(kind: str, kpis: dict, live: list[KpiAction], belongs, window: Window) -> Decimal | None:
+    """The brute-force figure of ``kind`` (or the conversion formula) for a holder and window."""
+
+    def actions_of(name):
+        return actions_in(live, kpis[name], belongs, window)
+
+    return brute_conversion(actions_of) if kind == "conversion" else brute(kind, actions_of(kind))
+
+
+def charted(value: float | None) -> Decimal | None:
+    """A chart's number (JSON float) to the cent, as the table shows it."""
+    return None if value is None else shown(Decimal(str(value)))
+
+
 def test_the_trend_chart_and_the_pacing_line_show_each_figure_from_the_actions(world):
     org, kpis = world
     with company_context(org.company.id):
@@ -251,40 +265,16 @@ def test_the_trend_chart_and_the_pacing_line_show_each_figure_from_the_actions(w
                 for back, actual in zip(range(3, -1, -1), chart["trend"]["actual"], strict=True):
                     each = window.shifted(back)
 
-                    def actions_of(name, each=each, belongs=belongs):
-                        return actions_in(live, kpis[name], belongs, each)
-
-                    expected = (
-                        brute_conversion(actions_of)
-                        if kind == "conversion"
-                        else brute(kind, actions_of(kind))
-                    )
-                    assert (None if actual is None else shown(Decimal(str(actual)))) == shown(expected), (
-                        holder,
-                        each,
-                        kind,
-                    )
+                    expected = brute_in(kind, kpis, live, belongs, each)
+                    assert charted(actual) == shown(expected), (holder, each, kind)
                 # The pacing line: on each day up to today, the figure from the month's first day.
                 for offset, actual in enumerate(chart["pacing"]["actual"]):
                     day = window.start + datetime.timedelta(days=offset)
                     if day > TODAY:
                         assert actual is None
                         continue
-                    so_far = Window(CUSTOM, window.start, day, TODAY)
-
-                    def actions_of(name, so_far=so_far, belongs=belongs):
-                        return actions_in(live, kpis[name], belongs, so_far)
-
-                    expected = (
-                        brute_conversion(actions_of)
-                        if kind == "conversion"
-                        else brute(kind, actions_of(kind))
-                    )
-                    assert (None if actual is None else shown(Decimal(str(actual)))) == shown(expected), (
-                        holder,
-                        day,
-                        kind,
-                    )
+                    expected = brute_in(kind, kpis, live, belongs, Window(CUSTOM, window.start, day, TODAY))
+                    assert charted(actual) == shown(expected), (holder, day, kind)
 
 
 # --- Targets of levels and of quantities --------------------------------------------------------------
