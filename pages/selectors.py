@@ -22,7 +22,15 @@ from orgs.models import Department, Member, Team, TrackingFrequency
 from ratings import dashboards, figures
 from ratings.dashboards import CENT, Holder, KpiFigure
 from ratings.models import DepartmentDailyTotal, KpiAction, RatingPeriod, RatingTotal
-from ratings.selectors import Leaderboard, Scope, leaderboard, leaderboard_range
+from ratings.selectors import (
+    Leaderboard,
+    Scope,
+    leaderboard,
+    leaderboard_range,
+    people_in_order,
+    rating_parts,
+    ratings_of,
+)
 from ratings.windows import CUSTOM, Window, window_of
 
 TREND_PERIODS = 6
@@ -270,6 +278,8 @@ def breakdown(
     kpis = [figure.kpi for figure in shown]
     tallied = figures.with_sources(kpis)
     recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
+    if by == BY_MEMBERS and holder.kind != TargetScope.USER:
+        return _people_breakdown(result, holder, tallied, window, sort=sort, page=page)
     by_departments = by == BY_ORG_UNITS and holder.kind == TargetScope.COMPANY
     if by_departments:  # the departments' own totals, not every person's rows
         group = "department_id"
@@ -287,11 +297,6 @@ def breakdown(
         table[key][kpi_id] = tally
     if by_departments:  # people in no department: the company's tallies less the departments'
         _add_the_rest(table, holder, recorded, window)
-    if by == BY_MEMBERS and holder.kind != TargetScope.USER:
-        # Everyone in the unit, those with nothing recorded too: they are who most needs a look.
-        people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
-        for member_id in people.values_list("user_id", flat=True):
-            table.setdefault(member_id, {})
     shown_ids = {kpi.id for kpi in kpis}
     points = {
         key: sum((tally.points for kpi_id, tally in tallies.items() if kpi_id in shown_ids), Decimal(0))
@@ -334,6 +339,108 @@ def breakdown(
         if by != BY_MEMBERS or key in names
     ]
     return result
+
+
+def _people_breakdown(
+    result: Breakdown, holder: Holder, tallied: dict[int, Kpi], window: Window, *, sort: str, page: int
+) -> Breakdown:
+    """The breakdown of a unit by person: everyone active in it is a row, those with nothing
+    recorded too (they are who most needs a look); the points are each person's rating in the
+    window, as the unit's leaderboard shows it (R6). The order is found by the database from the
+    rows of the ordering KPI alone (or the ratings), and only the page's people are tallied: a
+    company of 100,000 people costs one ordered pass over one KPI's rows, not every person's
+    tallies of every KPI (issue 16). A level (``last``) or a calculated KPI orders in memory
+    from the tallies of that KPI (and the KPIs it names) of every person in the unit."""
+    kpis = [figure.kpi for figure in result.kpis]
+    people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
+    result.count = people.count()
+    result.pages = max(1, -(-result.count // BREAKDOWN_LIMIT))
+    result.page = min(max(page, 1), result.pages)
+    offset = (result.page - 1) * BREAKDOWN_LIMIT
+    by_kpi = {str(kpi.id): kpi for kpi in kpis}
+    result.sort = sort if sort in by_kpi else BY_POINTS
+    ordering = by_kpi.get(result.sort)
+    if ordering is None:
+        keys = people_in_order(
+            people,
+            [part.values("member_id", "points") for part in rating_parts(window.start, window.end)],
+            "points",
+            descending=True,
+            limit=BREAKDOWN_LIMIT,
+            offset=offset,
+        )
+    elif ordering.is_calculated or ordering.aggregation == Aggregation.LAST:
+        keys = _people_ordered_in_memory(people, holder, ordering, tallied, window, offset)
+    else:
+        rows = dashboards.daily_totals(holder, [ordering], window.start, window.end)
+        keys = people_in_order(
+            people,
+            [rows.values("member_id", "value", "points", "actions", "low", "high")],
+            ordering.aggregation,
+            descending=ordering.direction != Direction.LOWER_IS_BETTER,
+            limit=BREAKDOWN_LIMIT,
+            offset=offset,
+        )
+    recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
+    table = _people_tallies(keys, recorded, window)
+    points = ratings_of(keys, window.start, window.end)
+    names = {
+        member.user_id: str(member.user)
+        for member in Member.objects.select_related("user").filter(user_id__in=keys)
+    }
+    result.rows = [
+        BreakdownRow(
+            name=names[key],
+            values=[_shown(kpi, figures.figure_of(kpi, table[key], tallied)) for kpi in kpis],
+            points=points[key],
+            member_id=key,
+        )
+        for key in keys
+        if key in names
+    ]
+    return result
+
+
+def _people_tallies(
+    member_ids: list[int], kpis: list[Kpi], window: Window
+) -> dict[int, dict[int, figures.Tally]]:
+    """Some people's tallies of ``kpis`` in the window: ``{member_id: {kpi_id: Tally}}``."""
+    rows = figures.person_rows(kpis, window.start, window.end).filter(member_id__in=member_ids)
+    keyed = figures.tallies_of(rows, ["member_id"])
+    latest = figures.latest_kpis(kpis)
+    if latest:
+        figures.add_latest(
+            keyed,
+            figures.person_rows(latest, window.start, window.end).filter(member_id__in=member_ids),
+            ["member_id"],
+        )
+    table: dict[int, dict[int, figures.Tally]] = {member_id: {} for member_id in member_ids}
+    for (member_id, kpi_id), tally in keyed.items():
+        table[member_id][kpi_id] = tally
+    return table
+
+
+def _people_ordered_in_memory(
+    people, holder: Holder, kpi: Kpi, tallied: dict[int, Kpi], window: Window, offset: int
+) -> list[int]:
+    """One page of ``people`` ordered by a figure the database cannot sum by itself: a sum of
+    latest values or a formula, from every person's tallies of the KPIs it needs."""
+    needed = figures.with_sources([kpi])
+    recorded = [other for other in needed.values() if not other.is_calculated]
+    keyed = figures.tallies_of(
+        dashboards.daily_totals(holder, recorded, window.start, window.end), ["member_id"]
+    )
+    dashboards.add_holder_latest(keyed, holder, recorded, window.start, window.end, ["member_id"])
+    table: dict[int, dict[int, figures.Tally]] = defaultdict(dict)
+    for (member_id, kpi_id), tally in keyed.items():
+        table[member_id][kpi_id] = tally
+    sign = 1 if kpi.direction == Direction.LOWER_IS_BETTER else -1
+    ordered = []
+    for member_id in people.values_list("user_id", flat=True):
+        value = figures.figure_of(kpi, table[member_id], needed)
+        ordered.append(((1, 0) if value is None else (0, sign * value), member_id))
+    ordered.sort()
+    return [member_id for _order, member_id in ordered[offset : offset + BREAKDOWN_LIMIT]]
 
 
 def _breakdown_order(kpi: Kpi | None, table: dict, points: dict, tallied: dict):

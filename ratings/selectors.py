@@ -151,18 +151,7 @@ def leaderboard_range(
     left at its edges (the daily totals of the counting KPIs): 45 days read about five weekly rows
     and ten daily rows per person, not 45 days of daily rows (bench/ratings_leaderboard.py).
     """
-    periods, days = range_cover(start, end)
-    starts: dict[str, list[datetime.date]] = {}
-    for kind, first in periods:
-        starts.setdefault(kind, []).append(first)
-    parts = []
-    for kind, firsts in starts.items():
-        # One part per kind of period, not per period: a range of centuries (issue 17) would be a
-        # union of a thousand years, more than SQLite takes. Each an index scan of ``rating_total_rank``.
-        parts.append(RatingTotal.objects.filter(period=kind, start__in=firsts, points__gt=0))
-    if days:
-        counting = Kpi.objects.counting_in_rating()
-        parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))
+    parts = rating_parts(start, end)
     if scope.kind != "company":
         parts = [part.filter(_of_scope(scope)) for part in parts]
     rows, size = _ranked_sums(
@@ -181,6 +170,35 @@ def leaderboard_range(
         board.me = Row(rank=size + 1, member_id=viewer.user_id, points=Decimal("0.00"))
     _attach_members(board)
     return board
+
+
+def rating_parts(start: datetime.date, end: datetime.date) -> list[QuerySet]:
+    """Rows (``member_id``, ``points``) whose sums per person are the ratings of ``start``..``end``
+    (R6): the rating totals of the whole periods inside it and the counting KPIs' daily totals of
+    the days at its edges; a calendar period is its own rating totals alone."""
+    periods, days = range_cover(start, end)
+    starts: dict[str, list[datetime.date]] = {}
+    for kind, first in periods:
+        starts.setdefault(kind, []).append(first)
+    parts = []
+    for kind, firsts in starts.items():
+        # One part per kind of period, not per period: a range of centuries (issue 17) would be a
+        # union of a thousand years, more than SQLite takes. Each an index scan of ``rating_total_rank``.
+        parts.append(RatingTotal.objects.filter(period=kind, start__in=firsts, points__gt=0))
+    if days:
+        counting = Kpi.objects.counting_in_rating()
+        parts.append(DailyTotal.objects.filter(day__in=days, kpi__in=counting.values("id")))
+    return parts
+
+
+def ratings_of(member_ids: list[int], start: datetime.date, end: datetime.date) -> dict[int, Decimal]:
+    """The ratings (R6) of some people for ``start``..``end``, as their leaderboard shows them (one
+    query per kind of part, a few rows each)."""
+    ratings = dict.fromkeys(member_ids, Decimal("0.00"))
+    for part in rating_parts(start, end):
+        for member_id, points in part.filter(member_id__in=member_ids).values_list("member_id", "points"):
+            ratings[member_id] += points
+    return {member_id: points.quantize(CENT) for member_id, points in ratings.items()}
 
 
 def range_cover(start: datetime.date, end: datetime.date) -> tuple[list[tuple[str, datetime.date]], list]:
@@ -262,6 +280,57 @@ def _ranked_sums(
         if member_id is not None
     ]
     return rows, size
+
+
+# A unit's people in the order of one figure per person (a dashboard's breakdown by person, issue
+# 16): those with a figure first, best first, then those without; ties by user id. The figures are
+# summed by the database from the rows of one KPI (or the ratings' parts) and joined to the people,
+# and only one page of ids comes back: a company of 100,000 people is one query, not 100,000 rows.
+_PEOPLE_IN_ORDER = """
+    SELECT person.user_id FROM ({people}) AS person
+    LEFT JOIN (
+        SELECT parts.member_id, {figure} AS figure FROM ({union}) AS parts GROUP BY parts.member_id
+    ) AS per ON per.member_id = person.user_id
+    ORDER BY CASE WHEN {value} IS NULL THEN 1 ELSE 0 END, {value} {direction}, person.user_id
+    LIMIT %s OFFSET %s
+"""
+# Each figure of the day rows' columns (K11: an average is its sums' quotient, exact at any level).
+FIGURE_SQL = {
+    "sum": "SUM(parts.value)",
+    "count": "SUM(parts.actions)",
+    "average": "SUM(parts.value) / NULLIF(SUM(parts.actions), 0)",
+    "min": "MIN(parts.low)",
+    "max": "MAX(parts.high)",
+    "points": "SUM(parts.points)",
+}
+
+
+def people_in_order(
+    people: QuerySet, parts: list[QuerySet], figure: str, *, descending: bool, limit: int, offset: int
+) -> list[int]:
+    """One page of the user ids of ``people`` (a ``Member`` queryset), ordered by ``figure`` (a key
+    of FIGURE_SQL) of their rows in ``parts`` (querysets of day rows or rating parts with the
+    columns the figure reads): best first, no figure last; a sum, a count and points are 0 for
+    someone with no rows, as the rows show them."""
+    compiled = [part.order_by().query.sql_with_params() for part in parts]
+    # Only the querysets' own SQL and the constant expressions above are joined in; values are
+    # parameters.
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{n}" for n, (sql, _p) in enumerate(compiled))  # noqa: S608
+    people_sql, people_params = people.order_by().values("user_id").query.sql_with_params()
+    zero = figure in ("sum", "count", "points")
+    sql = _PEOPLE_IN_ORDER.format(
+        people=people_sql,
+        union=union,
+        figure=FIGURE_SQL[figure],
+        value="COALESCE(per.figure, 0)" if zero else "per.figure",
+        direction="DESC" if descending else "ASC",
+    )
+    params = [*people_params, *(param for _sql, part_params in compiled for param in part_params)]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [RANKING_WORK_MEM])
+        cursor.execute(sql, [*params, limit, offset])
+        return [row[0] for row in cursor.fetchall()]
 
 
 class _AnyOf(Func):

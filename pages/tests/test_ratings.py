@@ -626,6 +626,57 @@ def test_the_breakdown_by_person_orders_by_a_kpi_and_turns_pages(client, org, on
         assert response.context["breakdown"].page == shown
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "month", "date": "2026-11-01"},
+        {"period": "week", "date": "2026-11-02"},
+        {"from": "2026-10-15", "to": "2026-11-20"},
+    ],
+)
+@pytest.mark.parametrize("unit", ["company", "department", "team"])
+def test_the_breakdowns_points_are_the_leaderboards(client, org, on_the_tenth, unit, params):
+    """Issue 18 (4), issue 16: the breakdown by person shows each person's rating in the window
+    (R6: every KPI in the rating, not only the table's), as the unit's leaderboard does, ordered
+    by it, most first (ties by user id), the people with no points after them; each equals the
+    sum of their live actions' points in the window."""
+    record(
+        org.company,
+        (org.ann, org.deals, 2, "2026-11-02"),
+        (org.ann, org.calls, 7, "2026-11-03"),
+        (org.bob, org.calls, 27, "2026-11-04"),
+        (org.cid, org.deals, 1, "2026-10-20"),
+        (org.cid, org.calls, 5, "2026-11-19"),
+        (org.eve, org.deals, 1, "2026-11-05"),
+        (org.lead, org.response_time, 3, "2026-11-02"),
+    )
+    url = {
+        "company": "/dashboards/company/",
+        "department": f"/dashboards/departments/{org.sales.id}/",
+        "team": f"/dashboards/teams/{org.alpha.id}/",
+    }[unit]
+    response = get(client, org.admin, url, by="members", sort="points", **params)
+    breakdown = response.context["breakdown"]
+    window = response.context["window"]
+    with company_context(org.company.id):
+        people = Member.objects.filter(user__is_active=True)
+        if unit != "company":
+            scope = {"department": {"department": org.sales}, "team": {"team": org.alpha}}[unit]
+            people = people.filter(**scope)
+        expected = {member.user_id: Decimal("0.00") for member in people}
+        for action in KpiAction.objects.filter(voided_at__isnull=True, member_id__in=expected):
+            day = action.occurred_at.astimezone(org.company.zone).date()
+            if window.start <= day <= window.end and action.kpi.counts_in_rating:
+                expected[action.member_id] += action.points
+    shown = {row.member_id: row.points for row in breakdown.rows}
+    assert shown == expected
+    in_order = sorted(expected, key=lambda key: (-expected[key], key))
+    assert [row.member_id for row in breakdown.rows] == in_order
+    board = {row.member_id: row.points for row in response.context["board"].rows}
+    assert board == {key: points for key, points in expected.items() if points > 0}
+    assert 0 < len(board) < len(shown)
+
+
 def test_a_pages_and_the_admins_times_are_the_companys(client, org, on_the_tenth):
     """Issue 18 (2): one action's time reads the same on the profile, the admin's list of actions
     and its export, in the company's time zone (Moscow here), never in UTC."""
