@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet, Sum
 
 from kpis.formulas import parse_formula
@@ -25,6 +25,7 @@ from orgs.models import Member
 from ratings.models import DailyTotal
 
 _ZERO = Decimal(0)
+LATEST_WORK_MEM = "64MB"
 # A figure is exact here (Decimal's 28 digits): it is rounded once, where it is shown, so an
 # average is compared with its target unrounded and a formula never rounds a rounded figure.
 
@@ -243,7 +244,10 @@ def _add_latest_sums(tallies: dict[tuple, Tally], latest_rows: QuerySet, group: 
         f" JOIN {quote(Member._meta.db_table)} person ON person.user_id = latest.member_id" if joined else ""
     )
     selected = ", ".join([*keys, "latest.kpi_id"])
-    with connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # DISTINCT ON sorts the window's rows by person (a year of a level KPI: some 170,000):
+        # in memory, not in temporary files.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [LATEST_WORK_MEM])
         cursor.execute(
             f"SELECT {selected}, SUM(latest.last_value) FROM ({sql}) latest{join} GROUP BY {selected}",  # noqa: S608 - constant table and column names; values are parameters
             params,

@@ -178,20 +178,25 @@ class DailyTotal(_DaySums):
 
     class Meta:
         indexes = [
-            # Covering: a date range's edge days (leaderboard_range) and a dashboard's breakdown of
-            # the company by person or department are summed from the index alone.
-            models.Index(
-                fields=["company", "day"],
-                include=["member", "kpi", "value", "points"],
-                name="daily_total_company_day",
-            ),
-            # A KPI's days; with each person's latest value of the day, so a level's figure (K11
-            # ``last``) for a whole company is an index-only scan of the window (DISTINCT ON per
-            # person), not a read of every row's page.
+            # Covering, one index for every read of people's rows by KPI (issue 16): a KPI's days
+            # of the whole company (a breakdown by person ordered by that KPI, a level's latest
+            # values per person by DISTINCT ON, a date range's edge days of the counting KPIs) are
+            # an index-only range scan, not a read of every KPI's rows of those days. A person's
+            # own rows are read through the primary key.
             models.Index(
                 fields=["company", "kpi", "day"],
-                include=["member", "last_at", "last_action_id", "last_value", "actions"],
-                name="daily_total_kpi_day_latest",
+                include=[
+                    "member",
+                    "value",
+                    "points",
+                    "actions",
+                    "low",
+                    "high",
+                    "last_at",
+                    "last_action_id",
+                    "last_value",
+                ],
+                name="daily_total_kpi_day",
             ),
         ]
 
