@@ -361,3 +361,26 @@ def test_people_without_a_team_or_department_are_listed_last(client, org, make_m
     groups = client.get("/logger/").context["groups"]
     assert groups[-1][0] == "No team"
     assert [str(member.user) for member in groups[-1][1]] == ["Ada Adler", "Zed Meyers"]
+
+
+def test_the_services_refusal_of_a_stale_row_names_the_kpi_as_the_page_does(client, org, monkeypatch):
+    """Between opening the page and sending it, Support's KPI was offered to Ann (a stale page):
+    the recording service refuses it (K8), and the logger says so by the KPI's name, not its
+    integration name."""
+    from pages import selectors
+
+    real = selectors.logger_choices
+
+    def stale(viewer, languages):
+        choices = real(viewer, languages)
+        choices.offered = {user_id: list(choices.live) for user_id in choices.offered}
+        return choices
+
+    monkeypatch.setattr(selectors, "logger_choices", stale)
+    response = logger_post(
+        client, org.admin, [{"person": org.ann.user_id, "kpi": org.tickets.id, "value": "1"}]
+    )
+    assert refused(response, org.company) == [
+        ["Ann Alpha does not receive the KPI “Tickets resolved”: choose one of their KPIs."]
+    ]
+    assert "tickets_resolved" not in response.content.decode()
