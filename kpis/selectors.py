@@ -4,6 +4,8 @@ it cannot open (K7). Every queryset is company-scoped."""
 
 import datetime
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -161,6 +163,63 @@ def kpi_list_for_member(member: Member, *, active_only: bool = True) -> QuerySet
 def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
     """Whether an action of ``member`` on ``kpi`` is within its level, hides and audience (K8)."""
     return Kpi.objects.filter(Q(pk=kpi.pk) & member_kpis_condition(member)).exists()
+
+
+@dataclass
+class KpiReach:
+    """What K6/K8 need to decide, in memory, whether a KPI reaches a person: for the recording
+    service's batches and the activity logger's KPIs per person, a few queries for any number."""
+
+    hidden_departments: dict[int, set[int]]
+    hidden_teams: dict[int, set[int]]
+    audience: dict[int, tuple[set[int], set[int], set[int]]]
+
+    @classmethod
+    def load(cls, kpi_ids: Iterable[int]) -> "KpiReach":
+        kpi_ids = list(kpi_ids)
+        hidden_departments, hidden_teams = defaultdict(set), defaultdict(set)
+        for kpi_id, department_id, team_id in KpiHide.objects.filter(kpi_id__in=kpi_ids).values_list(
+            "kpi_id", "department_id", "team_id"
+        ):
+            if department_id:
+                hidden_departments[kpi_id].add(department_id)
+            else:
+                hidden_teams[kpi_id].add(team_id)
+        audience: dict[int, tuple[set[int], set[int], set[int]]] = {}
+        for kpi_id, department_id, team_id, member_id in KpiAudience.objects.filter(
+            kpi_id__in=kpi_ids
+        ).values_list("kpi_id", "department_id", "team_id", "member_id"):
+            departments, teams, members = audience.setdefault(kpi_id, (set(), set(), set()))
+            if department_id:
+                departments.add(department_id)
+            elif team_id:
+                teams.add(team_id)
+            else:
+                members.add(member_id)
+        return cls(hidden_departments, hidden_teams, audience)
+
+    def reaches(self, kpi: Kpi, person: Member) -> bool:
+        """The same rule as ``member_kpis_condition`` (level, hides, audience); ``person``: a
+        member, or anything with their ``user_id``, ``department_id`` and ``team_id``."""
+        if kpi.level == Level.DEPARTMENT and person.department_id != kpi.department_id:
+            return False
+        if kpi.level == Level.TEAM and person.team_id != kpi.team_id:
+            return False
+        if kpi.level == Level.COMPANY and person.department_id in self.hidden_departments.get(kpi.id, ()):
+            return False
+        if kpi.level in (Level.COMPANY, Level.DEPARTMENT) and person.team_id in self.hidden_teams.get(
+            kpi.id, ()
+        ):
+            return False
+        entries = self.audience.get(kpi.id)
+        if entries is None:
+            return True
+        departments, teams, members = entries
+        return (
+            person.user_id in members
+            or (person.team_id is not None and person.team_id in teams)
+            or (person.department_id is not None and person.department_id in departments)
+        )
 
 
 def kpi_audience_choices(kpi: Kpi) -> tuple[QuerySet[Department], QuerySet[Team], QuerySet[Member]]:

@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from kpis.models import Aggregation, Direction, Kpi, KpiStatus, TargetScope
+from kpis.selectors import KpiReach
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team, TrackingFrequency
@@ -142,14 +143,73 @@ def scope_choices(viewer: Member, scope: Scope) -> list[tuple[str, str]]:
     return scopes
 
 
-def logger_kpis(people: list[Member], languages: list[str]) -> list[tuple[int, str, str]]:
-    """The company's Active KPIs by name, (id, name, unit), none when there is nobody to record
-    for; the service refuses a row whose KPI does not reach its person (K8)."""
-    kpis = Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True).select_related("unit")
-    choices = [
-        (kpi.id, localized(kpi, "name", languages), localized(kpi.unit, "name", languages)) for kpi in kpis
+@dataclass
+class LoggerChoices:
+    """What the activity logger offers (O5): the people the viewer records for, by team; the KPIs
+    that reach any of them, by name, as (id, name, unit); and for each person (by user id) the
+    ids of the KPIs that reach them (K6, K8), for the page to narrow each row's KPIs."""
+
+    people: list[Member]
+    groups: list[tuple[str, list[Member]]]
+    kpis: list[tuple[int, str, str]]
+    offered: dict[int, list[int]]
+    live: dict[int, Kpi]  # every KPI that takes actions, whether it reaches anyone here or not
+    names: dict[int, str]  # their names in the viewer's languages
+
+
+def logger_choices(viewer: Member, languages: list[str]) -> LoggerChoices:
+    """The logger's people and KPIs: Active, not calculated (K11), reaching the person through
+    their team, department or the company, not hidden for them, within the audience (K6, K8).
+    A fixed number of queries: the people, the KPIs, their hides and their audiences."""
+    people = list(access.recordable_members(viewer).select_related("team", "department"))
+    if not people:
+        return LoggerChoices([], [], [], {}, {}, {})
+    kpis = list(
+        Kpi.objects.filter(status=KpiStatus.ACTIVE, archived_at__isnull=True, formula="").select_related(
+            "unit"
+        )
+    )
+    reach = KpiReach.load([kpi.id for kpi in kpis])
+    offered = {member.user_id: [kpi.id for kpi in kpis if reach.reaches(kpi, member)] for member in people}
+    reaching = {kpi_id for ids in offered.values() for kpi_id in ids}
+    names = {kpi.id: localized(kpi, "name", languages) for kpi in kpis}
+    choices = sorted(
+        (
+            (kpi.id, names[kpi.id], localized(kpi.unit, "name", languages))
+            for kpi in kpis
+            if kpi.id in reaching
+        ),
+        key=lambda choice: choice[1].casefold(),
+    )
+    by_unit: dict[str, list[Member]] = defaultdict(list)
+    for member in people:
+        by_unit[_unit_label(member)].append(member)
+    unassigned = _("No team")
+    groups = sorted(by_unit.items(), key=lambda group: (group[0] == unassigned, group[0].casefold()))
+    return LoggerChoices(people, groups, choices, offered, {kpi.id: kpi for kpi in kpis}, names)
+
+
+def _unit_label(member: Member) -> str:
+    if member.team_id:
+        return f"{member.department.name} / {member.team.name}"
+    if member.department_id:
+        return member.department.name
+    return _("No team")
+
+
+def logger_recent(viewer: Member, languages: list[str], *, limit: int = 10) -> list[tuple]:
+    """What the viewer recorded last, newest first (from any source), with the KPI's and its unit's
+    names: (action, KPI name, unit name). Two queries at most: the actions with their people and
+    KPIs, and nothing per row."""
+    actions = (
+        KpiAction.objects.filter(recorded_by_id=viewer.user_id)
+        .select_related("member__user", "kpi__unit")
+        .order_by("-id")[:limit]
+    )
+    return [
+        (action, localized(action.kpi, "name", languages), localized(action.kpi.unit, "name", languages))
+        for action in actions
     ]
-    return sorted(choices, key=lambda choice: choice[1].casefold()) if people else []
 
 
 # --- Charts: the trend over the last periods and the pace within this one ----------------------------

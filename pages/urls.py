@@ -15,6 +15,7 @@ urlpatterns = [
     path("leaderboard/export.<str:fmt>", ratings.leaderboard_export, name="leaderboard-export"),
     path("people/<int:member_id>/", ratings.profile, name="profile"),
     path("logger/", ratings.logger, name="logger"),
+    path("logger/actions/<int:action_id>/undo/", ratings.logger_undo, name="logger-undo"),
 ]
 for kind, (prefix, kwargs) in _UNITS.items():
     urlpatterns += [

@@ -115,6 +115,14 @@ class KpiAction(CompanyScopedModel):
             models.Index(fields=["company", "occurred_at"], name="action_company_occurred"),
             models.Index(fields=["company", "member", "occurred_at"], name="action_company_member"),
             models.Index(fields=["company", "kpi", "occurred_at"], name="action_company_kpi"),
+            # The activity logger's "Just recorded": a recorder's latest actions (issue 18). Only
+            # actions someone recorded by hand or by a file have a recorder: an integration's
+            # (a token's) write no entry here.
+            models.Index(
+                fields=["company", "recorded_by", "-id"],
+                name="action_company_recorder",
+                condition=models.Q(recorded_by__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

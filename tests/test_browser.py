@@ -371,3 +371,83 @@ def test_every_page_fits_a_phone_for_every_role(browser_page, live_server, artif
             name = email.split("@")[0] + "_" + (url.rstrip("/").rsplit("/", 1)[-1] or "home")
             page.screenshot(path=os.path.join(artifacts_dir, f"phone_{name}.png"), full_page=True)
         assert checked >= 4, email
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", [1440, 390])
+def test_the_logger_offers_each_persons_kpis_adds_rows_and_undoes(
+    browser_page, live_server, screenshot, width
+):
+    """Issue 18 (7): a row's KPIs follow its person, "Find a person" narrows the lists (grouped by
+    team), rows are added and removed in place and recorded in one request, and "Just recorded"
+    undoes one's own entry after asking."""
+    from orgs.demo import ADMIN_EMAIL
+
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 900})
+    _demo_sign_in(page, live_server, ADMIN_EMAIL)
+    page.goto(f"{live_server.url}/logger/")
+    assert page.locator("#logger-form tr[data-row]").count() == 3
+
+    def kpis(row: int) -> list[str]:
+        return page.locator(f"select[name=kpi-{row}] option").all_inner_texts()
+
+    # a salesperson is not offered Support's KPI; a support agent is
+    page.select_option("select[name=person-0]", label="Liam Foster")
+    assert not any(name.startswith("Tickets resolved") for name in kpis(0))
+    assert "Calls made (calls)" in kpis(0)
+    page.select_option("select[name=person-1]", label="Aria Butler")
+    assert any(name.startswith("Tickets resolved") for name in kpis(1))
+    # the people come by team, and the filter narrows every row's list
+    assert "Enterprise Sales" in page.locator("select[name=person-2] optgroup").evaluate_all(
+        "groups => groups.map(g => g.label).join('|')"
+    )
+    page.fill("#logger-person-filter", "sup")
+    labels = page.locator("select[name=person-2] optgroup").evaluate_all("groups => groups.map(g => g.label)")
+    assert labels
+    assert all("Support" in label for label in labels)
+    assert page.input_value("select[name=person-0]") != ""  # a chosen person stays
+    page.fill("#logger-person-filter", "")
+    # a row is added in place, keyboard first; another removed
+    page.click("#logger-add-row")
+    assert page.locator("#logger-form tr[data-row]").count() == 4
+    assert page.evaluate("document.activeElement.name") == "person-3"
+    page.keyboard.type("Amelia")  # a native select picks by typing
+    page.locator("#row-2 [data-remove-row]").click()
+    assert page.locator("#logger-form tr[data-row]").count() == 3
+    page.select_option("select[name=person-3]", label="Amelia Ward")
+    page.select_option("select[name=kpi-0]", label="Calls made (calls)")
+    page.fill("input[name=value-0]", "12")
+    page.select_option("select[name=kpi-1]", index=1)
+    page.fill("input[name=value-1]", "2")
+    page.select_option("select[name=kpi-3]", label="Calls made (calls)")
+    page.fill("input[name=value-3]", "-1")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    screenshot(page, f"logger_{width}_01_rows")
+    # one bad row: nothing recorded, every row back as typed, the error beside it
+    page.click("#logger-submit")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#logger-recorded").count() == 0
+    assert page.locator("#logger-form tr[data-row]").count() == 3
+    assert page.input_value("input[name=value-0]") == "12"
+    assert "A value is a number" in page.inner_text("#row-3-errors")
+    screenshot(page, f"logger_{width}_02_error")
+    page.fill("input[name=value-3]", "3")
+    page.click("#logger-submit")
+    page.wait_for_load_state("networkidle")
+    assert page.inner_text("#logger-recorded") == "3 actions recorded."
+    recent = page.locator("#logger-recent tbody tr")
+    assert recent.count() >= 3
+    assert "Amelia Ward" in recent.first.inner_text()
+    screenshot(page, f"logger_{width}_03_recorded")
+    # undo asks first: cancelled, nothing changes; accepted, the row shows as voided
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    recent.first.locator("button:text('Undo')").click()
+    assert "voided" not in (recent.first.get_attribute("class") or "")
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        recent.first.locator("button:text('Undo')").click()
+    assert "Undone:" in page.inner_text("[data-message]")
+    assert "voided" in (page.locator("#logger-recent tbody tr").first.get_attribute("class") or "")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    screenshot(page, f"logger_{width}_04_undone")

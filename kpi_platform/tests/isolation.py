@@ -246,13 +246,20 @@ class World:
 
 def _side(slug: str, languages: list[str], tag: str) -> Side:
     company = company_create(slug=slug, name=tag.title(), languages=languages, time_zone="UTC")[0]
-    populate(company, tag)
+    with company_context(company.id):
+        admin = MemberFactory(
+            email=f"admin-x@{tag}.example", first_name=tag.title(), last_name="admin", role=Role.ADMIN
+        )
+    # The company's first action is its admin's: the activity logger's undo finds one's own only.
+    populate(company, tag, recorded_by=admin)
     with company_context(company.id):
         department = department_create(name=f"{tag} east")
         team = team_create(name=f"{tag} south", department=department)
         other_team = team_create(name=f"{tag} west", department=department)
         people = {
-            role: MemberFactory(
+            role: admin
+            if role == "admin"
+            else MemberFactory(
                 email=f"{role}-x@{tag}.example",
                 first_name=tag.title(),
                 last_name=role,

@@ -8,19 +8,22 @@ company's included; the company dashboard answers 403 to anyone but a company ad
 """
 
 import datetime
+import re
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError
-from kpi_platform.ids import MAX_OFFSET, parse_whole
-from kpis.models import Kpi
+from kpi_platform.ids import MAX_OFFSET, parse_id, parse_whole
 from kpis.selectors import kpi_list_for_member
+from kpis.templatetags.kpi_format import number
 from orgs import access
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
@@ -29,9 +32,10 @@ from pages.selectors import BY_MEMBERS
 from pages.views.base import page, viewer_of
 from ratings import dashboards, reports
 from ratings.dashboards import Holder
-from ratings.models import ActionSource, RatingPeriod
+from ratings.errors import RatingErrorCode
+from ratings.models import ActionSource, KpiAction, RatingPeriod
 from ratings.selectors import Scope, leaderboard, leaderboard_range
-from ratings.services import actions_record
+from ratings.services import action_void, actions_record
 from ratings.windows import CUSTOM, Window, parse_scope, window_from_query
 
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -310,79 +314,100 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
 
 # --- Activity logger (O5) -----------------------------------------------------------------------------
 
-LOGGER_ROWS = 5
+LOGGER_ROWS = 3  # the rows a blank logger starts with; "Add a row" adds more
+LOGGER_MAX_ROWS = 50
+LOGGER_FILTER_FROM = 8  # more people than this, and the logger offers a "Find a person" field
+_ROW_FIELDS = ("person", "kpi", "value", "when", "comment")
+_ROW_FIELD = re.compile(r"(person|kpi|value|when|comment)-([0-9]{1,4})")
 
 
 @page
 def logger(request: HttpRequest) -> HttpResponse:
-    """A team lead, manager or company admin records actions for their people: up to five rows at
-    once, through the one recording service (R3), all or nothing; every error is shown at its row."""
+    """A team lead, manager or company admin records actions for their people: as many rows as
+    they add (up to ``LOGGER_MAX_ROWS``), through the one recording service (R3), all or nothing;
+    every error is shown at its row, and every row comes back as typed. Each person is offered the
+    KPIs that reach them only; under the form, what the viewer recorded last, each undoable."""
     viewer = viewer_of(request)
     if not access.may_record(viewer):
         raise PermissionDenied
-    people = list(access.recordable_members(viewer))
     languages = content_languages(request.user, viewer.company)
-    kpis = selectors.logger_kpis(people, languages)
-    rows = [{"index": index} for index in range(LOGGER_ROWS)]
+    choices = selectors.logger_choices(viewer, languages)
+    rows = _blank_rows()
     errors, recorded, general = {}, None, []
     if request.method == "POST":
-        rows = [_posted_row(request, index) for index in range(LOGGER_ROWS)]
-        items, positions = _items(rows, people, kpis, errors)
-        if not items:
+        rows = _posted_rows(request)
+        items, positions = _items(rows, choices, errors)
+        if len(rows) > LOGGER_MAX_ROWS:
+            general.append(_("Record at most %(count)d rows at once.") % {"count": LOGGER_MAX_ROWS})
+        elif not items:
             general.append(_("Fill in at least one row: a person, a KPI and a value."))
         elif not errors:
             try:
                 result = actions_record(items=items, source=ActionSource.LOGGER, recorded_by=viewer)
             except DomainError as failure:
                 for error in failure.errors:
-                    _row_error(errors, general, positions, error)
+                    _row_error(errors, general, positions, error, items, choices)
             else:
                 recorded = result.created
-                rows = [{"index": index} for index in range(LOGGER_ROWS)]
+                rows = _blank_rows()
     for row in rows:
         row["errors"] = errors.get(row["index"], [])
     context = {
-        "people": people,
-        "kpis": kpis,
+        "people": choices.people,
+        "groups": choices.groups,
+        "kpis": choices.kpis,
+        "offered": {str(user_id): kpi_ids for user_id, kpi_ids in choices.offered.items()},
         "rows": rows,
+        "next_index": max((row["index"] for row in rows), default=-1) + 1,
+        "blank_row": {"index": "__index__", "errors": []},
+        "person_filter": len(choices.people) > LOGGER_FILTER_FROM,
         "recorded": recorded,
+        "recent": selectors.logger_recent(viewer, languages),
         "general_errors": general,
         "now": viewer.company.now().strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "ratings/logger.html", context, status=400 if errors or general else 200)
 
 
-def _posted_row(request: HttpRequest, index: int) -> dict:
-    return {
-        "index": index,
-        **{
-            name: request.POST.get(f"{name}-{index}", "").strip()
-            for name in ("person", "kpi", "value", "when", "comment")
-        },
+def _blank_rows() -> list[dict]:
+    return [{"index": index} for index in range(LOGGER_ROWS)]
+
+
+def _posted_rows(request: HttpRequest) -> list[dict]:
+    """The posted rows as typed, by their index (rows removed on the page leave gaps)."""
+    indexes = sorted({int(match[2]) for key in request.POST if (match := _ROW_FIELD.fullmatch(key))})
+    return [
+        {"index": index, **{name: request.POST.get(f"{name}-{index}", "").strip() for name in _ROW_FIELDS}}
+        for index in indexes
+    ]
+
+
+def _not_received(member: Member, name: str) -> str:
+    return _("%(person)s does not receive the KPI “%(kpi)s”: choose one of their KPIs.") % {
+        "person": member.user,
+        "kpi": name,
     }
 
 
-def _items(rows: list[dict], people: list[Member], kpis: list, errors: dict) -> tuple[list[dict], list[int]]:
-    """The filled rows as items for ``actions_record``, and each item's row. A person or KPI that
-    is not on the page's lists (out of the viewer's reach, or another company's) is refused here,
-    at its row, before the service sees anything."""
-    by_id = {str(member.user_id): member for member in people}
-    kpi_ids = {str(kpi_id) for kpi_id, _name, _unit in kpis}
-    chosen = Kpi.objects.select_related("unit").in_bulk(
-        [int(row["kpi"]) for row in rows if row["kpi"] in kpi_ids]
-    )
+def _items(rows: list[dict], choices: selectors.LoggerChoices, errors: dict) -> tuple[list[dict], list[int]]:
+    """The filled rows as items for ``actions_record``, and each item's row. A person out of the
+    viewer's reach (or another company's), a KPI that takes no actions, and a KPI that does not
+    reach its person are refused here, at their row, by the names the page shows."""
+    by_id = {str(member.user_id): member for member in choices.people}
+    names = choices.names
     items, positions = [], []
     for row in rows:
         if not any(row[name] for name in ("person", "kpi", "value")):
             continue
-        if row["person"] not in by_id:
+        member = by_id.get(row["person"])
+        kpi = choices.live.get(parse_id(row["kpi"]) or 0)
+        if member is None:
             errors.setdefault(row["index"], []).append(_("Choose a person from the list."))
-        if row["kpi"] not in kpi_ids:
+        if kpi is None:
             errors.setdefault(row["index"], []).append(_("Choose a KPI from the list."))
-        item = {
-            "user": by_id.get(row["person"]),
-            "kpi": chosen.get(int(row["kpi"])) if row["kpi"] in kpi_ids else None,
-        }
+        elif member is not None and kpi.id not in choices.offered[member.user_id]:
+            errors.setdefault(row["index"], []).append(_not_received(member, names[kpi.id]))
+        item = {"user": member, "kpi": kpi}
         if row["value"]:
             item["value"] = row["value"].replace(",", ".")
         if row["when"]:
@@ -394,8 +419,65 @@ def _items(rows: list[dict], people: list[Member], kpis: list, errors: dict) -> 
     return items, positions
 
 
-def _row_error(errors: dict, general: list, positions: list[int], error: DomainError) -> None:
+# The service names a KPI by its integration name (for the API and imports); the logger's people
+# know it by the name on the page.
+_KPI_REFUSALS = {
+    RatingErrorCode.NOT_IN_AUDIENCE,
+    RatingErrorCode.KPI_INACTIVE,
+    RatingErrorCode.KPI_IS_CALCULATED,
+}
+
+
+def _row_error(
+    errors: dict,
+    general: list,
+    positions: list[int],
+    error: DomainError,
+    items: list,
+    choices: selectors.LoggerChoices,
+) -> None:
     if error.index is None:
         general.append(error.message)
+        return
+    message = error.message
+    if error.code in _KPI_REFUSALS:
+        item = items[error.index]
+        name = choices.names[item["kpi"].id]
+        if error.code == RatingErrorCode.NOT_IN_AUDIENCE:
+            message = _not_received(item["user"], name)
+        else:
+            message = _("The KPI “%(kpi)s” takes no actions now: choose another.") % {"kpi": name}
+    errors.setdefault(positions[error.index], []).append(message)
+
+
+@page
+@require_POST
+def logger_undo(request: HttpRequest, action_id: int) -> HttpResponse:
+    """Undo (void, R5) an action the viewer recorded, through the void service and its rules (O5:
+    a head voids only what they may record). Another's action, or another company's, is a 404."""
+    viewer = viewer_of(request)
+    if not access.may_record(viewer):
+        raise PermissionDenied
+    action = get_object_or_404(
+        KpiAction.objects.select_related("member__user", "kpi__unit"),
+        id=action_id,
+        recorded_by_id=viewer.user_id,
+    )
+    languages = content_languages(request.user, viewer.company)
+    try:
+        action_void(action=action, reason=_("Undone in the activity logger."), voided_by=viewer)
+    except DomainError as failure:
+        messages.error(request, failure.message)
     else:
-        errors.setdefault(positions[error.index], []).append(error.message)
+        done = _("Undone: %(value)s %(unit)s of “%(kpi)s” for %(person)s.")
+        messages.success(
+            request,
+            done
+            % {
+                "value": number(action.value),
+                "unit": localized(action.kpi.unit, "name", languages),
+                "kpi": localized(action.kpi, "name", languages),
+                "person": action.member.user,
+            },
+        )
+    return redirect("logger")

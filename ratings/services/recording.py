@@ -17,8 +17,7 @@ all its batches summed and applied together at the end.
 
 import datetime
 import zoneinfo
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +31,8 @@ from django.utils.translation import gettext as _
 from kpi_platform.decimals import parse_cents
 from kpi_platform.errors import DomainError
 from kpi_platform.periods import FIRST_DAY
-from kpis.models import Kpi, KpiAudience, KpiHide, Level
+from kpis.models import Kpi
+from kpis.selectors import KpiReach
 from orgs import access
 from orgs.models import Company, Member
 from orgs.tenancy import current_company_id
@@ -246,61 +246,6 @@ def _load_people(
     return by_email, by_external_id, by_id
 
 
-@dataclass
-class _Reach:
-    """What K6/K8 need to decide, in memory, whether a KPI reaches a person."""
-
-    hidden_departments: dict[int, set[int]]
-    hidden_teams: dict[int, set[int]]
-    audience: dict[int, tuple[set[int], set[int], set[int]]]
-
-    @classmethod
-    def load(cls, kpi_ids: Iterable[int]) -> "_Reach":
-        kpi_ids = list(kpi_ids)
-        hidden_departments, hidden_teams = defaultdict(set), defaultdict(set)
-        for kpi_id, department_id, team_id in KpiHide.objects.filter(kpi_id__in=kpi_ids).values_list(
-            "kpi_id", "department_id", "team_id"
-        ):
-            if department_id:
-                hidden_departments[kpi_id].add(department_id)
-            else:
-                hidden_teams[kpi_id].add(team_id)
-        audience: dict[int, tuple[set[int], set[int], set[int]]] = {}
-        for kpi_id, department_id, team_id, member_id in KpiAudience.objects.filter(
-            kpi_id__in=kpi_ids
-        ).values_list("kpi_id", "department_id", "team_id", "member_id"):
-            departments, teams, members = audience.setdefault(kpi_id, (set(), set(), set()))
-            if department_id:
-                departments.add(department_id)
-            elif team_id:
-                teams.add(team_id)
-            else:
-                members.add(member_id)
-        return cls(hidden_departments, hidden_teams, audience)
-
-    def reaches(self, kpi: Kpi, person: _Person) -> bool:
-        """The same rule as ``kpis.selectors.member_kpis_condition`` (level, hides, audience)."""
-        if kpi.level == Level.DEPARTMENT and person.department_id != kpi.department_id:
-            return False
-        if kpi.level == Level.TEAM and person.team_id != kpi.team_id:
-            return False
-        if kpi.level == Level.COMPANY and person.department_id in self.hidden_departments.get(kpi.id, ()):
-            return False
-        if kpi.level in (Level.COMPANY, Level.DEPARTMENT) and person.team_id in self.hidden_teams.get(
-            kpi.id, ()
-        ):
-            return False
-        entries = self.audience.get(kpi.id)
-        if entries is None:
-            return True
-        departments, teams, members = entries
-        return (
-            person.user_id in members
-            or (person.team_id is not None and person.team_id in teams)
-            or (person.department_id is not None and person.department_id in departments)
-        )
-
-
 class _Lookups:
     """The KPIs, people and audiences a recorder has met, by the keys its items name: loaded once
     (only the keys not seen before are queried), so a file of many batches reads each person and
@@ -321,7 +266,7 @@ class _Lookups:
         self.by_id: dict[int, _Person] = {}
         self.user_keys: set[str] = set()
         self.user_ids: set[int] = set()
-        self.reach = _Reach({}, {}, {})
+        self.reach = KpiReach({}, {}, {})
         self.reach_kpis: set[int] = set()
 
     def is_recorder(self, item: _Item) -> bool:
@@ -353,7 +298,7 @@ class _Lookups:
             self.user_ids |= user_ids
         kpi_ids = {kpi.id for kpi in self.kpis.values() if kpi is not None} - self.reach_kpis
         if kpi_ids:
-            reach = _Reach.load(kpi_ids)
+            reach = KpiReach.load(kpi_ids)
             self.reach.hidden_departments.update(reach.hidden_departments)
             self.reach.hidden_teams.update(reach.hidden_teams)
             self.reach.audience.update(reach.audience)

@@ -225,9 +225,10 @@ def test_people_outside_the_audience_are_refused(org):
 
 
 def test_the_in_memory_audience_rule_agrees_with_the_selectors(org):
-    """The recording service decides reach in memory; kpis.selectors decides it in SQL."""
-    from kpis.selectors import kpi_reaches_member
-    from ratings.services.recording import _Person, _Reach
+    """The recording service (and the activity logger) decide reach in memory; kpis.selectors
+    decides it in SQL."""
+    from kpis.selectors import KpiReach, kpi_reaches_member
+    from ratings.services.recording import _Person
 
     with company_context(org.company.id):
         kpis = [
@@ -240,11 +241,12 @@ def test_the_in_memory_audience_rule_agrees_with_the_selectors(org):
         ]
         kpi_services.kpi_hide(kpi=kpis[1], team=org.alpha)
         kpi_services.kpi_hide(kpi=org.calls, department=org.sales)
-        reach = _Reach.load([kpi.id for kpi in kpis])
+        reach = KpiReach.load([kpi.id for kpi in kpis])
         for kpi in kpis:
             for member in (org.ann, org.bob, org.cid, org.dan):
                 person = _Person(member.user_id, member.department_id, member.team_id)
                 assert reach.reaches(kpi, person) == kpi_reaches_member(kpi, member), (kpi, member)
+                assert reach.reaches(kpi, member) == kpi_reaches_member(kpi, member), (kpi, member)
 
 
 def test_a_user_is_found_by_external_id_and_case_insensitive_email(org):
