@@ -67,6 +67,22 @@ def visible_members(member: Member | None) -> QuerySet[Member]:
     ).distinct()
 
 
+def named_members(member: Member) -> QuerySet[Member]:
+    """The people the viewer sees by name in the units they see (the Organization page): the
+    people they may see (``visible_members``) and everyone else in the teams and departments
+    they see, whose names the leaderboard of those units (R7) and the team dashboard's breakdown
+    already show. Only a name: a profile (D2) and an e-mail stay within ``visible_members``."""
+    if is_company_admin(member):
+        return Member.objects.all()
+    teams = visible_teams(member).values("id")
+    departments = visible_departments(member).values("id")
+    return Member.objects.filter(
+        Q(team_id__in=teams)
+        | Q(team__isnull=True, department_id__in=departments)
+        | Q(user_id__in=visible_members(member).values("user_id"))
+    )
+
+
 def profiles_open_to(viewer: Member, member_ids) -> set[int]:
     """Which of these people's profiles the viewer may open (D2), to link only those: one query."""
     return set(visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True))
