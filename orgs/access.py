@@ -116,6 +116,33 @@ def dashboard_teams(viewer: Member) -> QuerySet[Team]:
     )
 
 
+def may_open_department_dashboard(viewer: Member, department_id: int) -> bool:
+    """``dashboard_departments`` for one department, with no query once the viewer's departments
+    are read (links and breadcrumbs ask it of many units)."""
+    return is_company_admin(viewer) or department_id in managed_department_ids(viewer)
+
+
+def may_open_team_dashboard(viewer: Member, team_id: int, department_id: int | None) -> bool:
+    """``dashboard_teams`` for one team (its id and its department's), as above."""
+    return (
+        is_company_admin(viewer)
+        or department_id in managed_department_ids(viewer)
+        or team_id in led_team_ids(viewer)
+        or team_id == viewer.team_id
+    )
+
+
+def heads_org_unit(viewer: Member, kind: str, org_unit_id: int, department_id: int | None = None) -> bool:
+    """Whether the viewer is over a department or team (O4): its company's admin, its (team's)
+    department's manager, or the team's lead; a member of a team is not. No query once the
+    viewer's units are read."""
+    if is_company_admin(viewer):
+        return True
+    if kind == "department":
+        return org_unit_id in managed_department_ids(viewer)
+    return department_id in managed_department_ids(viewer) or org_unit_id in led_team_ids(viewer)
+
+
 # --- For whom a person records actions (O5) ---------------------------------------------------------
 
 
