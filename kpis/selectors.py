@@ -163,6 +163,54 @@ def kpi_reaches_member(kpi: Kpi, member: Member) -> bool:
     return Kpi.objects.filter(Q(pk=kpi.pk) & member_kpis_condition(member)).exists()
 
 
+def kpis_reaching(kpis: list[Kpi], people: list[Member]) -> dict[int, set[int]]:
+    """Which of ``kpis`` reach each of ``people`` (``member_kpis_condition``: level, hides, K8
+    audience), by person: 2 queries (the KPIs' hides and audiences) for any number of people,
+    where ``kpi_list_for_member`` would cost one per person."""
+    ids = [kpi.id for kpi in kpis]
+    hidden: set[tuple[int, str, int]] = set()
+    for kpi_id, department_id, team_id in KpiHide.objects.filter(kpi_id__in=ids).values_list(
+        "kpi_id", "department_id", "team_id"
+    ):
+        hidden.add((kpi_id, "department", department_id) if department_id else (kpi_id, "team", team_id))
+    audience: dict[int, set[tuple[str, int]]] = {}
+    for kpi_id, department_id, team_id, member_id in KpiAudience.objects.filter(kpi_id__in=ids).values_list(
+        "kpi_id", "department_id", "team_id", "member_id"
+    ):
+        entry = (
+            ("department", department_id)
+            if department_id
+            else ("team", team_id)
+            if team_id
+            else ("member", member_id)
+        )
+        audience.setdefault(kpi_id, set()).add(entry)
+
+    def reaches(kpi: Kpi, person: Member) -> bool:
+        team, department = person.team_id, person.department_id
+        if kpi.level == Level.TEAM:
+            in_level = team is not None and kpi.team_id == team
+        elif kpi.level == Level.DEPARTMENT:
+            in_level = (
+                department is not None
+                and kpi.department_id == department
+                and (kpi.id, "team", team) not in hidden
+            )
+        else:
+            in_level = (kpi.id, "department", department) not in hidden and (
+                kpi.id,
+                "team",
+                team,
+            ) not in hidden
+        entries = audience.get(kpi.id)
+        return in_level and (
+            not entries
+            or bool(entries & {("member", person.user_id), ("team", team), ("department", department)})
+        )
+
+    return {person.user_id: {kpi.id for kpi in kpis if reaches(kpi, person)} for person in people}
+
+
 def kpi_audience_choices(kpi: Kpi) -> tuple[QuerySet[Department], QuerySet[Team], QuerySet[Member]]:
     """The departments, teams and people within ``kpi``'s level (K8): whom its audience may name
     (the services refuse the others, ``audience_invalid``), by name."""

@@ -17,6 +17,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from kpis.models import Aggregation, Direction, Kpi, KpiStatus, Target, TargetScope
+from kpis.selectors import kpis_reaching
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team, TrackingFrequency
@@ -495,12 +496,14 @@ def needs_attention(
     issue 18), worst first: per person the primary KPI with the lowest pace, listed when that pace
     is below its green band (K11); at most ``limit`` people.
 
-    A person's target of a KPI is their own; else their team's, or else the department's (on a
-    department's dashboard), shared evenly among the unit's active people when it is a quantity
-    (a sum or a count, K11) and the same for each of them when it is a level. A person with none,
-    a KPI with no value yet (an average with no actions) or nothing expected yet (a period that
-    has not begun) is not paced. From the dashboard's aggregates: 3 queries, 4 with a latest
-    value, whatever the number of people."""
+    Only the KPIs that reach the person (K6, K8) pace them. A person's target of a KPI is their
+    own; else their team's, or else the department's (on a department's dashboard), shared evenly
+    among the unit's active people the KPI reaches when it is a quantity (a sum or a count, K11)
+    and the same for each of them when it is a level. A person with none, a KPI with no value yet
+    (an average with no actions) or nothing expected yet (a period that has not begun) is not
+    paced. Equally far behind, the one further behind on average across their KPIs comes first.
+    From the dashboard's aggregates: 6 queries (people, totals, targets and their parts, the
+    KPIs' hides and audiences), 7 with a latest value, whatever the number of people."""
     elapsed = window.elapsed_end
     if holder.kind not in (TargetScope.TEAM, TargetScope.DEPARTMENT) or not primary or not elapsed:
         return []
@@ -520,28 +523,35 @@ def needs_attention(
     for (member_id, kpi_id), tally in keyed.items():
         table[member_id][kpi_id] = tally
     targets = _person_targets(holder, kpis, window)
-    headcount = defaultdict(int)
+    reach = kpis_reaching(kpis, people)
+    headcount = defaultdict(int)  # the people a unit's target of a KPI is shared among
     for person in people:
-        headcount[(TargetScope.TEAM, person.team_id)] += 1
-        headcount[(TargetScope.DEPARTMENT, person.department_id)] += 1
+        for kpi_id in reach[person.user_id]:
+            headcount[(TargetScope.TEAM, person.team_id, kpi_id)] += 1
+            headcount[(TargetScope.DEPARTMENT, person.department_id, kpi_id)] += 1
     found = []
     for person in people:
-        worst = None
+        paces = []
         for shown in primary:
+            if shown.kpi.id not in reach[person.user_id]:
+                continue
             expected = _expected_share(person, shown.kpi, targets, headcount, window, elapsed)
             total = figures.figure_of(shown.kpi, table.get(person.user_id, {}), tallied)
             if expected is None or total is None:
                 continue
             pace = dashboards.progress_of(total, expected, lower_is_better=shown.lower_is_better)
-            if pace is not None and (worst is None or pace < worst.pace):
+            if pace is not None:
                 light = dashboards.light_of(pace, shown.kpi)
-                worst = Behind(
-                    person, shown, total.quantize(CENT, rounding=ROUND_HALF_UP), expected, pace, light
+                paces.append(
+                    Behind(person, shown, total.quantize(CENT, rounding=ROUND_HALF_UP), expected, pace, light)
                 )
+        worst = min(paces, key=lambda behind: behind.pace, default=None)
         if worst is not None and worst.light != dashboards.GREEN:
-            found.append(worst)
-    found.sort(key=lambda behind: (behind.pace, str(behind.member.user).casefold(), behind.member.user_id))
-    return found[:limit]
+            # Equally far behind on one KPI: the one behind on more of the others first.
+            mean = sum((behind.pace for behind in paces), Decimal(0)) / len(paces)
+            found.append((worst.pace, mean, str(person.user).casefold(), person.user_id, worst))
+    found.sort(key=lambda entry: entry[:4])
+    return [entry[-1] for entry in found[:limit]]
 
 
 def _expected_share(
@@ -560,7 +570,7 @@ def _expected_share(
         if kpi.is_level:
             return dashboards.level_target(target, window.start, window.end)
         share = dashboards.target_share(target, window.start, elapsed)
-        people = 1 if scope == TargetScope.USER else headcount[(scope, owner)]
+        people = 1 if scope == TargetScope.USER else headcount[(scope, owner, kpi.id)]
         expected = (share / people).quantize(CENT, rounding=ROUND_HALF_UP) if people else Decimal(0)
         return expected or None
     return None
