@@ -67,6 +67,22 @@ def visible_members(member: Member | None) -> QuerySet[Member]:
     ).distinct()
 
 
+def named_members(member: Member) -> QuerySet[Member]:
+    """The people the viewer sees by name in the units they see (the Organization page): the
+    people they may see (``visible_members``) and everyone else in the teams and departments
+    they see, whose names the leaderboard of those units (R7) and the team dashboard's breakdown
+    already show. Only a name: a profile (D2) and an e-mail stay within ``visible_members``."""
+    if is_company_admin(member):
+        return Member.objects.all()
+    teams = visible_teams(member).values("id")
+    departments = visible_departments(member).values("id")
+    return Member.objects.filter(
+        Q(team_id__in=teams)
+        | Q(team__isnull=True, department_id__in=departments)
+        | Q(user_id__in=visible_members(member).values("user_id"))
+    )
+
+
 def profiles_open_to(viewer: Member, member_ids) -> set[int]:
     """Which of these people's profiles the viewer may open (D2), to link only those: one query."""
     return set(visible_members(viewer).filter(user_id__in=set(member_ids)).values_list("user_id", flat=True))
@@ -98,6 +114,33 @@ def dashboard_teams(viewer: Member) -> QuerySet[Team]:
         | Q(id__in=led_team_ids(viewer))
         | Q(id=viewer.team_id)
     )
+
+
+def may_open_department_dashboard(viewer: Member, department_id: int) -> bool:
+    """``dashboard_departments`` for one department, with no query once the viewer's departments
+    are read (links and breadcrumbs ask it of many units)."""
+    return is_company_admin(viewer) or department_id in managed_department_ids(viewer)
+
+
+def may_open_team_dashboard(viewer: Member, team_id: int, department_id: int | None) -> bool:
+    """``dashboard_teams`` for one team (its id and its department's), as above."""
+    return (
+        is_company_admin(viewer)
+        or department_id in managed_department_ids(viewer)
+        or team_id in led_team_ids(viewer)
+        or team_id == viewer.team_id
+    )
+
+
+def heads_org_unit(viewer: Member, kind: str, org_unit_id: int, department_id: int | None = None) -> bool:
+    """Whether the viewer is over a department or team (O4): its company's admin, its (team's)
+    department's manager, or the team's lead; a member of a team is not. No query once the
+    viewer's units are read."""
+    if is_company_admin(viewer):
+        return True
+    if kind == "department":
+        return org_unit_id in managed_department_ids(viewer)
+    return department_id in managed_department_ids(viewer) or org_unit_id in led_team_ids(viewer)
 
 
 # --- For whom a person records actions (O5) ---------------------------------------------------------

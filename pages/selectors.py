@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
+from django.db.models import Q
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from kpis.models import Aggregation, Direction, Kpi, KpiStatus, TargetScope
-from kpis.selectors import KpiReach
+from kpis.models import Aggregation, Direction, Kpi, KpiStatus, Target, TargetScope
+from kpis.selectors import KpiReach, kpis_reaching
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team, TrackingFrequency
@@ -296,6 +297,8 @@ class BreakdownRow:
     values: list[Decimal]  # aligned with the KPIs of the breakdown
     points: Decimal
     member_id: int | None = None
+    org_unit_id: int | None = None  # a department's or team's row ("no team": None)
+    url: str = ""  # the unit's dashboard where the viewer may open it (``org_unit_links``)
 
 
 @dataclass
@@ -394,6 +397,7 @@ def breakdown(
             values=[_shown(kpi, figures.figure_of(kpi, table[key], tallied)) for kpi in kpis],
             points=points[key].quantize(CENT),
             member_id=key if by == BY_MEMBERS else None,
+            org_unit_id=key if by != BY_MEMBERS else None,
         )
         for key in keys
         if by != BY_MEMBERS or key in names
@@ -503,6 +507,62 @@ def _people_ordered_in_memory(
     return [member_id for _order, member_id in ordered[offset : offset + BREAKDOWN_LIMIT]]
 
 
+def org_unit_links(viewer: Member, holder: Holder, rows: list[BreakdownRow]) -> None:
+    """Each department's or team's row of a breakdown links to its dashboard where the viewer may
+    open it (O4, D3): no query."""
+    for row in rows:
+        if row.org_unit_id is None:
+            continue
+        if holder.kind == TargetScope.COMPANY and access.may_open_department_dashboard(
+            viewer, row.org_unit_id
+        ):
+            row.url = f"/dashboards/departments/{row.org_unit_id}/"
+        elif holder.kind == TargetScope.DEPARTMENT and access.may_open_team_dashboard(
+            viewer, row.org_unit_id, holder.id
+        ):
+            row.url = f"/dashboards/teams/{row.org_unit_id}/"
+
+
+def breadcrumb(viewer: Member, *, holder: Holder | None = None, person: Member | None = None) -> list:
+    """Company › Department › Team (› Person) above a dashboard or a profile: (label, url), the url
+    empty for the page itself and for a level the viewer may not open (O4). One query for a team
+    dashboard's department name, none otherwise."""
+    department = team = None
+    if person is not None:
+        team = person.team
+        department = person.department or (team.department if team else None)
+    elif holder.kind == TargetScope.DEPARTMENT:
+        department = Department(id=holder.id, name=holder.name)
+    elif holder.kind == TargetScope.TEAM:
+        team = Team(id=holder.id, name=holder.name, department_id=holder.department_id)
+        department = Department.objects.filter(id=holder.department_id).first()
+    crumbs = [
+        (viewer.company.name, "/dashboards/company/" if access.may_see_company_dashboard(viewer) else "")
+    ]
+    if department is not None:
+        crumbs.append(
+            (
+                department.name,
+                f"/dashboards/departments/{department.id}/"
+                if access.may_open_department_dashboard(viewer, department.id)
+                else "",
+            )
+        )
+    if team is not None:
+        crumbs.append(
+            (
+                team.name,
+                f"/dashboards/teams/{team.id}/"
+                if access.may_open_team_dashboard(viewer, team.id, team.department_id)
+                else "",
+            )
+        )
+    if person is not None:
+        crumbs.append((str(person.user), ""))
+    crumbs[-1] = (crumbs[-1][0], "")  # the page itself
+    return crumbs
+
+
 def _breakdown_order(kpi: Kpi | None, table: dict, points: dict, tallied: dict):
     """The sort key of a breakdown's row: most points first; or by the KPI's figure, best first
     in the KPI's direction (the lowest first for a lower-is-better KPI), rows with no value
@@ -554,6 +614,132 @@ def _add_the_rest(table: dict, holder: Holder, kpis: list[Kpi], window: Window) 
         table[None] = rest
     else:
         table.pop(None, None)
+
+
+# --- Who needs help: the people furthest behind their pace ---------------------------------------------
+
+NEEDS_ATTENTION = 5
+
+
+@dataclass
+class Behind:
+    """A person's primary KPI furthest behind its pace (K9): the figure so far against the share
+    of the target expected by today."""
+
+    member: Member
+    figure: KpiFigure  # the unit's figure of the KPI (its name, unit and direction)
+    total: Decimal  # the person's figure
+    expected: Decimal  # the person's share of the target by today
+    pace: Decimal  # percent, turned around for lower-is-better (K9)
+    light: str
+
+
+def _person_targets(holder: Holder, kpis: list[Kpi], window: Window) -> dict:
+    """The targets that may give the holder's people a share, by (scope, holder id, KPI id): each
+    person's own, their team's and the dashboard's unit's (2 queries: targets and their parts)."""
+    earliest = window.start - datetime.timedelta(days=366)  # a yearly target from a year before
+    people = Member.objects.filter(holder.scope.members_condition(prefix="")).values("user_id")
+    teams = Q(scope=TargetScope.TEAM) & (
+        Q(team_id=holder.id) if holder.kind == TargetScope.TEAM else Q(team__department_id=holder.id)
+    )
+    condition = Q(scope=TargetScope.USER, member_id__in=people) | teams
+    if holder.kind == TargetScope.DEPARTMENT:
+        condition |= Q(scope=TargetScope.DEPARTMENT, department_id=holder.id)
+    targets = Target.objects.filter(
+        condition, kpi_id__in=[kpi.id for kpi in kpis], start__gte=earliest, start__lte=window.end
+    ).prefetch_related("parts")
+    found: dict[tuple, list[Target]] = defaultdict(list)
+    for target in targets:
+        owner = {TargetScope.USER: target.member_id, TargetScope.TEAM: target.team_id}
+        found[(target.scope, owner.get(target.scope, target.department_id), target.kpi_id)].append(target)
+    return found
+
+
+def needs_attention(
+    holder: Holder, primary: list[KpiFigure], window: Window, *, limit: int = NEEDS_ATTENTION
+) -> list[Behind]:
+    """The team's or department's people furthest behind their pace on the primary KPIs (D3,
+    issue 18), worst first: per person the primary KPI with the lowest pace, listed when that pace
+    is below its green band (K11); at most ``limit`` people.
+
+    Only the KPIs that reach the person (K6, K8) pace them. A person's target of a KPI is their
+    own; else their team's, or else the department's (on a department's dashboard), shared evenly
+    among the unit's active people the KPI reaches when it is a quantity (a sum or a count, K11)
+    and the same for each of them when it is a level. A person with none, a KPI with no value yet
+    (an average with no actions) or nothing expected yet (a period that has not begun) is not
+    paced. Equally far behind, the one further behind on average across their KPIs comes first.
+    From the dashboard's aggregates: 6 queries (people, totals, targets and their parts, the
+    KPIs' hides and audiences), 7 with a latest value, whatever the number of people."""
+    elapsed = window.elapsed_end
+    if holder.kind not in (TargetScope.TEAM, TargetScope.DEPARTMENT) or not primary or not elapsed:
+        return []
+    kpis = [figure.kpi for figure in primary]
+    tallied = figures.with_sources(kpis)
+    recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
+    people = list(
+        Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True).select_related(
+            "user"
+        )
+    )
+    keyed = figures.tallies_of(
+        dashboards.daily_totals(holder, recorded, window.start, window.end), ["member_id"]
+    )
+    dashboards.add_holder_latest(keyed, holder, recorded, window.start, window.end, ["member_id"])
+    table: dict[int, dict[int, figures.Tally]] = defaultdict(dict)
+    for (member_id, kpi_id), tally in keyed.items():
+        table[member_id][kpi_id] = tally
+    targets = _person_targets(holder, kpis, window)
+    reach = kpis_reaching(kpis, people)
+    headcount = defaultdict(int)  # the people a unit's target of a KPI is shared among
+    for person in people:
+        for kpi_id in reach[person.user_id]:
+            headcount[(TargetScope.TEAM, person.team_id, kpi_id)] += 1
+            headcount[(TargetScope.DEPARTMENT, person.department_id, kpi_id)] += 1
+    found = []
+    for person in people:
+        paces = []
+        for shown in primary:
+            if shown.kpi.id not in reach[person.user_id]:
+                continue
+            expected = _expected_share(person, shown.kpi, targets, headcount, window, elapsed)
+            total = figures.figure_of(shown.kpi, table.get(person.user_id, {}), tallied)
+            if expected is None or total is None:
+                continue
+            pace = dashboards.progress_of(total, expected, lower_is_better=shown.lower_is_better)
+            if pace is not None:
+                light = dashboards.light_of(pace, shown.kpi)
+                paces.append(
+                    Behind(person, shown, total.quantize(CENT, rounding=ROUND_HALF_UP), expected, pace, light)
+                )
+        worst = min(paces, key=lambda behind: behind.pace, default=None)
+        if worst is not None and worst.light != dashboards.GREEN:
+            # Equally far behind on one KPI: the one behind on more of the others first.
+            mean = sum((behind.pace for behind in paces), Decimal(0)) / len(paces)
+            found.append((worst.pace, mean, str(person.user).casefold(), person.user_id, worst))
+    found.sort(key=lambda entry: entry[:4])
+    return [entry[-1] for entry in found[:limit]]
+
+
+def _expected_share(
+    person: Member, kpi: Kpi, targets: dict, headcount: dict, window: Window, elapsed: datetime.date
+) -> Decimal | None:
+    """The person's part of the target expected by today (``needs_attention``), or None."""
+    holders = [
+        (TargetScope.USER, person.user_id),
+        (TargetScope.TEAM, person.team_id),
+        (TargetScope.DEPARTMENT, person.department_id),
+    ]
+    for scope, owner in holders:
+        target = dashboards.covering_target(targets.get((scope, owner, kpi.id), []), window)
+        if target is None:
+            continue
+        if kpi.is_level:
+            return dashboards.level_target(target, window.start, window.end)
+        share = dashboards.target_share(target, window.start, elapsed)
+        people = 1 if scope == TargetScope.USER else headcount[(scope, owner, kpi.id)]
+        expected = (share / people).quantize(CENT, rounding=ROUND_HALF_UP) if people else Decimal(0)
+        return expected or None
+    return None
 
 
 # --- Leaderboards and a person's history --------------------------------------------------------------

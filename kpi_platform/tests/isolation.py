@@ -608,7 +608,7 @@ NOT_ID_FIELDS = {
     "self_reporting",  # the company's setting (issue 17): a flag of the caller's own company
 }
 # What the pages read from the query that names an object, and which pages (by URL name) read it.
-PAGE_QUERY = {"kpi": ("dashboard-", "profile", "kpi-page"), "scope": ("leaderboard",)}
+PAGE_QUERY = {"kpi": ("dashboard-", "profile", "kpi-page"), "scope": ("leaderboard", "kpi-page")}
 
 
 def _missing_like(value):

@@ -2,6 +2,7 @@
 visitor's language (PRODUCT D6)."""
 
 import datetime
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -112,11 +113,69 @@ def test_the_organization_page_shows_admins_managers_teams_and_people_within_rea
     html = client.get("/organization/").content.decode()
     assert "Alpha" in html
     assert "Beta" not in html
-    assert "Bob Alpha" not in html
     client.force_login(org.admin.user)
     html = client.get("/organization/").content.decode()
     assert "Support" in html
     assert "Eve Help" in html
+
+
+def people_links(html: str) -> set[str]:
+    return set(re.findall(r'href="/people/(\d+)/', html))
+
+
+def team_people(html: str, team) -> list[str]:
+    block = html.split(f'id="team-{team.id}"')[1].split("</ul>")[0]
+    return re.findall(r"<li>(?:<a [^>]*>)?([^<]+?)(?:</a>)?(?: <span|</li>)", block)
+
+
+def test_a_member_sees_their_teammates_by_name_as_the_team_dashboard_and_leaderboard_do(client, org):
+    """Issue 18 (10). The rule, from O4 ("member: themselves") with D1 and R7: a member sees their
+    own team as a whole (its dashboard, D1/D3) and its leaderboard (R7), which name every
+    teammate; so the Organization page names them too, as the team dashboard's by-person
+    breakdown and the leaderboard do. What is a person's own stays with O4: a teammate's profile
+    (D2: history, actions, e-mail) opens for the people who manage them and for themselves only,
+    so none of the three pages links a member to a teammate's profile, and that URL is a 404."""
+    day = today_in(org.company).isoformat()
+    alpha = [org.ann, org.bob, org.lead]
+    record(org.company, *[(person, org.calls, number + 1, day) for number, person in enumerate(alpha)])
+    client.force_login(org.ann.user)
+    # when Ann opens the Organization page, her team's dashboard and its leaderboard
+    organization = client.get("/organization/").content.decode()
+    dashboard = client.get(f"/dashboards/teams/{org.alpha.id}/", {"by": "members"})
+    board = client.get("/leaderboard/", {"scope": f"team:{org.alpha.id}"})
+    # then all three name the same people: everyone in Alpha
+    names = sorted(str(person.user) for person in alpha)
+    assert sorted(team_people(organization, org.alpha)) == names
+    assert sorted(row.name for row in dashboard.context["breakdown"].rows) == names
+    assert sorted(str(row.member.user) for row in board.context["board"].rows) == names
+    # and none links to anyone's profile but her own, which only she may open
+    for html in (organization, dashboard.content.decode(), board.content.decode()):
+        assert people_links(html) <= {str(org.ann.user_id)}
+    assert str(org.ann.user_id) in people_links(organization)
+    assert client.get(f"/people/{org.bob.user_id}/").status_code == 404
+    # and no teammate's e-mail shows
+    assert "bob@acme.example" not in organization
+    # and nobody of another team: Beta's Cid and Support's Eve stay out
+    assert "Cid Beta" not in organization
+    assert "Eve Help" not in organization
+
+
+@pytest.mark.parametrize(
+    ("who", "linked"),
+    [
+        ("admin", {"admin", "manager", "lead", "ann", "bob", "cid", "eve"}),
+        ("manager", {"manager", "lead", "ann", "bob", "cid"}),
+        ("lead", {"lead", "ann", "bob"}),
+        ("ann", {"ann"}),
+    ],
+)
+def test_the_organization_page_links_exactly_the_profiles_each_role_may_open(client, org, who, linked):
+    client.force_login(getattr(org, who).user)
+    html = client.get("/organization/").content.decode()
+    assert people_links(html) == {str(getattr(org, name).user_id) for name in linked}
+    for name in ("admin", "manager", "lead", "ann", "bob", "cid", "eve"):
+        status = client.get(f"/people/{getattr(org, name).user_id}/").status_code
+        assert status == (200 if name in linked else 404), (who, name)
 
 
 def test_another_companys_admin_sees_none_of_our_organization(client, org, other_company, make_member):
@@ -142,10 +201,135 @@ def test_home_and_organization_take_the_same_queries_for_few_and_many_people(
             assert client.get(url).status_code == 200
         return len(queries)
 
-    before = [count(org.ann, "/"), count(org.admin, "/organization/")]
+    pages = [(org.ann, "/"), (org.admin, "/organization/"), (org.ann, "/organization/")]
+    before = [count(member, url) for member, url in pages]
     for number in range(15):
         person = make_member(
             company, email=f"p{number}@acme.example", team=org.alpha if number % 2 else org.beta
         )
         record(company, (person, org.calls, number + 1, day), (person, org.deals, 1, day))
-    assert [count(org.ann, "/"), count(org.admin, "/organization/")] == before
+    assert [count(member, url) for member, url in pages] == before
+
+
+# --- Issue 18 (6): a manager's and an admin's Home show their units' figures ------------------------
+
+
+def brute_force_total(company, kpi, people) -> Decimal:
+    """The KPI's sum this month over the raw actions of ``people``, voided ones left out."""
+    from ratings.models import KpiAction
+
+    today = today_in(company)
+    with company_context(company.id):
+        actions = KpiAction.objects.filter(kpi=kpi, member__in=people, voided_at__isnull=True)
+        return sum(
+            (
+                action.value
+                for action in actions
+                if (local := action.occurred_at.astimezone(company.zone).date()).month == today.month
+                and local.year == today.year
+            ),
+            Decimal(0),
+        )
+
+
+def overview_totals(response) -> dict[str, dict[str, Decimal]]:
+    return {
+        overview["holder"].name: {figure.name: figure.total for figure in overview["figures"]}
+        for overview in response.context["overviews"]
+    }
+
+
+def test_a_managers_home_shows_each_of_their_departments_figures_and_an_admins_the_companys(
+    client, org, company
+):
+    from orgs.models import Member
+    from orgs.services import department_set_managers
+
+    # given this month's actions across both departments, one voided, and last month's
+    today = today_in(company)
+    last_month = (today.replace(day=1) - datetime.timedelta(days=1)).isoformat()
+    day = today.isoformat()
+    record(
+        company,
+        (org.ann, org.deals, 2, day),
+        (org.bob, org.deals, 3, day),
+        (org.cid, org.deals, 4, day),
+        (org.eve, org.deals, 5, day),
+        (org.ann, org.calls, 7, day),
+        (org.eve, org.calls, 11, day),
+        (org.cid, org.deals, 100, last_month),
+        (org.admin, org.calls, 13, day),  # in no department
+    )
+    with company_context(company.id):
+        from ratings.models import KpiAction
+        from ratings.services import action_void
+
+        action_void(action=KpiAction.objects.get(member=org.bob, kpi=org.deals), reason="typo")
+        target_create(
+            kpi=org.deals,
+            period="month",
+            start=today.replace(day=1),
+            value="40",
+            scope="department",
+            department=org.sales,
+        )
+        department_set_managers(department=org.support, managers=[org.manager])
+    # when the manager of Sales and Support opens Home
+    client.force_login(org.manager.user)
+    response = client.get("/")
+    # then each department shows its figures, equal to the raw actions' sums
+    totals = overview_totals(response)
+    assert list(totals) == ["Sales", "Support"]
+    for department in (org.sales, org.support):
+        with company_context(company.id):
+            people = list(Member.objects.filter(department=department))
+        assert totals[department.name] == {
+            "Calls made": brute_force_total(company, org.calls, people),
+            "Deals won": brute_force_total(company, org.deals, people),
+        }
+    assert totals["Sales"]["Deals won"] == Decimal(6)
+    # with the target and status, and a link to each department's dashboard
+    sales = response.context["overviews"][0]["figures"]
+    deals = next(figure for figure in sales if figure.name == "Deals won")
+    assert deals.target == Decimal("40.00")
+    assert deals.light != "none"
+    html = response.content.decode()
+    assert f'href="/dashboards/departments/{org.sales.id}/"' in html
+    assert f'href="/dashboards/departments/{org.support.id}/"' in html
+    assert f'id="department-{org.sales.id}-kpis"' in html
+    # when the admin opens Home, the company's figures are every action's
+    client.force_login(org.admin.user)
+    response = client.get("/")
+    with company_context(company.id):
+        everyone = list(Member.objects.all())
+    assert overview_totals(response) == {
+        company.name: {
+            "Calls made": brute_force_total(company, org.calls, everyone),
+            "Deals won": brute_force_total(company, org.deals, everyone),
+        }
+    }
+    assert 'href="/dashboards/company/"' in response.content.decode()
+    # and a lead and a member get no unit overview but their team's
+    for person in (org.lead, org.ann):
+        client.force_login(person.user)
+        response = client.get("/")
+        assert response.context["overviews"] == []
+        assert response.context["team"] == org.alpha
+
+
+def test_a_managers_home_takes_the_same_queries_for_few_and_many_people(client, org, company, make_member):
+    day = today_in(company).isoformat()
+    record(company, (org.ann, org.calls, 1, day))
+
+    def count(member) -> int:
+        client.force_login(member.user)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/").status_code == 200
+        return len(queries)
+
+    before = [count(org.manager), count(org.admin)]
+    for number in range(15):
+        person = make_member(company, email=f"p{number}@acme.example", team=org.beta)
+        record(company, (person, org.calls, number + 1, day), (person, org.deals, 1, day))
+    assert [count(org.manager), count(org.admin)] == before
+    assert max(before) <= 30

@@ -52,6 +52,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "month": window_of("month", today, today),
         "board": board,
         **_team_context(member, windows[KpiKind.PRIMARY], languages),
+        "overviews": _overviews(member, windows[KpiKind.PRIMARY], languages),
     }
     return render(request, "home.html", context)
 
@@ -61,20 +62,52 @@ def _team_context(member: Member, window: Window, languages: list[str]) -> dict:
     team = Team.objects.filter(id=member.team_id).first() if member.team_id else None
     if team is None:
         return {"team": None}
-    holder = dashboards.team_holder(team)
+    return {"team": team, "team_figures": _primary_figures(dashboards.team_holder(team), window, languages)}
+
+
+def _primary_figures(holder: dashboards.Holder, window: Window, languages: list[str]) -> list:
     primary = [kpi for kpi in dashboards.holder_kpis(holder) if kpi.kind == KpiKind.PRIMARY]
-    return {"team": team, "team_figures": dashboards.kpi_figures(holder, primary, window, languages)}
+    return dashboards.kpi_figures(holder, primary, window, languages)
+
+
+def _overviews(member: Member, window: Window, languages: list[str]) -> list[dict]:
+    """D1 for heads, as a member's Home shows their team: a company admin's company, a
+    department manager's every department (O4), each with its primary KPIs' figures and status
+    for the current period and a link to its dashboard. 4 queries a unit; a manager has a few."""
+    if access.may_see_company_dashboard(member):
+        holder = dashboards.company_holder(member.company.name)
+        return [
+            {
+                "key": "company",
+                "holder": holder,
+                "url": "/dashboards/company/",
+                "figures": _primary_figures(holder, window, languages),
+            }
+        ]
+    return [
+        {
+            "key": f"department-{department.id}",
+            "holder": holder,
+            "url": f"/dashboards/departments/{department.id}/",
+            "figures": _primary_figures(holder, window, languages),
+        }
+        for department in access.dashboard_departments(member)
+        for holder in [dashboards.department_holder(department)]
+    ]
 
 
 @login_required
 def organization(request: HttpRequest) -> HttpResponse:
     """The Organization section (O5), read-only: the administrators, each department with its
-    managers and teams, each team with its leads and people, as far as the viewer may see (O4).
-    Changes are made in the admin. A fixed number of queries, whatever the size of the company."""
+    managers and teams, each team with its leads and people, as far as the viewer may see (O4):
+    in each unit everyone by name (``access.named_members``, as the unit's leaderboard names
+    them), a name a link to the profile only where the viewer may open it. Changes are made in
+    the admin. A fixed number of queries, whatever the size of the company."""
     viewer = viewer_of(request)
-    people = (
-        access.visible_members(viewer).select_related("user").order_by("user__first_name", "user__last_name")
+    people = list(
+        access.named_members(viewer).select_related("user").order_by("user__first_name", "user__last_name")
     )
+    openable = set(access.visible_members(viewer).values_list("user_id", flat=True))
     by_team: dict[int, list[Member]] = defaultdict(list)
     by_department: dict[int, list[Member]] = defaultdict(list)
     unplaced = []
@@ -106,5 +139,6 @@ def organization(request: HttpRequest) -> HttpResponse:
         ],
         "unplaced": unplaced,
         "is_admin": access.is_company_admin(viewer),
+        "linkable": openable,
     }
     return render(request, "orgs/organization.html", context)

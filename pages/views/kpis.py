@@ -3,8 +3,7 @@
 import datetime
 from dataclasses import dataclass
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -13,9 +12,13 @@ from kpis import terms
 from kpis.access import visible_kpis
 from kpis.models import Target, TargetPart, TargetPeriod, TargetScope
 from kpis.selectors import target_list_current
+from orgs import access
 from orgs.i18n import content_languages, localized
 from orgs.models import Member
-from pages.views.base import viewer_of
+from pages import selectors
+from pages.views.base import page, viewer_of
+from ratings import dashboards
+from ratings.windows import parse_holder_scope, window_from_query
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,31 @@ def _target_row(target: Target, today: datetime.date, viewer: Member) -> TargetR
     return TargetRow(target, _period_label(target), holder, part, is_viewers)
 
 
-@login_required
+def _history_holder(request: HttpRequest, member: Member) -> dashboards.Holder:
+    """Whose history the KPI page charts: ``?scope=`` (the dashboard or profile it was opened
+    from: company, department:ID, team:ID or user:ID) where the viewer may open it (O4, else a
+    404), or else the widest the viewer opens: the company for an admin, a manager's first
+    department, a lead's first team, a member themself."""
+    if "scope" in request.GET:
+        kind, holder_id = parse_holder_scope(request.GET["scope"])
+        holder = dashboards.reachable_holder(member, kind, holder_id, company_name=member.company.name)
+        if holder is None:
+            raise Http404
+        return holder
+    if access.may_see_company_dashboard(member):
+        return dashboards.company_holder(member.company.name)
+    department = access.dashboard_departments(member).first()
+    if department is not None:
+        return dashboards.department_holder(department)
+    team = access.dashboard_teams(member).filter(id__in=access.led_team_ids(member)).first()
+    return dashboards.team_holder(team) if team is not None else dashboards.person_holder(member)
+
+
+@page
 def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     """A KPI the viewer may see (``kpis.access.visible_kpis``); any other id, including another
-    company's, is a 404 like one that does not exist."""
+    company's, is a 404 like one that does not exist. With its history: the chart of its figure
+    in the last periods and this period's pace (D3), for the unit or person it was opened from."""
     member = viewer_of(request)
     kpi = get_object_or_404(
         visible_kpis(member).select_related("department", "team", "owner__user"), id=kpi_id
@@ -64,11 +88,14 @@ def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     languages = content_languages(request.user, company)
     today = company.today()
     targets = target_list_current(kpi=kpi, viewer=member, day=today)
+    holder = _history_holder(request, member)
+    window = window_from_query(request.GET, today=today)
+    unit = localized(kpi.unit, "name", languages)
     context = {
         "kpi": kpi,
         "name": localized(kpi, "name", languages),
         "description": terms.render(localized(kpi, "description", languages)),
-        "unit": localized(kpi.unit, "name", languages),
+        "unit": unit,
         "kpi_types": [
             label
             for label in (kpi.get_category_display(), kpi.get_timing_display(), kpi.get_measure_display())
@@ -76,5 +103,8 @@ def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
         ],
         "targets": [_target_row(target, today, member) for target in targets],
         "today": today,
+        # ``ratings/_chart.html`` draws it, headed by whose history it is.
+        "chosen": {"name": holder.name, "unit": f"{window.label} · {unit}", "kpi": kpi},
+        "chart": selectors.kpi_chart(holder, kpi, window),
     }
     return render(request, "kpis/kpi_page.html", context)

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from integrations.exports import export_response
 from kpi_platform.errors import DomainError
 from kpi_platform.ids import MAX_OFFSET, parse_id, parse_whole
+from kpis.access import visible_kpis
 from kpis.selectors import kpi_list_for_member
 from kpis.templatetags.kpi_format import number
 from orgs import access
@@ -88,6 +89,11 @@ def _org_unit_view(request: HttpRequest, kind: str, org_unit_id: int | None):
     return viewer, holder, _window(request, viewer), content_languages(request.user, viewer.company)
 
 
+def _opens_kpi_page(viewer: Member, chosen: dashboards.KpiFigure | None) -> bool:
+    """Whether the chosen KPI's name links to its page (``pages.views.kpis``): one query."""
+    return chosen is not None and visible_kpis(viewer).filter(id=chosen.kpi.id).exists()
+
+
 MAX_BREAKDOWN_PAGE = 999_999  # a page number past this (or junk) shows the first page
 
 
@@ -111,8 +117,11 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
         sort=request.GET.get("sort", ""),
         page=parse_whole(request.GET.get("page"), maximum=MAX_BREAKDOWN_PAGE) or 1,
     )
+    selectors.org_unit_links(viewer, holder, breakdown.rows)
     board = selectors.holder_leaderboard(holder, window, viewer=viewer)
     context = {
+        "crumbs": selectors.breadcrumb(viewer, holder=holder),
+        "chosen_page": _opens_kpi_page(viewer, chosen),
         **sections,
         "breakdown": breakdown,
         "breakdown_choices": selectors.breakdown_choices(holder),
@@ -121,6 +130,11 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
             viewer, [row.member_id for row in board.rows + breakdown.rows if row.member_id]
         ),
         "switch": selectors.dashboard_switch(viewer, holder),
+        # A coaching list: for those over the unit, who open these people's profiles (O4).
+        "needs_attention": selectors.needs_attention(holder, sections["primary"], window)
+        if holder.id is not None
+        and access.heads_org_unit(viewer, holder.kind, holder.id, holder.department_id)
+        else None,
         "by": by,
         **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
         "sort": breakdown.sort,
@@ -287,7 +301,8 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
     month against their targets, one KPI's history, their rating over time, their latest actions."""
     viewer = viewer_of(request)
     person = get_object_or_404(
-        access.visible_members(viewer).select_related("user", "team", "department"), user_id=member_id
+        access.visible_members(viewer).select_related("user", "team__department", "department"),
+        user_id=member_id,
     )
     window = _window(request, viewer)
     languages = content_languages(request.user, viewer.company)
@@ -306,6 +321,8 @@ def profile(request: HttpRequest, member_id: int) -> HttpResponse:
             for action in actions
         ],
         "is_me": person.user_id == viewer.user_id,
+        "crumbs": selectors.breadcrumb(viewer, person=person),
+        "chosen_page": _opens_kpi_page(viewer, chosen),
         **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None),
     }
     template = "ratings/_profile.html" if request.headers.get("HX-Request") else "ratings/profile.html"
