@@ -13,6 +13,9 @@ The moment, and who calls it                         Its reactions, in order
 ``company_created(company)``                         ``kpis.services.unit_create_default``
   ``orgs.services.company_create``, in the new         ("points", K3)
   company's context
+``company_settings_changed(company=, changes=,      ``kpis.history.company_change_record``
+  actor=)`` ``orgs.services.company_update``, in      (the settings' history, K10, O7)
+  the company's context, after the change
 ``members_moving(member_ids=, department_id=)``      ``ratings.services.department_totals_follow``
   ``orgs.services``: people about to change
   department (O6), before the change
@@ -77,6 +80,10 @@ class CompanyCreated(Protocol):
     def __call__(self, company: Model, /) -> Any: ...
 
 
+class CompanySettingsChanged(Protocol):
+    def __call__(self, *, company: Model, changes: dict[str, list], actor: Any) -> Any: ...
+
+
 class MembersMoving(Protocol):
     def __call__(self, *, member_ids: list[int], department_id: int | None) -> Any: ...
 
@@ -102,6 +109,7 @@ class DemoStep(Protocol):
 
 
 company_created: Hook[CompanyCreated] = Hook("company_created")
+company_settings_changed: Hook[CompanySettingsChanged] = Hook("company_settings_changed")
 members_moving: Hook[MembersMoving] = Hook("members_moving")
 team_moved: Hook[TeamMoved] = Hook("team_moved")
 org_unit_deleted: Hook[OrgUnitDeleted] = Hook("org_unit_deleted")

@@ -129,7 +129,7 @@ class HistoryEntry:
     rows: list[HistoryRow]
 
 
-_HISTORY_MODELS = {"kpi": Kpi, "unit": Unit, "target": Target}
+_HISTORY_MODELS = {"kpi": Kpi, "unit": Unit, "target": Target, "company": Company}
 _HISTORY_LABELS = {
     "audience.departments": _("access: departments"),
     "audience.teams": _("access: teams"),

@@ -8,12 +8,14 @@ class KpisConfig(AppConfig):
 
     def ready(self) -> None:
         from kpi_platform import hooks
-        from kpis import selectors, services
+        from kpis import history, selectors, services
         from kpis.demo import demo_kpis
 
         # Every company gets its "points" unit (K3); a deleted unit's own KPIs are archived (O6),
         # and the deletion summary says how many.
         hooks.company_created.connect(services.unit_create_default)
+        # A company's settings keep their history with the KPIs' (K10, O7).
+        hooks.company_settings_changed.connect(history.company_change_record)
         hooks.org_unit_deleted.connect(services.archive_org_unit_kpis)
         hooks.org_unit_deletion_counts.connect(selectors.org_unit_deletion_counts)
         # A team's own KPIs follow it to another department.

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from kpis.models import Change, ChangeAction, Kpi
-from orgs.models import ApiToken, Member
+from orgs.models import ApiToken, Company, Member
 
 Actor = Member | ApiToken | None
 
@@ -60,4 +60,17 @@ def history_record(
         action=action,
         changes=changes or {},
         **actor_fields(actor),
+    )
+
+
+def company_change_record(*, company: Company, changes: dict[str, list], actor: Actor) -> Change | None:
+    """The history of a company's settings (O7): ``changes`` is ``{field: [old, new]}``."""
+    return history_record(
+        obj=company,
+        action=ChangeAction.CHANGED,
+        actor=actor,
+        changes={
+            field: [value if isinstance(value, list) else _plain(value) for value in pair]
+            for field, pair in changes.items()
+        },
     )

@@ -414,3 +414,88 @@ def target_list_current(*, kpi: Kpi, viewer: Member, day: datetime.date) -> list
         return periods.index(target.period), scopes.index(target.scope), str(target.member or "")
 
     return sorted(targets, key=order)
+
+
+# --- The content of each language (O7: the company settings page) -------------------------------------
+
+
+@dataclass
+class LanguageContent:
+    """Active KPIs and units of measurement, for one content language."""
+
+    language: str
+    kpis: list[Kpi]
+    units: list[Unit]
+
+    def __bool__(self) -> bool:
+        return bool(self.kpis or self.units)
+
+
+def _filled(field: str, language: str) -> Q:
+    return ~Q(**{f"{field}_{language}": ""}) & Q(**{f"{field}_{language}__isnull": False})
+
+
+def _empty(obj, field: str, language: str) -> bool:
+    return not getattr(obj, f"{field}_{language}", "")
+
+
+def content_missing_language(*, languages: list[str]) -> list[LanguageContent]:
+    """For each of ``languages``, the Active KPIs and the units without a translation in it (K5:
+    a name, and a description where the KPI has one in any language). Two queries, whatever the
+    number of languages; only the rows that miss something are read."""
+    languages = [code for code in languages if code in LANGUAGES]
+    if not languages:
+        return []
+    described = Q()
+    for code in LANGUAGES:
+        described |= _filled("description", code)
+    kpi_missing = Q()
+    unit_missing = Q()
+    for language in languages:
+        kpi_missing |= ~_filled("name", language) | (described & ~_filled("description", language))
+        unit_missing |= ~_filled("name", language)
+    kpis = list(
+        Kpi.objects.filter(kpi_missing, status=KpiStatus.ACTIVE, archived_at__isnull=True).order_by("id")
+    )
+    units = list(Unit.objects.filter(unit_missing).order_by("-is_default", "name", "id"))
+    found = []
+    for language in languages:
+        missing_kpis = [
+            kpi
+            for kpi in kpis
+            if _empty(kpi, "name", language)
+            or (
+                _empty(kpi, "description", language)
+                and not all(_empty(kpi, "description", code) for code in LANGUAGES)
+            )
+        ]
+        missing_units = [unit for unit in units if _empty(unit, "name", language)]
+        found.append(LanguageContent(language, missing_kpis, missing_units))
+    return found
+
+
+def content_using_language(*, languages: list[str]) -> list[LanguageContent]:
+    """For each of ``languages``, the KPIs (not archived) and units with a text in it: what would
+    lose a translation from view if the company stopped offering the language. Two queries."""
+    languages = [code for code in languages if code in LANGUAGES]
+    if not languages:
+        return []
+    kpi_filled = Q()
+    unit_filled = Q()
+    for language in languages:
+        kpi_filled |= _filled("name", language) | _filled("description", language)
+        unit_filled |= _filled("name", language)
+    kpis = list(Kpi.objects.filter(kpi_filled, archived_at__isnull=True).order_by("id"))
+    units = list(Unit.objects.filter(unit_filled).order_by("-is_default", "name", "id"))
+    return [
+        LanguageContent(
+            language,
+            [
+                kpi
+                for kpi in kpis
+                if not (_empty(kpi, "name", language) and _empty(kpi, "description", language))
+            ],
+            [unit for unit in units if not _empty(unit, "name", language)],
+        )
+        for language in languages
+    ]

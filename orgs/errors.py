@@ -11,3 +11,6 @@ class OrgErrorCode(StrEnum):
     LANGUAGE_INVALID = "language_invalid"
     SCOPE_INVALID = "scope_invalid"
     COMPANY_EXISTS = "company_exists"
+    TIME_ZONE_INVALID = "time_zone_invalid"
+    DEFAULT_LANGUAGE_NOT_ENABLED = "default_language_not_enabled"
+    REPORT_HOUR_INVALID = "report_hour_invalid"

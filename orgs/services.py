@@ -2,8 +2,10 @@
 (``orgs.access``); services check the rules of the data."""
 
 import secrets
+import zoneinfo
 from dataclasses import dataclass
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -88,13 +90,89 @@ def _company_settings(fields: dict) -> dict:
     return fields
 
 
+def _company_setting_errors(company: Company) -> list[DomainError]:
+    """What is wrong with ``company``'s settings, in the words of the settings page and the API."""
+    errors = []
+    if company.time_zone not in zoneinfo.available_timezones():
+        errors.append(
+            DomainError(
+                OrgErrorCode.TIME_ZONE_INVALID,
+                _("Unknown time zone “%(value)s”: choose one from the list, e.g. Europe/Moscow.")
+                % {"value": company.time_zone},
+                field="time_zone",
+            )
+        )
+    offered = {code for code, _name in django_settings.LANGUAGES}
+    languages = company.languages
+    if not isinstance(languages, list) or not languages:
+        errors.append(
+            DomainError(OrgErrorCode.LANGUAGE_INVALID, _("Choose at least one language."), field="languages")
+        )
+    elif unknown := sorted({str(code) for code in languages} - offered):
+        errors.append(
+            DomainError(
+                OrgErrorCode.LANGUAGE_INVALID,
+                _("Languages not offered: %(codes)s") % {"codes": ", ".join(unknown)},
+                field="languages",
+            )
+        )
+    elif company.default_language not in languages:
+        errors.append(
+            DomainError(
+                OrgErrorCode.DEFAULT_LANGUAGE_NOT_ENABLED,
+                _("The default language must be one of the enabled languages."),
+                field="default_language",
+            )
+        )
+    hour = company.report_hour
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        errors.append(
+            DomainError(
+                OrgErrorCode.REPORT_HOUR_INVALID,
+                _("The report's hour is a whole number from 0 to 23."),
+                field="report_hour",
+            )
+        )
+    return errors
+
+
+def company_settings_check(*, company: Company, **fields) -> None:
+    """Raise what ``company_update`` would refuse in these settings, changing nothing: for a page
+    that asks for a confirmation before it saves."""
+    before = {field: getattr(company, field) for field in _company_settings(fields)}
+    for field, value in fields.items():
+        setattr(company, field, value)
+    try:
+        errors = _company_setting_errors(company)
+    finally:
+        for field, value in before.items():
+            setattr(company, field, value)
+    if errors:
+        raise DomainError.many(errors)
+
+
 @transaction.atomic
-def company_update(*, company: Company, **fields) -> Company:
-    """Change a company's settings (O1). Its slug, the handle of commands and scripts, stays."""
-    for field, value in _company_settings(fields).items():
+def company_update(*, company: Company, actor=None, **fields) -> Company:
+    """Change a company's settings (O1, O7): the one place that does, for the settings page, the
+    API and the platform operators' admin. Its slug, the handle of commands and scripts, stays.
+
+    Each change is kept in the history with ``actor`` (a ``Member``, an ``ApiToken``, or None for
+    the platform): the ``company_settings_changed`` hook, whose reaction writes it (K10).
+    """
+    company_settings_check(company=company, **fields)
+    before = {field: getattr(company, field) for field in COMPANY_SETTINGS}
+    for field, value in fields.items():
         setattr(company, field, value)
     company.full_clean()
     company.save(update_fields=[*fields, "updated_at"])
+    changes = {
+        field: [before[field], getattr(company, field)]
+        for field in COMPANY_SETTINGS
+        if before[field] != getattr(company, field)
+    }
+    if changes:
+        with company_context(company.id):
+            hooks.company_settings_changed.send(company=company, changes=changes, actor=actor)
     return company
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pages.views import home, kpis, ratings
+from pages.views import company, home, kpis, ratings
 
 _UNITS = {
     "company": ("dashboards/company/", {"kind": "company"}),
@@ -25,5 +25,6 @@ for kind, (prefix, kwargs) in _UNITS.items():
     ]
 urlpatterns += [  # Home last, as before
     path("organization/", home.organization, name="organization"),
+    path("organization/settings/", company.company_settings, name="organization-settings"),
     path("", home.home, name="home"),
 ]

@@ -1,5 +1,7 @@
 """A person signs in with a real browser (Debian's chromium driven by Playwright)."""
 
+import os
+
 import pytest
 
 from orgs.models import Role
@@ -336,6 +338,57 @@ PHONE_CHECKS = """() => {
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_company_admin_changes_the_company_settings_in_the_browser(
+    browser_page, live_server, screenshot, artifacts_dir
+):
+    """O7 (issue 19, item 2): from the Organization page to the settings; a change is saved and
+    shows in the history; unticking a language that content uses asks first; Russian; a phone."""
+    from orgs.demo import ADMIN_EMAIL
+    from orgs.models import Company
+
+    page = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _demo_sign_in(page, live_server, ADMIN_EMAIL)
+    page.goto(f"{live_server.url}/organization/")
+    page.click("#company-settings-link")
+    page.wait_for_url(f"{live_server.url}/organization/settings/")
+    screenshot(page, "settings_admin_01_1440")
+    # when the admin moves the report to 10:00 in Tokyo and saves
+    page.select_option("#id_time_zone", "Asia/Tokyo")
+    page.select_option("#id_report_hour", "10")
+    with page.expect_navigation():
+        page.click("#settings-save")
+    # then it is saved, and the history says who changed what
+    assert "The company settings are saved." in page.inner_text("main")
+    history = page.inner_text("#settings-history")
+    assert "Asia/Tokyo" in history
+    assert "8 → 10" in history
+    company = Company.objects.get(slug="demo")
+    assert (company.time_zone, company.report_hour) == ("Asia/Tokyo", 10)
+    screenshot(page, "settings_admin_02_saved")
+    # when they untick Russian, which the demo's KPIs are written in
+    page.uncheck("#id_languages_1")
+    with page.expect_navigation():
+        page.click("#settings-save")
+    # then nothing is saved yet: the page lists what uses Russian and asks to confirm
+    assert page.locator("#confirm-removal").is_visible()
+    assert page.locator("#confirm-removal a").count() > 0
+    assert Company.objects.get(slug="demo").languages == company.languages
+    screenshot(page, "settings_admin_03_confirm")
+    # on a phone, and in Russian
+    page.goto(f"{live_server.url}/organization/settings/")
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "ru")
+    page.wait_for_load_state("networkidle")
+    assert "Настройки компании" in page.inner_text("h1")
+    page.screenshot(path=os.path.join(artifacts_dir, "settings_admin_04_ru_1440.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/organization/settings/")
+    assert page.evaluate(PHONE_CHECKS) == []
+    page.screenshot(path=os.path.join(artifacts_dir, "settings_admin_05_ru_390.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_every_page_fits_a_phone_for_every_role(browser_page, live_server, artifacts_dir):
     """Issue 18 (1): at 390 × 844 no page scrolls sideways, no table cell's text spills into the next
     and every chart stays inside its card, for each demo role (wide tables scroll in their card)."""
@@ -359,7 +412,8 @@ def test_every_page_fits_a_phone_for_every_role(browser_page, live_server, artif
             seeded = True
         page.goto(f"{live_server.url}/dashboards/")
         dashboards = page.locator("#dashboard-list a").evaluate_all("links => links.map(a => a.href)")
-        urls = ["/", "/leaderboard/", "/organization/", "/logger/", "/dashboards/", *dashboards[:3]]
+        urls = ["/", "/leaderboard/", "/organization/", "/organization/settings/", "/logger/", "/dashboards/"]
+        urls += dashboards[:3]
         checked = 0
         for url in urls:
             response = page.goto(url if url.startswith("http") else f"{live_server.url}{url}")

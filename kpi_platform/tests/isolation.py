@@ -606,6 +606,15 @@ NOT_ID_FIELDS = {
     "thresholds",
     "formula",
     "self_reporting",  # the company's setting (issue 17): a flag of the caller's own company
+    # The company's other settings (O7): values of the caller's own company, no ids.
+    "time_zone",
+    "languages",
+    "default_language",
+    "primary_frequency",
+    "secondary_frequency",
+    "units_define_kpis",
+    "report_frequency",
+    "report_hour",
 }
 # What the pages read from the query that names an object, and which pages (by URL name) read it.
 PAGE_QUERY = {"kpi": ("dashboard-", "profile", "kpi-page"), "scope": ("leaderboard", "kpi-page")}

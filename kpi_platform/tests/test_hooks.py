@@ -3,6 +3,7 @@
 from integrations import admin as integrations_admin
 from kpi_platform import hooks
 from kpis import demo as kpi_demo
+from kpis import history as kpi_history
 from kpis import selectors as kpi_selectors
 from kpis import services as kpi_services
 from kpis.models import Kpi
@@ -15,6 +16,7 @@ from ratings.models import KpiAction
 
 def test_every_reaction_is_connected_once_in_the_order_of_the_apps():
     assert hooks.company_created.receivers == (kpi_services.unit_create_default,)
+    assert hooks.company_settings_changed.receivers == (kpi_history.company_change_record,)
     assert hooks.members_moving.receivers == (ratings_services.department_totals_follow,)
     assert hooks.team_moved.receivers == (kpi_services.kpis_follow_team,)
     assert hooks.org_unit_deleted.receivers == (

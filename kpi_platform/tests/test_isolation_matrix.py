@@ -224,6 +224,11 @@ def _page_limits(world) -> list[tuple[str, str, int | str]]:
         ("admin", "/admin/orgs/member/", 200),
         ("operator", "/admin/orgs/member/", 403),  # operators manage companies, not their people
         ("operator", "/dashboards/company/", 404),  # no company, no pages
+        # The company settings (O7): company admins only; nobody else's company is reachable, as
+        # the page takes no id (the matrix's reference cases: B's name never shows).
+        *[(role, "/organization/settings/", 403) for role in ("manager", "lead", "member")],
+        ("admin", "/organization/settings/", 200),
+        ("operator", "/organization/settings/", 404),
     ]
 
 
@@ -234,6 +239,38 @@ def test_only_company_admins_are_staff(db, world):
         assert {role: member.user.is_staff for role, member in side.people.items()} == {
             role: role == "admin" for role in isolation.ROLES
         }
+
+
+def test_a_company_admin_changes_their_own_companys_settings_only(db, world):
+    """O2, O7: the settings page changes the company of the session, whatever the form says."""
+    from orgs.models import Company
+
+    a, b = world.a.company, world.b.company
+    client = isolation.client_of(world, "admin")
+    form = {
+        "name": "Renamed by A",
+        "time_zone": "Asia/Tokyo",
+        "languages": list(a.languages),
+        "default_language": a.default_language,
+        "primary_frequency": "daily",
+        "secondary_frequency": "daily",
+        "report_frequency": "off",
+        "report_hour": "3",
+        "company": b.id,
+        "slug": b.slug,
+    }
+    before = isolation.snapshot(b)
+    response = client.post("/organization/settings/", form)
+    assert response.status_code == 302
+    assert Company.objects.get(id=a.id).name == "Renamed by A"
+    theirs = Company.objects.get(id=b.id)
+    assert (theirs.name, theirs.time_zone, theirs.report_frequency) == (
+        b.name,
+        b.time_zone,
+        b.report_frequency,
+    )
+    assert isolation.changes(before, isolation.snapshot(b)) == []
+    assert not isolation.shown(client.get("/organization/settings/"), world.markers)
 
 
 def test_role_limits_on_pages_and_the_admin(db, world):

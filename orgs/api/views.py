@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orgs import access
-from orgs.api.permissions import CompanyApi, require
+from orgs.api.permissions import CompanyApi, require, token_of
 from orgs.api.serializers import (
     DepartmentOutputSerializer,
     IdField,
@@ -21,7 +21,7 @@ from orgs.api.serializers import (
     ScopedIdListField,
     TeamOutputSerializer,
 )
-from orgs.models import Role, TokenScope
+from orgs.models import ReportFrequency, Role, TokenScope, TrackingFrequency
 from orgs.selectors import (
     company_get,
     department_get,
@@ -59,9 +59,10 @@ class OrgApi(CompanyApi):
 
 
 class CompanySettingsApi(OrgApi):
-    """The viewer's company and its settings. Everyone of the company reads them; a company admin
-    (or a token with the ``org`` scope) changes whether people record their own results (O5,
-    issue 17). The other settings stay with the platform operators' admin for now."""
+    """The viewer's company and its settings (O1, O7). Everyone of the company reads them; a
+    company admin (or a token with the ``org`` scope) changes them, through the same service and
+    with the same messages as the settings page (``/organization/settings/``); each change goes
+    into the history (K10)."""
 
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField()
@@ -69,15 +70,33 @@ class CompanySettingsApi(OrgApi):
         time_zone = serializers.CharField()
         languages = serializers.ListField(child=serializers.CharField())
         default_language = serializers.CharField()
+        primary_frequency = serializers.CharField()
+        secondary_frequency = serializers.CharField()
         units_define_kpis = serializers.BooleanField()
         self_reporting = serializers.BooleanField()
+        report_frequency = serializers.CharField()
+        report_hour = serializers.IntegerField()
 
         class Meta:
             ref_name = "CompanySettings"
 
     class InputSerializer(serializers.Serializer):
+        # Plain types: the service says what is wrong with a value (orgs.services.company_update).
+        name = serializers.CharField(required=False, max_length=200)
+        time_zone = serializers.CharField(
+            required=False, help_text=_("An IANA time zone, e.g. Europe/Moscow.")
+        )
+        languages = serializers.ListField(child=serializers.CharField(), required=False)
+        default_language = serializers.CharField(required=False)
+        primary_frequency = serializers.ChoiceField(choices=TrackingFrequency.choices, required=False)
+        secondary_frequency = serializers.ChoiceField(choices=TrackingFrequency.choices, required=False)
+        units_define_kpis = serializers.BooleanField(required=False)
         self_reporting = serializers.BooleanField(
             required=False, help_text=_("People record and void actions for themselves too (O5).")
+        )
+        report_frequency = serializers.ChoiceField(choices=ReportFrequency.choices, required=False)
+        report_hour = serializers.IntegerField(
+            required=False, help_text=_("0–23, in the company's time zone.")
         )
 
         class Meta:
@@ -92,7 +111,10 @@ class CompanySettingsApi(OrgApi):
     )
     def patch(self, request: Request) -> Response:
         require(access.may_manage_company(self.viewer))
-        company = company_update(company=company_get(), **self.validated(self.InputSerializer, request.data))
+        actor = self.viewer if self.viewer is not None else token_of(request)
+        company = company_update(
+            company=company_get(), actor=actor, **self.validated(self.InputSerializer, request.data)
+        )
         return Response(self.OutputSerializer(company).data)
 
 

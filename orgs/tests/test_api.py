@@ -861,3 +861,48 @@ def test_only_a_company_admin_or_an_org_token_changes_the_settings(org, client_f
         "/api/v1/company/", {"self_reporting": True}, format="json"
     )
     assert by_token.status_code == 200, by_token.content
+
+
+def test_the_api_changes_every_setting_through_the_page_s_service_and_keeps_the_history(
+    org, client_for, token_client
+):
+    """O7: the API and the settings page share ``company_update``: its rules, its messages and
+    its history."""
+    from kpis.models import Change
+
+    # when the admin changes the schedule and the zone, and a token the tracking frequencies
+    by_admin = client_for(org.admin).patch(
+        "/api/v1/company/", {"time_zone": "Asia/Tokyo", "report_hour": 18}, format="json"
+    )
+    by_token = token_client(org.company, scopes=["org"]).patch(
+        "/api/v1/company/", {"secondary_frequency": "daily"}, format="json"
+    )
+    # then both are saved and read back
+    assert by_admin.status_code == 200, by_admin.content
+    assert by_token.json()["secondary_frequency"] == "daily"
+    assert (by_token.json()["time_zone"], by_token.json()["report_hour"]) == ("Asia/Tokyo", 18)
+    # and the history names each actor with what changed
+    with company_context(org.company.id):
+        entries = [
+            (change.actor_label, change.changes)
+            for change in Change.objects.filter(object_type="company").order_by("id")
+        ]
+    assert entries[0][1] == {"time_zone": ["Europe/Moscow", "Asia/Tokyo"], "report_hour": [8, 18]}
+    assert entries[1][0].startswith("API token")
+    assert entries[1][1] == {"secondary_frequency": ["weekly", "daily"]}
+
+
+def test_bad_settings_through_the_api_answer_400_with_each_field_and_change_nothing(org, client_for):
+    response = client_for(org.admin).patch(
+        "/api/v1/company/",
+        {"time_zone": "Mars/Base", "report_hour": 25, "languages": ["en"], "default_language": "ru"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert [(error["code"], error["field"]) for error in response.json()["errors"]] == [
+        ("time_zone_invalid", "time_zone"),
+        ("default_language_not_enabled", "default_language"),
+        ("report_hour_invalid", "report_hour"),
+    ]
+    org.company.refresh_from_db()
+    assert (org.company.time_zone, org.company.report_hour) == ("Europe/Moscow", 8)

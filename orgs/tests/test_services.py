@@ -66,6 +66,32 @@ def test_company_update_changes_settings_and_refuses_invalid_ones(company):
     assert Company.objects.get(id=company.id).default_language == "en"
 
 
+def test_company_update_reports_every_bad_setting_at_once_and_leaves_the_company_as_it_was(company):
+    # when the settings have an unknown zone, an hour past 23 and a default language not enabled
+    with pytest.raises(DomainError) as refused:
+        company_update(
+            company=company, time_zone="Mars/Base", report_hour=25, languages=["en"], default_language="ru"
+        )
+    # then each is named with its field, and neither the row nor the object changed
+    assert [(error.code, error.field) for error in refused.value.errors] == [
+        ("time_zone_invalid", "time_zone"),
+        ("default_language_not_enabled", "default_language"),
+        ("report_hour_invalid", "report_hour"),
+    ]
+    assert (company.time_zone, company.report_hour, company.languages) == ("Europe/Moscow", 8, ["en", "ru"])
+    assert Company.objects.get(id=company.id).time_zone == "Europe/Moscow"
+
+
+def test_company_update_keeps_a_history_entry_of_what_changed_and_none_for_no_change(company, admin_member):
+    from kpis.models import Change
+
+    company_update(company=company, actor=admin_member, report_hour=9, name="Acme")  # the name is the same
+    company_update(company=company, actor=admin_member, report_hour=9)
+    with company_context(company.id):
+        (change,) = Change.objects.filter(object_type="company", object_id=company.id)
+    assert (change.actor_id, change.changes) == (admin_member.pk, {"report_hour": [8, 9]})
+
+
 # --- departments and teams ---------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ formatting helpers of the pages."""
 
 from django import template
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from orgs import access
 
@@ -32,6 +33,27 @@ def main_nav(context) -> dict:
     if user.is_staff:
         links.append((_("Admin"), "/admin/", False))
     return {"links": links}
+
+
+# The Organization section's pages, in the order of its menu: (label, path, who may open it (O4)).
+# A new page of the section is one more line here.
+ORGANIZATION_PAGES = [
+    (gettext_lazy("Departments and people"), "/organization/", lambda member: True),
+    (gettext_lazy("Company settings"), "/organization/settings/", access.is_company_admin),
+]
+
+
+@register.inclusion_tag("pages/_section_nav.html", takes_context=True)
+def organization_nav(context) -> dict:
+    """The Organization section's menu: the pages of it the signed-in person may open."""
+    request = context["request"]
+    member = getattr(request, "viewer", None)
+    links = [
+        (label, path, request.path == path)
+        for label, path, may_open in ORGANIZATION_PAGES
+        if may_open(member)
+    ]
+    return {"links": links if len(links) > 1 else [], "label": _("Organization")}
 
 
 @register.filter

@@ -92,6 +92,30 @@ def test_a_period_is_reported_once_and_not_before_the_hour(org):
     assert send(org.company, at(1, 8, month=12)) == 2  # November's, once December begins
 
 
+def test_the_report_goes_out_at_the_hour_and_in_the_zone_the_admin_sets_on_the_settings_page(org, client):
+    # given Acme's admin moves the report from 8:00 to 10:00 on the company settings page
+    client.force_login(org.admin.user)
+    form = {
+        "name": "Acme",
+        "time_zone": "Europe/Moscow",
+        "languages": ["en", "ru"],
+        "default_language": "en",
+        "primary_frequency": "monthly",
+        "secondary_frequency": "weekly",
+        "report_frequency": "monthly",
+        "report_hour": "10",
+    }
+    assert client.post("/organization/settings/", form).status_code == 302
+    # then at 8:05 and 9:05 on 1 November nothing goes out; at 10:05 it does, once
+    assert [send(org.company, at(1, hour)) for hour in (8, 9, 10, 11)] == [0, 0, 2, 0]
+    # and when the admin moves the company to Tokyo (6 hours ahead) with the report at 10:00, the
+    # next one goes out at 10:00 in Tokyo: 4:05 in Moscow, not 10:05
+    mail.outbox.clear()
+    record(org.company, (org.ann, org.calls, 1, "2026-11-20"))
+    assert client.post("/organization/settings/", {**form, "time_zone": "Asia/Tokyo"}).status_code == 302
+    assert [send(org.company, at(1, hour, month=12)) for hour in (3, 4)] == [0, 2]
+
+
 def test_weekly_and_daily_reports_cover_last_week_and_yesterday(org):
     with company_context(org.company.id):
         company_update(company=org.company, report_frequency="weekly")
