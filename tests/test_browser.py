@@ -389,15 +389,19 @@ def test_a_company_admin_changes_the_company_settings_in_the_browser(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_page_fits_a_phone_for_every_role(browser_page, live_server, artifacts_dir):
-    """Issue 18 (1): at 390 × 844 no page scrolls sideways, no table cell's text spills into the next
-    and every chart stays inside its card, for each demo role (wide tables scroll in their card)."""
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1440, 900)])
+def test_every_page_fits_the_screen_for_every_role(browser_page, live_server, artifacts_dir, width, height):
+    """Issue 18 (1, 3): on a phone (390 × 844) and a desktop (1440 × 900) no page of API.md "Pages"
+    scrolls sideways, no table cell's text spills into the next and every chart stays inside its
+    card, for each demo role (wide tables scroll in their card): Home, the profile, every
+    dashboard the role opens (up to three) with its report, the leaderboard, the logger, the
+    Organization section with Key Metrics and the settings, and the admin for the company admin."""
     import os
 
     from orgs.demo import ADMIN_EMAIL, LEAD_EMAIL, MANAGER_EMAIL, MEMBER_EMAIL
 
     page = browser_page
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size({"width": width, "height": height})
     seeded = False
     for email in (ADMIN_EMAIL, MANAGER_EMAIL, LEAD_EMAIL, MEMBER_EMAIL):
         page.context.clear_cookies()
@@ -410,21 +414,23 @@ def test_every_page_fits_a_phone_for_every_role(browser_page, live_server, artif
         else:
             _demo_sign_in(page, live_server, email)
             seeded = True
+        profile = page.locator("a[href^='/people/']").first.get_attribute("href")
         page.goto(f"{live_server.url}/dashboards/")
         dashboards = page.locator("#dashboard-list a").evaluate_all("links => links.map(a => a.href)")
-        urls = ["/", "/leaderboard/", "/organization/", "/organization/settings/", "/logger/", "/dashboards/"]
-        urls += dashboards[:3]
-        checked = 0
+        urls = ["/", profile, "/leaderboard/", "/logger/", "/dashboards/", "/organization/"]
+        urls += ["/organization/metrics/", "/organization/settings/", "/admin/"]
+        urls += dashboards[:3] + [dashboards[0].split("?")[0] + "report/"] if dashboards else []
+        checked = []
         for url in urls:
             response = page.goto(url if url.startswith("http") else f"{live_server.url}{url}")
             if response.status != 200:
                 continue
             page.wait_for_load_state("networkidle")
-            assert page.evaluate(PHONE_CHECKS) == [], (email, url)
-            checked += 1
-            name = email.split("@")[0] + "_" + (url.rstrip("/").rsplit("/", 1)[-1] or "home")
-            page.screenshot(path=os.path.join(artifacts_dir, f"phone_{name}.png"), full_page=True)
-        assert checked >= 4, email
+            assert page.evaluate(PHONE_CHECKS) == [], (email, width, url)
+            checked.append(url)
+            name = email.split("@")[0] + "_" + (url.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "home")
+            page.screenshot(path=os.path.join(artifacts_dir, f"screen_{width}_{name}.png"), full_page=True)
+        assert len(checked) >= 6, (email, checked)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -590,7 +590,9 @@ def test_pages_take_the_same_queries_for_few_and_many_people_and_actions(
     grow(org, company, make_member, 12)
     after = {name: count(client, org.admin, url) for name, url in urls.items()}
     assert after == before
-    assert max(before.values()) <= 30
+    # A team's page: its figures, the breakdown's page of people, the chart, the leaderboard, the
+    # breadcrumb and who needs attention, each a fixed number of queries.
+    assert max(before.values()) <= 36
 
 
 def test_the_breakdown_by_person_orders_by_a_kpi_and_turns_pages(client, org, on_the_tenth, monkeypatch):
