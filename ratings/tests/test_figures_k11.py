@@ -570,10 +570,23 @@ def test_each_figures_change_and_sparkline_equal_the_actions_of_the_earlier_wind
     org, kpis = world
     with company_context(org.company.id):
         members = {member.user_id: member for member in Member.objects.all()}
+        # some of the actions again 52 weeks earlier (same weekday), for the year before
+        again = random.Random(3).sample(list(KpiAction.objects.filter(voided_at__isnull=True)), 200)
+        actions_record(
+            items=[
+                {
+                    "kpi": action.kpi,
+                    "user": members[action.member_id],
+                    "value": str(action.value),
+                    "occurred_at": (action.occurred_at - datetime.timedelta(weeks=52)).isoformat(),
+                }
+                for action in again
+            ]
+        )
         live = list(KpiAction.objects.filter(voided_at__isnull=True))
         shown_kpis = [kpis[kind] for kind in KINDS] + [kpis["conversion"]]
         kind_of = {kpis[kind].id: kind for kind in (*KINDS, "conversion")}
-        changed = 0
+        changed = years = 0
         for holder in holders(org)[:4]:  # the company, both departments, a team
             belongs = in_holder(holder, members)
             for window in windows():
@@ -605,13 +618,27 @@ def test_each_figures_change_and_sparkline_equal_the_actions_of_the_earlier_wind
                         for back in range(5, -1, -1)
                     ], (holder, window, kind)
                     year = dashboards.year_before(window)
-                    if window.kind in ("week", "month", "year"):  # nothing a year before the data
-                        assert (
-                            actions_in(live, figure.kpi, belongs, year or previous) == []
-                            or window.kind == "year"
-                        )
+                    if year is None:  # a year: the year before is the previous window
                         assert figure.year_change is None
+                        continue
+                    year_before = brute_in(kind, kpis, live, belongs, year)
+                    had_data = (
+                        year_before is not None
+                        if kind == "conversion"
+                        else bool(actions_in(live, figure.kpi, belongs, year))
+                    )
+                    if not had_data or any(  # a range's year before that overlaps the sparkline's
+                        year.start <= each.end and each.start <= year.end
+                        for each in (window.shifted(back) for back in range(1, 6))
+                        if (each.start, each.end) != (year.start, year.end)
+                    ):
+                        assert figure.year_change is None, (holder, window, kind)
+                        continue
+                    assert figure.year_change.before == shown(year_before), (holder, window, kind)
+                    assert figure.year_change.label == year.label
+                    years += 1
         assert changed > 100
+        assert years > 50
 
 
 def test_a_year_before_is_the_same_week_month_quarter_or_range_of_the_year_before():
