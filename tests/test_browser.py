@@ -437,8 +437,10 @@ def test_the_goal_summary_and_the_tiles_fit_a_phone_and_a_wide_screen(
                 fit = page.evaluate(TILES_FIT)
                 name = f"{email.split('@')[0]}_{language}_{width}"
                 page.screenshot(path=os.path.join(artifacts_dir, f"tiles_{name}.png"), full_page=True)
-                page.locator("#goal-summary").scroll_into_view_if_needed()
-                page.screenshot(path=os.path.join(artifacts_dir, f"tiles_{name}_top.png"))
+                for part in ("goal-summary", "primary-figures", "secondary-figures"):
+                    page.locator(f"#{part}").screenshot(
+                        path=os.path.join(artifacts_dir, f"tiles_{name}_{part}.png")
+                    )
                 assert fit["problems"] == [], (name, fit)
                 assert fit["tiles"] >= 2, name
                 assert fit["columns"] == (1 if width == 390 else min(fit["tiles"], 4)), (name, fit)
