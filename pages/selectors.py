@@ -105,6 +105,46 @@ def kpi_sections(holder: Holder, figures: list[KpiFigure], window: Window, *, wa
     }
 
 
+# --- At a glance (issue 18): the goal summary, the filter by status, the sparklines ----------------
+
+# The statuses in the order the summary names them: the traffic lights of the table (K9, K11).
+STATUSES = (dashboards.GREEN, dashboards.AMBER, dashboards.RED, dashboards.NONE)
+
+
+@dataclass
+class GoalSummary:
+    """How many of the dashboard's KPIs are at each status, and the status its rows are filtered
+    by ("" for none)."""
+
+    total: int
+    counts: dict[str, int]
+    status: str = ""
+
+
+def goal_summary(shown: list[KpiFigure], status: str) -> GoalSummary:
+    counts = dict.fromkeys(STATUSES, 0)
+    for figure in shown:
+        counts[figure.light] += 1
+    return GoalSummary(total=len(shown), counts=counts, status=status if status in STATUSES else "")
+
+
+def with_status(shown: list[KpiFigure], status: str) -> list[KpiFigure]:
+    """The figures at ``status`` (anything else: all of them)."""
+    return [figure for figure in shown if figure.light == status] if status in STATUSES else shown
+
+
+def sparklines(shown: list[KpiFigure], window: Window) -> dict[str, dict]:
+    """Per KPI id, the figures of the last windows (``dashboards.compare_figures``) for its tile's
+    sparkline, as JSON for the page."""
+    periods = max((len(figure.history) for figure in shown), default=0)
+    labels = [window.shifted(back).short_label for back in range(periods - 1, -1, -1)]
+    return {
+        str(figure.kpi.id): {"labels": labels, "values": [_number(value) for value in figure.history]}
+        for figure in shown
+        if figure.history
+    }
+
+
 def dashboard_switch(viewer: Member, holder: Holder | None = None) -> list[tuple[str, str, bool]]:
     """The dashboards the viewer may open, for the unit switcher: (label, url, current). Someone
     with department dashboards gets the teams of the department in view only (a company of 500

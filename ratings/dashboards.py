@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from kpi_platform import periods as calendar
 from kpis.models import (
@@ -37,7 +37,7 @@ from orgs.models import Department, Member, Team
 from ratings import figures
 from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal
 from ratings.selectors import Scope
-from ratings.windows import Window
+from ratings.windows import CUSTOM, Window
 
 CENT = Decimal("0.01")
 # Traffic lights by pace (the figure against where it should be by today): on track, close, behind.
@@ -164,6 +164,10 @@ class KpiFigure:
     # target and expected-to-date for display (``kpi_format.rounded``).
     whole: bool = False
     count: int = 0  # the actions recorded in the window (none for a calculated KPI)
+    # Against earlier windows, for the dashboards (``compare_figures``); None: not compared.
+    change: "Change | None" = None  # the previous window of the same kind
+    year_change: "Change | None" = None  # the same window a year before (None for a year)
+    history: list[Decimal | None] = field(default_factory=list)  # the last windows', oldest first
 
     @property
     def lower_is_better(self) -> bool:
@@ -350,6 +354,149 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
         )
     result.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))
     return result
+
+
+# --- Against earlier windows (issue 18): the change, and the last windows' figures ----------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A figure against the same figure (K11: the KPI's aggregation, the same holder) in an earlier
+    window: what it was, and the change in percent of it; no percent where either figure is
+    missing or the earlier one is zero."""
+
+    label: str  # the earlier window's
+    before: Decimal | None
+    percent: Decimal | None
+    lower_is_better: bool
+
+    @property
+    def arrow(self) -> str:
+        if self.percent is None:
+            return ""
+        return "↑" if self.percent > 0 else "↓" if self.percent < 0 else "→"
+
+    @property
+    def tone(self) -> str:
+        """``good``, ``bad`` or ``flat`` by the KPI's direction (K9); ``none`` without a percent."""
+        if self.percent is None:
+            return "none"
+        if not self.percent:
+            return "flat"
+        return "good" if (self.percent > 0) != self.lower_is_better else "bad"
+
+
+def change_of(total: Decimal | None, before: Decimal | None, *, label: str, lower_is_better: bool) -> Change:
+    """The change between two figures as the pages show them (to the cent), in percent of the
+    earlier one."""
+    percent = None
+    if total is not None and before:
+        percent = ((total - before) * 100 / abs(before)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return Change(label=label, before=before, percent=percent, lower_is_better=lower_is_better)
+
+
+def year_before(window: Window) -> Window | None:
+    """The same window a year before: the same week (52 weeks back, so the days of the week
+    match), month or quarter of the year before, a range's dates a year back; None for a year,
+    whose year before is its previous window."""
+    steps = {"week": 52, "month": 12, "quarter": 4}
+    if window.kind in steps:
+        return window.shifted(steps[window.kind])
+    if window.kind != CUSTOM:
+        return None
+    return Window(CUSTOM, _a_year_back(window.start), _a_year_back(window.end), window.today)
+
+
+def _a_year_back(day: datetime.date) -> datetime.date:
+    if day.month == 2 and day.day == 29:
+        day = day - datetime.timedelta(days=1)
+    return day.replace(year=day.year - 1)
+
+
+def compare_figures(
+    holder: Holder, kpi_figures: list[KpiFigure], window: Window, *, periods: int = 6
+) -> None:
+    """Each figure against the previous window of the same kind (a range: the days of equal
+    length just before it) and, where it has data, the same window a year before, and the figures of the last
+    ``periods`` windows (this one last), read as ``kpi_figures`` reads the window's own: one more
+    pass over the same aggregates for every earlier window at once (1 query, 2 with a ``last``
+    KPI, 3 with a calculated one), whatever the number of KPIs."""
+    if not kpi_figures:
+        return
+    earlier = [window.shifted(back) for back in range(periods - 1, 0, -1)]  # the previous one last
+    spans = [(each.start, each.end) for each in earlier]
+    year = year_before(window)
+    year_index = None
+    if year is not None and (year.start, year.end) in spans:
+        year_index = spans.index((year.start, year.end))
+    elif year is not None and not any(year.start <= end and start <= year.end for start, end in spans):
+        year_index = len(spans)  # a range's year before that overlaps these is not shown
+        spans.append((year.start, year.end))
+    tallied = figures.with_sources([figure.kpi for figure in kpi_figures])
+    tallies = holder_tallies_in(holder, tallied.values(), spans)
+    for figure in kpi_figures:
+        lower = figure.lower_is_better
+        values = [_cents(figures.figure_of(figure.kpi, each, tallied)) for each in tallies]
+        figure.history = [*values[: len(earlier)], figure.total]
+        figure.change = change_of(
+            figure.total, values[len(earlier) - 1], label=earlier[-1].label, lower_is_better=lower
+        )
+        if year_index is not None and _has_data(figure.kpi, tallies[year_index], values[year_index]):
+            figure.year_change = change_of(
+                figure.total, values[year_index], label=year.label, lower_is_better=lower
+            )
+
+
+def _has_data(kpi: Kpi, tallies: dict, value: Decimal | None) -> bool:
+    """Whether a KPI has a figure of its own in a window: actions recorded (a sum of none is 0,
+    not data), or a formula's value."""
+    if kpi.is_calculated:
+        return value is not None
+    return kpi.id in tallies and bool(tallies[kpi.id].actions or tallies[kpi.id].latest_sum is not None)
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def holder_tallies_in(
+    holder: Holder, kpis: Iterable[Kpi], spans: list[tuple[datetime.date, datetime.date]]
+) -> list[dict]:
+    """The holder's tallies (K11) of the recorded KPIs among ``kpis`` in each of ``spans`` (days
+    from–to, none overlapping), by KPI id, as ``holder_tallies`` reads one window's: 1 query for
+    them all, 2 with a ``last`` KPI."""
+    result: list[dict] = [{} for _span in spans]
+    recorded = [kpi for kpi in kpis if not kpi.is_calculated]
+    if not recorded or not spans:
+        return result
+    which = Case(
+        *(When(day__range=span, then=Value(index)) for index, span in enumerate(spans)),
+        output_field=IntegerField(),
+    )
+    days = Q()
+    for start, end in _joined(spans):
+        days |= Q(day__range=(start, end))
+    first, last = min(start for start, _end in spans), max(end for _start, end in spans)
+    rows = kpi_day_totals(holder, recorded, first, last).filter(days).annotate(span=which)
+    keyed = figures.tallies_of(rows, ["span"])
+    latest = figures.latest_kpis(recorded)
+    if latest:
+        people = _holder_people(holder, latest, first, last).filter(days).annotate(span=which)
+        figures.add_latest(keyed, people, ["span"])
+    for (index, kpi_id), tally in keyed.items():
+        result[index][kpi_id] = tally
+    return result
+
+
+def _joined(spans: list[tuple[datetime.date, datetime.date]]) -> list[tuple[datetime.date, datetime.date]]:
+    """Spans that touch as one range (the last windows follow each other): fewer conditions."""
+    joined: list[tuple[datetime.date, datetime.date]] = []
+    for start, end in sorted(spans):
+        if joined and start <= joined[-1][1] + datetime.timedelta(days=1):
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def daily_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:

@@ -211,9 +211,13 @@ def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterab
     tallies keyed by ``(*group, kpi_id)``. On PostgreSQL the database keeps only the latest row of
     each person and KPI (``DISTINCT ON``); elsewhere they are picked here."""
     group = list(group)
-    rows = person_rows.filter(actions__gt=0).order_by("member_id", "kpi_id", "-last_at", "-last_action_id")
+    # Columns that are not the person's (an earlier window's index, ``span``): a latest value each.
+    apart = [column for column in group if column != "member_id" and not column.startswith("member__")]
+    rows = person_rows.filter(actions__gt=0).order_by(
+        *apart, "member_id", "kpi_id", "-last_at", "-last_action_id"
+    )
     if connection.vendor == "postgresql" and "day" not in group:
-        _add_latest_sums(tallies, rows.distinct("member_id", "kpi_id"), group)
+        _add_latest_sums(tallies, rows.distinct(*apart, "member_id", "kpi_id"), group, apart)
         return
     columns = ("member_id", "kpi_id", "last_at", "last_action_id", "last_value")
     for row in rows.values_list(*group, *columns):
@@ -224,12 +228,15 @@ def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterab
             tally.latest[member_id] = entry
 
 
-def _add_latest_sums(tallies: dict[tuple, Tally], latest_rows: QuerySet, group: list[str]) -> None:
+def _add_latest_sums(
+    tallies: dict[tuple, Tally], latest_rows: QuerySet, group: list[str], apart: list[str]
+) -> None:
     """PostgreSQL: the sums of people's latest values per ``(*group, kpi_id)``, added up by the
     database over its ``DISTINCT ON`` rows (a company's 100,000 people are one row per KPI here,
     not 100,000 rows read into Python). The group must be a property of the person (their id,
-    department or team), so that each person's latest value counts once, in one group."""
-    sql, params = latest_rows.values("member_id", "kpi_id", "last_value").query.sql_with_params()
+    department or team), so that each person's latest value counts once, in one group, or one of
+    the columns ``apart`` (an earlier window's index), of which each has its own latest values."""
+    sql, params = latest_rows.values(*apart, "member_id", "kpi_id", "last_value").query.sql_with_params()
     # A unit of the person's (``member__department_id``) is read after DISTINCT ON has kept one row
     # per person, so the join reads people once, not once per day row.
     quote = connection.ops.quote_name

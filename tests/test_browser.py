@@ -419,7 +419,7 @@ def test_every_page_fits_the_screen_for_every_role(browser_page, live_server, ar
         dashboards = page.locator("#dashboard-list a").evaluate_all("links => links.map(a => a.href)")
         urls = ["/", profile, "/leaderboard/", "/logger/", "/dashboards/", "/organization/"]
         urls += ["/organization/metrics/", "/organization/settings/", "/admin/"]
-        urls += dashboards[:3] + [dashboards[0].split("?")[0] + "report/"] if dashboards else []
+        urls += [*dashboards[:3], dashboards[0].split("?")[0] + "report/"] if dashboards else []
         checked = []
         for url in urls:
             response = page.goto(url if url.startswith("http") else f"{live_server.url}{url}")
@@ -511,3 +511,86 @@ def test_the_logger_offers_each_persons_kpis_adds_rows_and_undoes(
     assert "voided" in (page.locator("#logger-recent tbody tr").first.get_attribute("class") or "")
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
     screenshot(page, f"logger_{width}_04_undone")
+
+
+TILES_FIT = """() => {
+  const problems = [];
+  const width = document.documentElement.scrollWidth;
+  if (width > window.innerWidth) problems.push('page ' + width);
+  const card = document.querySelector('#primary-figures').getBoundingClientRect();
+  const tiles = [...document.querySelectorAll('.tile')];
+  for (const tile of tiles) {
+    const t = tile.getBoundingClientRect();
+    if (t.left < card.left - 1 || t.right > card.right + 1) problems.push('tile outside its card');
+    for (const part of tile.querySelectorAll('h3, p, .tile-value, .change, canvas')) {
+      const p = part.getBoundingClientRect();
+      if (p.width && (p.left < t.left - 1 || p.right > t.right + 1))
+        problems.push('spills: ' + part.textContent.slice(0, 30));
+    }
+  }
+  for (const link of document.querySelectorAll('#goal-summary a')) {
+    if (link.getBoundingClientRect().right > window.innerWidth)
+      problems.push('summary cut: ' + link.textContent);
+  }
+  const lefts = new Set(tiles.map(tile => Math.round(tile.getBoundingClientRect().left)));
+  return {problems: problems, columns: lefts.size, tiles: tiles.length};
+}"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_goal_summary_and_the_tiles_fit_a_phone_and_a_wide_screen(
+    browser_page, live_server, artifacts_dir
+):
+    """Issue 18: the goal summary and the primary KPIs' tiles, with their change and sparkline, fit
+    at 390 px (one column) and 1440 px (several), on the company's, a department's and a team's
+    dashboard, in English and Russian; a count of the summary shows its tiles only."""
+    import os
+
+    from orgs.demo import ADMIN_EMAIL, LEAD_EMAIL, MANAGER_EMAIL
+
+    page = browser_page
+    units = None
+    for email, unit in ((ADMIN_EMAIL, None), (MANAGER_EMAIL, "Sales"), (LEAD_EMAIL, "Enterprise Sales")):
+        page.context.clear_cookies()
+        if units is None:
+            _demo_sign_in(page, live_server, email)
+            units = _units()
+        else:
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("#id_username", email)
+            page.fill("#id_password", "demo-pass-2026")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+        kind = "company/" if unit is None else ("departments/" if unit == "Sales" else "teams/")
+        url = f"{live_server.url}/dashboards/{kind}{'' if unit is None else str(units[unit]) + '/'}"
+        for language in ("en", "ru") if unit is None else ("en",):
+            if language == "ru":
+                with page.expect_navigation():
+                    page.select_option("select[name=language]", "ru")
+            for width in (390, 1440):
+                page.set_viewport_size({"width": width, "height": 844 if width == 390 else 900})
+                page.goto(url)
+                page.wait_for_function(
+                    "() => typeof Chart !== 'undefined'"
+                    " && [...document.querySelectorAll('canvas[data-spark]')].every(c => Chart.getChart(c))"
+                )
+                fit = page.evaluate(TILES_FIT)
+                name = f"{email.split('@')[0]}_{language}_{width}"
+                page.screenshot(path=os.path.join(artifacts_dir, f"tiles_{name}.png"), full_page=True)
+                for part in ("goal-summary", "primary-figures", "secondary-figures"):
+                    page.locator(f"#{part}").screenshot(
+                        path=os.path.join(artifacts_dir, f"tiles_{name}_{part}.png")
+                    )
+                assert fit["problems"] == [], (name, fit)
+                assert fit["tiles"] >= 2, name
+                assert fit["columns"] == (1 if width == 390 else min(fit["tiles"], 4)), (name, fit)
+                assert page.locator("#primary-figures canvas[data-spark]").count() == fit["tiles"]
+    # a count of the summary shows its KPIs only, in place
+    status = page.locator(".tile").first.get_attribute("data-light")
+    page.click(f"#goal-summary a[data-status={status}]")
+    page.wait_for_url(f"**status={status}**")
+    page.wait_for_selector("#goal-summary a.show-all")
+    lights = page.locator(".tile").evaluate_all("tiles => tiles.map(t => t.dataset.light)")
+    assert set(lights) == {status}
+    rows = page.locator("#secondary-figures .light").evaluate_all("dots => dots.map(d => d.className)")
+    assert all(row == f"light light-{status}" for row in rows)

@@ -1,7 +1,10 @@
 """The layout's navigation (O4: each person sees links to what their role may open) and small
 formatting helpers of the pages."""
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django import template
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -60,3 +63,19 @@ def organization_nav(context) -> dict:
 def bar_width(value) -> int:
     """A progress bar's width in percent, 0–100."""
     return 0 if value is None else max(0, min(100, int(value)))
+
+
+@register.filter
+def change_percent(value) -> str:
+    """A change in percent with its sign (issue 18): "+12%", "−8%"; one decimal under 10 %, so a
+    small change does not read as "+0%"; an em dash when there is none."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    places = 0 if abs(value) >= 10 else 1
+    exact = abs(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    shown = formats.number_format(exact, places, use_l10n=True, force_grouping=True)
+    if places:  # "5.0" reads "5"
+        shown = shown.rstrip("0").rstrip(".,")
+    sign = "+" if value > 0 else "−" if value < 0 else ""
+    return f"{sign}{shown}%"

@@ -5,6 +5,7 @@ company's nothing (O2), and a fixed number of queries whatever the size of the d
 import csv
 import datetime
 import io
+import json
 import re
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from kpis.services import target_break_down, target_create
 from kpis.templatetags.kpi_format import rounded
+from kpis.tests.factories import make_active_kpi
 from orgs.models import Member, Role
 from orgs.services import department_create, team_create
 from orgs.tenancy import company_context
@@ -137,6 +139,13 @@ def figure_cells(response, kpi) -> list[str]:
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
 
 
+def tile_text(response, kpi) -> str:
+    """A primary KPI's tile (issue 18), as its words read."""
+    html = response.content.decode()
+    tile = re.search(rf'<article class="tile[^"]*" data-kpi="{kpi.id}".*?</article>', html, re.S).group(0)
+    return " ".join(re.sub(r"<[^>]+>", " ", tile).split())
+
+
 def test_a_count_shows_its_pro_rated_target_and_expected_in_whole_numbers(client, org, on_the_tenth):
     """D3, K9: 29 deals a month is 6.77 in the week of 9–15 November and 1.93 by the 10th; a
     person reads "7" and "2". Calls, whose target has decimals, keep them."""
@@ -154,9 +163,12 @@ def test_a_count_shows_its_pro_rated_target_and_expected_in_whole_numbers(client
     # (progress and pace to the cent, as the figures API gives them, K11; the page shows whole percents)
     assert (deals.progress, deals.pace) == (Decimal("29.54"), Decimal("103.63"))
     # and the page shows the deals rounded, the calls as they are
-    assert figure_cells(response, org.deals)[:3] == ["2", "7", "2"]
-    assert "30%" in response.content.decode()
-    assert figure_cells(response, org.calls)[:3] == ["3", "6.88", "1.97"]
+    assert re.search(
+        r"^Deals won .* 2 .* 30% of 7 Pace 104% · expected by today 2$", tile_text(response, org.deals)
+    )
+    assert re.search(
+        r"^Calls made .* 3 .* of 6.88 Pace .* expected by today 1.97$", tile_text(response, org.calls)
+    )
 
 
 @pytest.mark.parametrize(
@@ -699,3 +711,146 @@ def test_a_pages_and_the_admins_times_are_the_companys(client, org, on_the_tenth
         assert utc not in page
     assert "Times are in the company’s time zone" in profile  # the zone named beside the times
     assert ">MSK</abbr>" in profile
+
+
+# --- At a glance (issue 18): the change, the goal summary, the tiles ----------------------------------
+
+
+def test_the_change_against_the_previous_period_is_coloured_by_the_kpis_direction(client, org, on_the_tenth):
+    # given October and November of a lower-is-better KPI (down 20 %), a higher-is-better one (down
+    # 50 %) and one with nothing in October, in Alpha
+    alpha = [(org.ann, org.response_time, 10, "2026-10-20"), (org.ann, org.response_time, 8, "2026-11-05")]
+    alpha += [(org.ann, org.deals, 3, "2026-10-05"), (org.bob, org.deals, 1, "2026-10-31")]
+    alpha += [(org.ann, org.deals, 2, "2026-11-02"), (org.bob, org.calls, 3, "2026-11-03")]
+    alpha += [(org.bob, org.deals, 1, "2025-11-12")]  # a year before: one deal
+    record(org.company, *alpha)
+    for member, url in (
+        (org.admin, "/dashboards/company/"),
+        (org.lead, f"/dashboards/teams/{org.alpha.id}/"),
+    ):
+        # when the company's and the team's November are opened
+        response = get(client, member, url, period="month", date="2026-11-10")
+        # then the response time fell by 20 %, which is good, and shows in the table's change column
+        time = figure(response, "Response time")
+        assert (time.change.before, time.change.percent, time.change.tone) == (
+            Decimal(10),
+            Decimal(-20),
+            "good",
+        )
+        assert time.change.label == "October 2026"
+        cell = re.search(rf'<tr data-kpi="{org.response_time.id}".*?</tr>', response.content.decode(), re.S)
+        assert 'class="change change-good" title="October 2026: 10' in cell.group(0)
+        assert "↓</span> −20%" in cell.group(0)
+        # and the deals halved, which is bad, on their tile with the figure before it
+        deals = figure(response, "Deals won")
+        assert (deals.change.before, deals.change.percent, deals.change.tone) == (
+            Decimal(4),
+            Decimal(-50),
+            "bad",
+        )
+        assert "2 ↓ −50% previous period 4 · a year ago 1" in tile_text(response, org.deals)
+        assert deals.year_change.percent == Decimal(100)
+        assert 'title="October 2026: 4 · November 2025: 1 (+100%)"' in response.content.decode()
+        assert time.year_change is None  # nothing recorded a year before
+        # and the calls had nothing to compare with: a dash, not "+∞"
+        calls = figure(response, "Calls made")
+        assert (calls.change.before, calls.change.percent, calls.change.tone) == (Decimal(0), None, "none")
+        assert "3 — previous period 0" in tile_text(response, org.calls)
+        # and the tiles' sparklines end with this month's figure
+        sparks = json.loads(
+            re.search(
+                r'id="spark-data" type="application/json">(.*?)</script>', response.content.decode()
+            ).group(1)
+        )
+        assert sparks[str(org.deals.id)]["values"][-2:] == [4.0, 2.0]
+        assert sparks[str(org.deals.id)]["labels"][-1] == "Nov 2026"
+
+
+def lights_shown(response) -> list[str]:
+    """The status of every KPI the page shows: its tile's or its table row's light."""
+    html = response.content.decode()
+    tiles = re.findall(r'<article class="tile[^"]*" data-kpi="\d+" data-light="(\w+)"', html)
+    rows = re.findall(r'<tr data-kpi="\d+".*?class="light light-(\w+)"', html, re.S)
+    return tiles + rows
+
+
+def test_the_goal_summary_counts_the_statuses_of_the_rows_and_each_count_shows_its_rows(
+    client, org, on_the_tenth
+):
+    # given November targets that put one KPI on track, one slightly behind, one behind, and more
+    with company_context(org.company.id):
+        target_create(kpi=org.calls, period="month", start=NOVEMBER, value="30")  # 10 expected
+        target_create(kpi=org.deals, period="month", start=NOVEMBER, value="30")
+        extra = make_active_kpi(org.company, name={"en": "Demos", "ru": "Демо"}, kind="secondary")
+        target_create(kpi=extra, period="month", start=NOVEMBER, value="30")
+    record(org.company, (org.ann, org.calls, 12, "2026-11-02"), (org.ann, org.deals, 9, "2026-11-02"))
+    record(org.company, (org.ann, extra, 1, "2026-11-02"))
+    # when the admin opens the company's November
+    response = get(client, org.admin, "/dashboards/company/", period="month", date="2026-11-10")
+    # then the summary counts what the tiles and rows show
+    summary = response.context["summary"]
+    shown = lights_shown(response)
+    assert sorted(shown) == ["amber", "green", "none", "red"]
+    assert summary.total == len(shown) == 4
+    assert summary.counts == {status: shown.count(status) for status in ("green", "amber", "red", "none")}
+    text = " ".join(
+        re.sub(
+            r"<[^>]+>", " ", response.content.decode().split('id="goal-summary"')[1].split("</nav>")[0]
+        ).split()
+    )
+    assert text.startswith(
+        'aria-label="KPIs by status"> 1 of 4 KPIs on track 1 slightly behind 1 behind 1 without a target'
+    )
+    # and each count's link shows its rows only, the others' statuses still counted
+    for status in ("green", "amber", "red", "none"):
+        link = re.search(
+            rf'<a href="([^"]+)"[^>]*data-status="{status}"',
+            response.content.decode(),
+        )
+        filtered = client.get("/dashboards/company/" + link.group(1).replace("&amp;", "&"))
+        assert lights_shown(filtered) == [status]
+        assert filtered.context["summary"].counts == summary.counts
+        assert "Show all" in filtered.content.decode()
+    # and a status that is none of them shows every row
+    assert sorted(lights_shown(client.get("/dashboards/company/", {"status": "purple"}))) == sorted(shown)
+
+
+def test_the_comparison_takes_one_pass_whatever_the_number_of_kpis(client, org, company, on_the_tenth):
+    """Issue 18: the earlier periods' figures (the previous one, a year before, the sparklines) are
+    one more query over the aggregates (two with a ``last`` KPI), and a dashboard's queries do not
+    grow with its KPIs."""
+    urls = [
+        "/dashboards/company/",
+        f"/dashboards/departments/{org.sales.id}/",
+        f"/dashboards/teams/{org.alpha.id}/",
+        f"/dashboards/teams/{org.alpha.id}/?from=2026-10-01&to=2026-11-10",
+    ]
+    kinds = ("sum", "average", "max", "last")
+
+    def add_kpis() -> None:
+        with company_context(company.id):
+            kpis = [
+                make_active_kpi(company, aggregation=kind, kind=kind_)
+                for kind in kinds
+                for kind_ in ("primary", "secondary")
+            ]
+        record(
+            company,
+            *[(org.bob, kpi, 2, day) for kpi in kpis for day in ("2025-11-03", "2026-10-03", "2026-11-03")],
+        )
+
+    add_kpis()
+    before = [count(client, org.admin, url) for url in urls]
+    for _more in range(3):
+        add_kpis()
+    assert [count(client, org.admin, url) for url in urls] == before
+    holder = dashboards.company_holder("Acme")
+    window = windows.window_of("month", TENTH, TENTH)
+    with company_context(company.id):
+        kpis = dashboards.holder_kpis(holder)
+        assert len(kpis) == 4 * 8 + 3
+        for shown, queries_taken in (([kpi for kpi in kpis if kpi.aggregation != "last"], 1), (kpis, 2)):
+            figures = dashboards.kpi_figures(holder, shown, window, ["en"])
+            with CaptureQueriesContext(connection) as queries:
+                dashboards.compare_figures(holder, figures, window)
+            assert len(queries) == queries_taken

@@ -104,8 +104,12 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
     viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
     figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
+    dashboards.compare_figures(holder, figures, window)
     sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
     chosen = sections["chosen"]
+    # The goal summary counts every KPI; a count's link shows that status's rows only.
+    summary = selectors.goal_summary(figures, request.GET.get("status", ""))
+    shown = {part: selectors.with_status(sections[part], summary.status) for part in ("primary", "secondary")}
     # By sub-unit where there are sub-units (the company's departments, a department's teams).
     by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
     by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
@@ -123,6 +127,11 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
         "crumbs": selectors.breadcrumb(viewer, holder=holder),
         "chosen_page": _opens_kpi_page(viewer, chosen),
         **sections,
+        **shown,
+        "summary": summary,
+        "summary_query": urlencode({**window.query, "by": by, "kpi": chosen.kpi.id if chosen else ""}),
+        "tiles": True,
+        "sparks": selectors.sparklines(sections["primary"], window),
         "breakdown": breakdown,
         "breakdown_choices": selectors.breakdown_choices(holder),
         "board": board,

@@ -557,3 +557,98 @@ def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, m
         last = selectors.breakdown(holder, figures, window, by, sort="points", page=10**6)
         assert last.page == last.pages
         assert last.last == last.count
+
+
+# --- Against earlier windows (issue 18) -----------------------------------------------------------------
+
+
+def test_each_figures_change_and_sparkline_equal_the_actions_of_the_earlier_windows(world):
+    """The previous window's figure (a range: the days of equal length just before it), the change
+    in percent of it, the same window a year before and the last six windows' figures, each from
+    the actions, for every aggregation and formula, at the company's, a department's and a team's
+    scope."""
+    org, kpis = world
+    with company_context(org.company.id):
+        members = {member.user_id: member for member in Member.objects.all()}
+        # some of the actions again 52 weeks earlier (same weekday), for the year before
+        again = random.Random(3).sample(list(KpiAction.objects.filter(voided_at__isnull=True)), 200)
+        actions_record(
+            items=[
+                {
+                    "kpi": action.kpi,
+                    "user": members[action.member_id],
+                    "value": str(action.value),
+                    "occurred_at": (action.occurred_at - datetime.timedelta(weeks=52)).isoformat(),
+                }
+                for action in again
+            ]
+        )
+        live = list(KpiAction.objects.filter(voided_at__isnull=True))
+        shown_kpis = [kpis[kind] for kind in KINDS] + [kpis["conversion"]]
+        kind_of = {kpis[kind].id: kind for kind in (*KINDS, "conversion")}
+        changed = years = 0
+        for holder in holders(org)[:4]:  # the company, both departments, a team
+            belongs = in_holder(holder, members)
+            for window in windows():
+                figures = dashboards.kpi_figures(holder, shown_kpis, window, ["en"])
+                dashboards.compare_figures(holder, figures, window)
+                previous = window.shifted(1)
+                if window.kind == CUSTOM:
+                    assert previous.end == window.start - datetime.timedelta(days=1)
+                    assert previous.days == window.days
+                for figure in figures:
+                    kind = kind_of[figure.kpi.id]
+                    before = shown(brute_in(kind, kpis, live, belongs, previous))
+                    assert figure.change.before == before, (holder, window, kind)
+                    assert figure.change.label == previous.label
+                    if figure.total is None or not before:
+                        assert figure.change.percent is None
+                        assert figure.change.tone == "none"
+                    else:
+                        percent = ((figure.total - before) * 100 / before).quantize(
+                            CENT, rounding=ROUND_HALF_UP
+                        )
+                        assert figure.change.percent == percent, (holder, window, kind)
+                        assert figure.change.tone == (
+                            "good" if percent > 0 else "bad" if percent < 0 else "flat"
+                        )
+                        changed += 1
+                    assert figure.history == [
+                        shown(brute_in(kind, kpis, live, belongs, window.shifted(back)))
+                        for back in range(5, -1, -1)
+                    ], (holder, window, kind)
+                    year = dashboards.year_before(window)
+                    if year is None:  # a year: the year before is the previous window
+                        assert figure.year_change is None
+                        continue
+                    year_before = brute_in(kind, kpis, live, belongs, year)
+                    had_data = (
+                        year_before is not None
+                        if kind == "conversion"
+                        else bool(actions_in(live, figure.kpi, belongs, year))
+                    )
+                    if not had_data or any(  # a range's year before that overlaps the sparkline's
+                        year.start <= each.end and each.start <= year.end
+                        for each in (window.shifted(back) for back in range(1, 6))
+                        if (each.start, each.end) != (year.start, year.end)
+                    ):
+                        assert figure.year_change is None, (holder, window, kind)
+                        continue
+                    assert figure.year_change.before == shown(year_before), (holder, window, kind)
+                    assert figure.year_change.label == year.label
+                    years += 1
+        assert changed > 100
+        assert years > 50
+
+
+def test_a_year_before_is_the_same_week_month_quarter_or_range_of_the_year_before():
+    on = datetime.date(2026, 11, 10)
+    assert dashboards.year_before(window_of("week", on, on)).start == datetime.date(2025, 11, 10)  # a Monday
+    assert dashboards.year_before(window_of("month", on, on)).start == datetime.date(2025, 11, 1)
+    assert dashboards.year_before(window_of("quarter", on, on)).start == datetime.date(2025, 10, 1)
+    assert dashboards.year_before(window_of("year", on, on)) is None  # its previous window
+    leap = Window(CUSTOM, datetime.date(2028, 2, 1), datetime.date(2028, 2, 29), on)
+    assert (dashboards.year_before(leap).start, dashboards.year_before(leap).end) == (
+        datetime.date(2027, 2, 1),
+        datetime.date(2027, 2, 28),
+    )

@@ -71,6 +71,35 @@
     });
   }
 
+  // A tile's sparkline (issue 18): the KPI's figure over the last periods, no axes, the values
+  // in the tooltip. The figures of every tile come in one JSON block, by KPI id.
+  function drawSparklines(root) {
+    if (typeof Chart === "undefined") return;
+    root.querySelectorAll("canvas[data-spark]").forEach(function (canvas) {
+      const source = document.getElementById(canvas.dataset.source);
+      if (!source) return;
+      const series = JSON.parse(source.textContent)[canvas.dataset.spark];
+      if (!series) return;
+      const existing = Chart.getChart(canvas);
+      if (existing) existing.destroy();
+      new Chart(canvas, {
+        type: "line",
+        data: {
+          labels: series.labels,
+          datasets: [{ data: series.values, borderColor: css("--accent"), backgroundColor: css("--accent"), borderWidth: 2, pointRadius: 2, spanGaps: true, tension: 0.25 }],
+        },
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          animation: false,
+          plugins: { legend: { display: false }, tooltip: { displayColors: false } },
+          interaction: { mode: "index", intersect: false },
+          scales: { x: { display: false }, y: { display: false, beginAtZero: true } },
+        },
+      });
+    });
+  }
+
   // Only the chosen kind's fields are sent: period and date, or period=custom with from and to.
   function periodForms(root) {
     root.querySelectorAll("form[data-period-form]").forEach(function (form) {
@@ -96,6 +125,7 @@
 
   function init(root) {
     drawCharts(root);
+    drawSparklines(root);
     periodForms(root);
     navigators(root);
   }
