@@ -462,3 +462,13 @@ def test_the_page_reads_a_fixed_number_of_queries_at_100_kpis_and_50_teams(clien
     # the manager's tree: Sales and its teams, among them ten of the new ones
     tree = client.get("/organization/metrics/").context["tree"]
     assert len(tree.levels()) == 1 + 2 + len([team for team in teams if team.department_id == org.sales.id])
+
+
+def test_the_page_speaks_russian(client, org):
+    client.force_login(org.admin.user)
+    client.post("/i18n/setlang/", {"language": "ru", "next": "/"})
+    html = client.get(f"/organization/metrics/teams/{org.alpha.id}/").content.decode()
+    assert "Ключевые метрики" in html
+    assert "унаследован от компании" in html
+    assert "скрыт отделом «Sales»" in html
+    assert "Звонки" in html  # the KPI's Russian name (D6)

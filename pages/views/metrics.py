@@ -55,8 +55,9 @@ def _render(request: HttpRequest, viewer: Member, level: MetricsLevel | None) ->
         "metrics": metrics,
         "is_admin": access.is_company_admin(viewer),
         "units_define_kpis": company.units_define_kpis,
-        "primary_frequency": company.get_primary_frequency_display(),
-        "secondary_frequency": company.get_secondary_frequency_display(),
+        # In the middle of a sentence: "tracked monthly".
+        "primary_frequency": company.get_primary_frequency_display().lower(),
+        "secondary_frequency": company.get_secondary_frequency_display().lower(),
     }
     return render(request, "orgs/key_metrics.html", context)
 
