@@ -65,7 +65,8 @@ class MetricsLevel:
         return None if self.kind == Level.COMPANY else reverse(f"key-metrics-{self.kind}-add", args=[self.id])
 
     def action_url(self, action: str, kpi: Kpi) -> str:
-        """Where this department or team hides (``action`` "hide") or shows ("unhide") ``kpi``."""
+        """Where this department or team hides ``kpi`` (``action`` "hide"), shows it again
+        ("unhide") or changes who it reaches ("audience")."""
         return reverse(f"key-metrics-{self.kind}-{action}", args=[self.id, kpi.id])
 
     def admin_add_url(self) -> str:
@@ -169,7 +170,7 @@ class MetricRow:
     chosen_audience: bool  # K8: given to chosen units and people, not to everyone at its level
     hide_url: str = ""  # K6: where the unit hides it (when the viewer may)
     unhide_url: str = ""  # ... or shows it again
-    may_change_audience: bool = False
+    audience_url: str = ""  # K8: where who it reaches is changed, for whoever may
 
     @property
     def inherited(self) -> bool:
@@ -193,7 +194,7 @@ class LevelMetrics:
     may_define: bool  # add KPIs of this level (K6)
 
 
-def _candidates(level: MetricsLevel) -> Q:
+def level_candidates(level: MetricsLevel) -> Q:
     """The KPIs that are in force at ``level`` unless hidden: its own and those of the levels above."""
     if level.kind == Level.COMPANY:
         return Q(level=Level.COMPANY)
@@ -236,6 +237,16 @@ def _window_target(kpi: Kpi, targets: list, window: Window) -> tuple[Decimal | N
     return dashboards.target_share(target, window.start, window.end), target.in_whole_numbers
 
 
+def _audience_url(level: MetricsLevel, kpi: Kpi, *, is_admin: bool, may_define: bool) -> str:
+    """Company admins change any KPI's audience in the admin; a head who defines KPIs here
+    changes those of this level on its own page."""
+    if is_admin:
+        return reverse("admin:kpis_kpi_access", args=[kpi.id])
+    if may_define and kpi.level == level.kind:
+        return level.action_url("audience", kpi)
+    return ""
+
+
 def level_metrics(
     viewer: Member, level: MetricsLevel, company: Company, languages: list[str], today: datetime.date
 ) -> LevelMetrics:
@@ -245,7 +256,7 @@ def level_metrics(
     in_force = Case(
         When(_in_force(level), then=Value(True)), default=Value(False), output_field=BooleanField()
     )
-    kpis = kpi_access.visible_kpis(viewer).filter(_candidates(level)).annotate(in_force=in_force)
+    kpis = kpi_access.visible_kpis(viewer).filter(level_candidates(level)).annotate(in_force=in_force)
     if level.kind == Level.DEPARTMENT:
         kpis = kpis.annotate(
             hidden_here=_hidden_by(department_id=level.department.id), hidden_above=Value(False)
@@ -306,7 +317,7 @@ def level_metrics(
                 unhide_url=level.action_url("unhide", kpi)
                 if may_hide and inherited and kpi.hidden_here
                 else "",
-                may_change_audience=is_admin,
+                audience_url=_audience_url(level, kpi, is_admin=is_admin, may_define=may_define),
             )
         )
     for kind_rows in rows.values():

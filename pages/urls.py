@@ -40,6 +40,12 @@ for kind, prefix in (("department", "departments"), ("team", "teams")):
             {"kind": kind, "hide": False},
             name=f"key-metrics-{kind}-unhide",
         ),
+        path(
+            f"{unit}kpis/<int:kpi_id>/audience/",
+            metrics.key_metrics_audience,
+            {"kind": kind},
+            name=f"key-metrics-{kind}-audience",
+        ),
     ]
 urlpatterns += [  # Home last, as before
     path("organization/", home.organization, name="organization"),

@@ -472,3 +472,41 @@ def test_the_page_speaks_russian(client, org):
     assert "унаследован от компании" in html
     assert "скрыт отделом «Sales»" in html
     assert "Звонки" in html  # the KPI's Russian name (D6)
+
+
+# --- Who a KPI of the level reaches (K8) ----------------------------------------------------------------
+
+
+def _home_kpis(client, member) -> set[str]:
+    client.force_login(member.user)
+    response = client.get("/")
+    return {figure.name for figure in response.context["primary"] + response.context["secondary"]}
+
+
+def test_a_manager_gives_a_kpi_of_their_team_to_chosen_people(client, org, other_company, make_member):
+    alpha = f"/organization/metrics/teams/{org.alpha.id}/"
+    audience = f"{alpha}kpis/{org.demos.id}/audience/"
+    client.force_login(org.manager.user)
+    assert client.get(audience).status_code == 403  # the company does not let units define KPIs
+    company_update(company=org.company, units_define_kpis=True)
+    assert f'href="{audience}"' in client.get(alpha).content.decode()
+    assert client.get(f"{alpha}kpis/{org.calls.id}/audience/").status_code == 403  # the company's KPI
+    assert client.get(f"{alpha}kpis/{org.visits.id}/audience/").status_code == 404  # Beta's KPI
+    assert {"Demos"} <= _home_kpis(client, org.bob)
+    # another company's person is no choice
+    stranger = make_member(other_company, email="stranger@globex.example")
+    client.force_login(org.manager.user)
+    response = client.post(audience, {"mode": "chosen", "members": [stranger.pk]})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    # when the manager gives "Demos" to Ann only
+    response = client.post(audience, {"mode": "chosen", "members": [org.ann.pk]}, follow=True)
+    assert response.redirect_chain == [(alpha, 302)]
+    row = next(row for row in response.context["metrics"].secondary if row.kpi.id == org.demos.id)
+    assert row.chosen_audience
+    # then Ann has it and Bob no longer
+    assert "Demos" in _home_kpis(client, org.ann)
+    assert "Demos" not in _home_kpis(client, org.bob)
+    # and a lead of another team does not find it
+    client.force_login(org.cid.user)
+    assert client.get(audience).status_code == 404

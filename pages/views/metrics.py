@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from kpi_platform.errors import DomainError
 from kpis import access as kpi_access
 from kpis import services
+from kpis.admin import AccessForm
 from kpis.models import Aggregation, Direction, KpiKind, KpiStatus, Level
 from kpis.selectors import unit_list
 from orgs import access
@@ -207,3 +208,33 @@ def key_metrics_add(request: HttpRequest, kind: str, org_unit_id: int) -> HttpRe
             )
             return redirect(level.url)
     return render(request, "orgs/key_metrics_add.html", {"level": level, "form": form})
+
+
+# --- Who a KPI of the level reaches (K8) ---------------------------------------------------------------
+
+
+@page
+def key_metrics_audience(request: HttpRequest, kind: str, org_unit_id: int, kpi_id: int) -> HttpResponse:
+    """Who receives a KPI of this department or team, or one it inherits (K8): everyone at the
+    KPI's level, or chosen units and people within it. The admin's access form, for whoever may
+    change the KPI (``kpis.access``; 403 otherwise); a KPI not in force here is not found."""
+    viewer = viewer_of(request)
+    level = _unit_level(viewer, kind, org_unit_id)
+    kpi = kpi_access.visible_kpis(viewer).filter(key_metrics.level_candidates(level), id=kpi_id).first()
+    if kpi is None:
+        raise Http404
+    if not kpi_access.may_change_kpi(viewer, kpi):
+        raise PermissionDenied
+    languages = content_languages(request.user, viewer.company)
+    name = localized(kpi, "name", languages)
+    form = AccessForm(request.POST or None, kpi=kpi)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.kpi_set_audience(kpi=kpi, audience=form.audience(), actor=viewer)
+        except DomainError as error:
+            for each in error.errors:
+                form.show_error(each)
+        else:
+            messages.success(request, _("Access to “%(name)s” saved.") % {"name": name})
+            return redirect(level.url)
+    return render(request, "orgs/key_metrics_audience.html", {"level": level, "form": form, "name": name})
