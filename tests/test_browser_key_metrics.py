@@ -125,6 +125,15 @@ def test_a_manager_hides_and_adds_kpis_for_their_team_when_the_company_allows_it
     page.wait_for_url(team)
     row = page.locator("#secondary-metrics tr", has=page.locator("a:text-is('Discovery calls')"))
     assert "own" in row.inner_text()
+    # and gives it to one person of the team (K8)
+    row.locator("a:text('change')").click()
+    page.wait_for_url("**/audience/")
+    page.check("input[name=mode][value=chosen]")
+    page.select_option("#id_members", index=0)
+    screenshot(page, "key_metrics_manager_audience_1440")
+    page.click("#audience-form button[type=submit]")
+    page.wait_for_url(team)
+    assert "chosen people and units" in row.inner_text()
     _look(page, screenshot, "manager_team")
     # another department's team is not found
     assert page.goto(f"{live_server.url}/organization/metrics/teams/{units['Support']}/").status == 404

@@ -43,10 +43,15 @@ def _unit_level(viewer: Member, kind: str, org_unit_id: int) -> MetricsLevel:
     return key_metrics.team_level(team)
 
 
-def _render(request: HttpRequest, viewer: Member, level: MetricsLevel | None) -> HttpResponse:
+def _render(
+    request: HttpRequest,
+    viewer: Member,
+    level: MetricsLevel | None,
+    tree: key_metrics.LevelTree | None = None,
+) -> HttpResponse:
     company = viewer.company
     languages = content_languages(request.user, company)
-    tree = key_metrics.level_tree(viewer, company)
+    tree = tree or key_metrics.level_tree(viewer, company)
     metrics = None
     if level is not None:
         metrics = key_metrics.level_metrics(viewer, level, company, languages, company.today())
@@ -69,7 +74,7 @@ def key_metrics_page(request: HttpRequest) -> HttpResponse:
     else their first department or team."""
     viewer = viewer_of(request)
     tree = key_metrics.level_tree(viewer, viewer.company)
-    return _render(request, viewer, tree.first())
+    return _render(request, viewer, tree.first(), tree)
 
 
 @page
