@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pages.views import company, home, kpis, ratings
+from pages.views import company, home, kpis, metrics, ratings
 
 _UNITS = {
     "company": ("dashboards/company/", {"kind": "company"}),
@@ -22,6 +22,31 @@ for kind, (prefix, kwargs) in _UNITS.items():
         path(prefix, ratings.dashboard, kwargs, name=f"dashboard-{kind}"),
         path(f"{prefix}export.<str:fmt>", ratings.dashboard_export, kwargs, name=f"dashboard-{kind}-export"),
         path(f"{prefix}report/", ratings.dashboard_report, kwargs, name=f"dashboard-{kind}-report"),
+    ]
+urlpatterns += [path("organization/metrics/", metrics.key_metrics_page, name="key-metrics")]
+for kind, prefix in (("department", "departments"), ("team", "teams")):
+    unit = f"organization/metrics/{prefix}/<int:org_unit_id>/"
+    urlpatterns += [
+        path(unit, metrics.key_metrics_unit, {"kind": kind}, name=f"key-metrics-{kind}"),
+        path(f"{unit}add/", metrics.key_metrics_add, {"kind": kind}, name=f"key-metrics-{kind}-add"),
+        path(
+            f"{unit}kpis/<int:kpi_id>/hide/",
+            metrics.key_metrics_hide,
+            {"kind": kind, "hide": True},
+            name=f"key-metrics-{kind}-hide",
+        ),
+        path(
+            f"{unit}kpis/<int:kpi_id>/unhide/",
+            metrics.key_metrics_hide,
+            {"kind": kind, "hide": False},
+            name=f"key-metrics-{kind}-unhide",
+        ),
+        path(
+            f"{unit}kpis/<int:kpi_id>/audience/",
+            metrics.key_metrics_audience,
+            {"kind": kind},
+            name=f"key-metrics-{kind}-audience",
+        ),
     ]
 urlpatterns += [  # Home last, as before
     path("organization/", home.organization, name="organization"),

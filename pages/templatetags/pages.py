@@ -42,6 +42,7 @@ def main_nav(context) -> dict:
 # A new page of the section is one more line here.
 ORGANIZATION_PAGES = [
     (gettext_lazy("Departments and people"), "/organization/", lambda member: True),
+    (gettext_lazy("Key Metrics"), "/organization/metrics/", lambda member: True),
     (gettext_lazy("Company settings"), "/organization/settings/", access.is_company_admin),
 ]
 
