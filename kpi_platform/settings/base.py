@@ -284,6 +284,9 @@ SPECTACULAR_SETTINGS = {
         "KpiKindEnum": "kpis.models.KpiKind",  # not "kind" of imports
         "RecalculationStatusEnum": "ratings.models.RecalculationStatus",
         "ActionRecordStatusEnum": ["created", "duplicate"],
+        # A company's primary and secondary KPIs share one set of tracking frequencies (O1).
+        "TrackingFrequencyEnum": "orgs.models.TrackingFrequency",
+        "ReportFrequencyEnum": "orgs.models.ReportFrequency",
     },
 }
 
