@@ -122,3 +122,19 @@ def test_points_and_figures_keep_their_decimals_on_the_profile(client, org):
     html = fragment(client.get(f"/people/{org.ann.user_id}/").content.decode(), "recent-actions")
     assert '<td class="num">3.00</td>' in html  # "points" show two decimals
     assert '<td class="num">30.00</td>' in html
+
+
+def test_a_target_without_a_value_yet_is_no_missing_target(client, org, on_the_tenth):
+    """A KPI with a target and nothing recorded shows "—" for progress, not "no target"."""
+    with company_context(org.company.id):
+        target_create(kpi=org.deals, period="month", start=NOVEMBER, value="30")
+        target_create(kpi=org.calls, period="month", start=NOVEMBER, value="30")
+        kpi_update(kpi=org.calls, aggregation="average")  # no action: no average ("—")
+    client.force_login(org.admin.user)
+    response = client.get("/dashboards/company/", {"period": "month", "date": "2026-11-01"})
+    html = response.content.decode()
+    row = re.search(rf'<tr data-kpi="{org.calls.id}".*?</tr>', html, re.S).group(0)
+    assert "no target" not in row
+    assert re.search(
+        r'class="progress-cell"><span class="muted" title="No value in this period">—</span>', row
+    )
