@@ -3,6 +3,8 @@ everywhere, numbers in the reader's language in tables and in the charts' data, 
 number only where they agree with it, a chart with nothing to draw that says so, and times with
 their minutes."""
 
+import csv
+import io
 import json
 import re
 from decimal import Decimal
@@ -138,3 +140,25 @@ def test_a_target_without_a_value_yet_is_no_missing_target(client, org, on_the_t
     assert re.search(
         r'class="progress-cell"><span class="muted" title="No value in this period">—</span>', row
     )
+
+
+def test_the_export_rounds_as_the_page_does(client, org, on_the_tenth):
+    """The csv has the page's figures: deals counted in whole numbers, a week's share of 29 deals
+    with its cents (6.77), an average with two decimals."""
+    with company_context(org.company.id):
+        kpi_update(kpi=org.deals, unit=unit_create(name={"en": "deals", "ru": "сделки"}, decimals=0))
+        kpi_update(kpi=org.calls, aggregation="average")
+        target_create(kpi=org.deals, period="month", start=NOVEMBER, value="29")
+    record(
+        org.company,
+        (org.ann, org.deals, 2, "2026-11-09"),
+        (org.ann, org.calls, 1, "2026-11-09"),
+        (org.bob, org.calls, 2, "2026-11-09"),
+        (org.cid, org.calls, 2, "2026-11-09"),
+    )
+    client.force_login(org.admin.user)
+    body = client.get("/dashboards/company/export.csv", {"period": "week", "date": "2026-11-10"})
+    text = b"".join(body.streaming_content).decode("utf-8-sig")
+    rows = {row[0]: row for row in csv.reader(io.StringIO(text))}
+    assert rows["Deals won"][3:6] == ["2", "6.77", "1.93"]
+    assert rows["Calls made"][3] == "1.67"  # (1 + 2 + 2) / 3
