@@ -238,11 +238,12 @@ class ChangeHistoryMixin:
 class UnitForm(ServiceValidatedForm):
     class Meta:
         model = Unit
-        fields = []
+        fields = ["decimals"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         company = self.company or company_get()
+        self.fields["decimals"].required = False
         for code in PLATFORM_LANGUAGES:
             self.fields.pop(f"name_{code}", None)
         for code in self.languages:
@@ -289,7 +290,7 @@ class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         description = (
             _("The default unit “points” cannot be renamed or deleted.") if obj and obj.is_default else None
         )
-        return [(None, {"fields": names, "description": description})]
+        return [(None, {"fields": [*names, "decimals"], "description": description})]
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -307,10 +308,12 @@ class UnitAdmin(UnitExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
     def save_via_services(self, request: HttpRequest, form, change: bool) -> Unit:
         names = {code: form.cleaned_data[f"name_{code}"] for code in form.languages}
         actor = admin_member(request)
+        decimals = form.cleaned_data.get("decimals")
+        decimals = None if decimals in (None, "") else decimals  # not posted: as it is, or the default
         if not change:
-            return services.unit_create(name=names, actor=actor)
+            return services.unit_create(name=names, decimals=decimals, actor=actor)
         unit = Unit.objects.get(pk=form.instance.pk)
-        return services.unit_update(unit=unit, name=names, actor=actor)
+        return services.unit_update(unit=unit, name=names, decimals=decimals, actor=actor)
 
     # Deleting (K3): the service refuses the default unit and units in use.
 

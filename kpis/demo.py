@@ -9,9 +9,12 @@ nothing. Hides and the audience are set when a KPI is created: a demo someone ha
 keeps their changes.
 """
 
+import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
+from kpi_platform.periods import period_start
 from kpis import services
 from kpis.models import (
     Aggregation,
@@ -33,23 +36,24 @@ from kpis.models import (
     UnitName,
 )
 from kpis.selectors import period_starts
-from kpis.services import Audience
+from kpis.services import Audience, breakdown_slots
 from orgs.demo import ADMIN_EMAIL, EMAIL_DOMAIN, LEAD_EMAIL, MANAGER_EMAIL, MEMBER_EMAIL, PEOPLE, Demo
 from orgs.models import Department, Member, Team
 
-# (English, Russian); the default "points" unit exists already.
+# (English, Russian, decimals shown); the default "points" unit exists already. Things counted one
+# by one show no decimals; money, hours, percentages and scores show theirs (issue 18).
 UNITS = (
-    ("calls", "звонки"),
-    ("contracts", "договоры"),
-    ("deals", "сделки"),
-    ("RUB", "руб."),
-    ("hours", "часы"),
-    ("tickets", "обращения"),
-    ("%", "%"),
-    ("leads", "лиды"),
-    ("meetings", "встречи"),
-    ("customers", "клиенты"),
-    ("score", "оценка"),
+    ("calls", "звонки", 0),
+    ("contracts", "договоры", 0),
+    ("deals", "сделки", 0),
+    ("RUB", "руб.", 2),
+    ("hours", "часы", 1),
+    ("tickets", "обращения", 0),
+    ("%", "%", 2),
+    ("leads", "лиды", 0),
+    ("meetings", "встречи", 0),
+    ("customers", "клиенты", 0),
+    ("score", "оценка", 2),
 )
 
 
@@ -490,7 +494,7 @@ KPIS = (
 
 
 def demo_kpis(demo: Demo) -> None:
-    units = {english: _unit(demo, english, russian) for english, russian in UNITS}
+    units = {english: _unit(demo, english, russian, decimals) for english, russian, decimals in UNITS}
     units["points"] = services.default_unit()
     kpis: dict[str, Kpi] = {}
     for spec in KPIS:
@@ -498,7 +502,7 @@ def demo_kpis(demo: Demo) -> None:
     _targets(demo, kpis)
 
 
-def _unit(demo: Demo, english: str, russian: str) -> Unit:
+def _unit(demo: Demo, english: str, russian: str, decimals: int) -> Unit:
     """The unit that carries either name already, or a new one."""
     found = (
         UnitName.objects.filter(key__in={services.name_key(english), services.name_key(russian)})
@@ -508,7 +512,7 @@ def _unit(demo: Demo, english: str, russian: str) -> Unit:
     if found is not None:
         return found.unit
     demo.created["units"] += 1
-    return services.unit_create(name={"en": english, "ru": russian})
+    return services.unit_create(name={"en": english, "ru": russian}, decimals=decimals)
 
 
 def _holder(demo: Demo, name: str) -> Department | Team:
@@ -564,29 +568,69 @@ def _kpi(demo: Demo, spec: DemoKpi, units: dict[str, Unit], earlier: dict[str, K
 
 # --- Targets (K9) ----------------------------------------------------------------------------------
 
+# This month and the four before it: the months the demo's actions cover (``ratings.demo``).
+MONTHS = 5
+
 
 def _team_people(demo: Demo, team: str) -> list[Member]:
     return [demo.members[person.address] for person in PEOPLE if person.team == team]
 
 
+def _round_step(value: Decimal) -> Decimal:
+    """The round unit a target of ``value`` is split in: 1,000,000 for 35,000,000, 10 for 140,
+    1 for 30."""
+    step = Decimal(10) ** max(0, len(str(int(value))) - 2)
+    while step > 1 and value % step:
+        step /= 10
+    return step
+
+
+def round_parts(value: Decimal, weights: list[int]) -> list[Decimal]:
+    """``value`` split by ``weights`` into round parts that add up to it exactly (largest
+    remainders, in steps of ``_round_step``): a month's 35,000,000 into its weeks by their days
+    is 7,000,000 for a full week, never 7,903,225.81."""
+    step = _round_step(value)
+    units, total = int(value / step), sum(weights)
+    exact = [Fraction(units * weight, total) for weight in weights]
+    parts = [int(share) for share in exact]
+    by_remainder = sorted(range(len(parts)), key=lambda index: exact[index] - parts[index], reverse=True)
+    for index in by_remainder[: units - sum(parts)]:
+        parts[index] += 1
+    return [Decimal(part) * step for part in parts]
+
+
+def _months_back(month: datetime.date, count: int) -> datetime.date:
+    for _ in range(count):
+        month = (month - datetime.timedelta(days=1)).replace(day=1)
+    return month
+
+
 class _Targets:
-    """Finds or creates the targets of one run; the period starts are those of today in the
-    company's time zone."""
+    """Finds or creates the targets of one run. Every figure a dashboard shows by default gets a
+    round target (issue 18): each month of the demo's data, and the quarters and years they fall
+    in; a quantity (K11 ``sum``, ``count``) is split into its weeks by hand in round parts, so a
+    week's share is round too, and a quarter is the sum of its months."""
 
     def __init__(self, demo: Demo):
         self.demo = demo
         today = demo.company.today()
         self.starts = period_starts(today)
+        this_month = self.starts[TargetPeriod.MONTH]
+        self.months = [_months_back(this_month, back) for back in range(MONTHS - 1, -1, -1)]
 
     def set(
         self,
         kpi: Kpi,
         period: str,
-        value: int | str,
+        value: int | str | Decimal,
         *,
         holder: Department | Team | Member | None = None,
         breakdown: tuple[str, str] | None = None,
+        start: datetime.date | None = None,
+        parts: list[Decimal] | None = None,
     ) -> None:
+        """One target (of the current period unless ``start``), broken down by ``breakdown`` or
+        into weeks by hand (``parts``) when it is created."""
         if kpi.archived_at is not None:  # its unit was deleted since: nothing to aim at
             return
         scope, holders = TargetScope.COMPANY, {}
@@ -596,7 +640,7 @@ class _Targets:
             scope, holders = TargetScope.TEAM, {"team": holder}
         elif isinstance(holder, Member):
             scope, holders = TargetScope.USER, {"member": holder}
-        start = self.starts[period]
+        start = start or self.starts[period]
         lookup = {"department": None, "team": None, "member": None, **holders}
         if Target.objects.filter(kpi=kpi, period=period, start=start, scope=scope, **lookup).exists():
             return
@@ -607,73 +651,127 @@ class _Targets:
         if breakdown is not None:
             into, method = breakdown
             services.target_break_down(target=target, into=into, method=method)
+        elif parts is not None:
+            services.target_break_down(
+                target=target, into=BreakdownPeriod.WEEK, method=BreakdownMethod.MANUAL, values=parts
+            )
+
+    def _month_weeks(self, month: datetime.date, value: Decimal) -> list[tuple[datetime.date, Decimal]]:
+        """A month's weeks (cut at its ends) by their first day, with their round parts of ``value``."""
+        slots = breakdown_slots(TargetPeriod.MONTH, month, BreakdownPeriod.WEEK)
+        parts = round_parts(value, [(last - first).days + 1 for first, last in slots])
+        return [(first, part) for (first, _last), part in zip(slots, parts, strict=True)]
+
+    def monthly(
+        self,
+        kpi: Kpi,
+        value: int | str,
+        *,
+        holder: Department | Team | Member | None = None,
+        longer: bool = True,
+    ) -> None:
+        """``value`` a month for every month of the demo's data and the quarters and years they
+        fall in (three and twelve times it for a quantity, the same level for the others, K11), or
+        without ``longer`` for this month only (a person's)."""
+        value = Decimal(value)
+        quantity = not kpi.is_level
+        for month in self.months if longer else self.months[-1:]:
+            parts = [part for _first, part in self._month_weeks(month, value)] if quantity else None
+            self.set(kpi, TargetPeriod.MONTH, value, holder=holder, start=month, parts=parts)
+        if not longer:
+            return
+        for quarter in sorted({period_start(TargetPeriod.QUARTER, month) for month in self.months}):
+            parts = None
+            if quantity:
+                weeks = [
+                    week
+                    for month, _end in breakdown_slots(TargetPeriod.QUARTER, quarter, BreakdownPeriod.MONTH)
+                    for week in self._month_weeks(month, value)
+                ]
+                slots = breakdown_slots(TargetPeriod.QUARTER, quarter, BreakdownPeriod.WEEK)
+                parts = [
+                    sum((part for begin, part in weeks if first <= begin <= last), Decimal(0))
+                    for first, last in slots
+                ]
+            self.set(
+                kpi,
+                TargetPeriod.QUARTER,
+                value * 3 if quantity else value,
+                holder=holder,
+                start=quarter,
+                parts=parts,
+            )
+        for year in sorted({period_start(TargetPeriod.YEAR, month) for month in self.months}):
+            self.set(kpi, TargetPeriod.YEAR, value * 12 if quantity else value, holder=holder, start=year)
+
+
+# A month's target per KPI (K11: a quantity or a level) for its own unit and the units below it
+# whose people record it, near what the demo's people achieve (``ratings.demo``): some on track,
+# some behind. Keys: the company (None), then departments' and teams' names. Above a department's or
+# a team's KPI its unit's target is the company's (``ratings.dashboards.holder_targets``).
+MONTHLY = {
+    "revenue": {
+        None: 35_000_000,
+        "Sales": 35_000_000,
+        "Enterprise Sales": 24_000_000,
+        "Mid-Market Sales": 11_000_000,
+    },
+    "csat": {None: "4.5", "Customer Success": "4.5", "Onboarding": "4.5", "Support": "4.5"},
+    "training_hours": {
+        None: 140,
+        "Sales": 50,
+        "Enterprise Sales": 25,
+        "Mid-Market Sales": 25,
+        "Customer Success": 90,
+        "Onboarding": 40,
+        "Support": 45,
+    },
+    "referral_leads": {None: 30, "Customer Success": 30, "Onboarding": 15, "Support": 15},
+    "contracts_signed": {"Sales": 30, "Enterprise Sales": 15, "Mid-Market Sales": 15},
+    "new_deals": {"Sales": 160, "Enterprise Sales": 80, "Mid-Market Sales": 80},
+    "calls_made": {"Sales": 17_000, "Enterprise Sales": 8_500, "Mid-Market Sales": 8_500},
+    "product_demos": {"Sales": 30, "Enterprise Sales": 30},
+    "key_account_renewals": {"Sales": 3, "Enterprise Sales": 3},
+    "leads": {"Sales": 1_000, "Enterprise Sales": 500, "Mid-Market Sales": 500},
+    "deals_closed": {"Sales": 50, "Enterprise Sales": 25, "Mid-Market Sales": 25},
+    "largest_deal": {"Sales": 3_000_000, "Enterprise Sales": 3_000_000, "Mid-Market Sales": 2_500_000},
+    "open_pipeline": {"Sales": 300_000_000, "Enterprise Sales": 150_000_000, "Mid-Market Sales": 150_000_000},
+    "conversion_rate": {"Sales": 5, "Enterprise Sales": 5, "Mid-Market Sales": 5},
+    "executive_meetings": {"Enterprise Sales": 20},
+    "trial_conversion": {"Mid-Market Sales": 20},
+    "customer_retention": {"Customer Success": 95, "Onboarding": 95, "Support": 95},
+    "customers_onboarded": {"Onboarding": 20},
+    "tickets_resolved": {"Support": 1_900},
+    "first_response_time": {"Support": 4},
+}
 
 
 def _targets(demo: Demo, kpis: dict[str, Kpi]) -> None:
     rng, targets = demo.rng, _Targets(demo)
-    month, quarter, year = TargetPeriod.MONTH, TargetPeriod.QUARTER, TargetPeriod.YEAR
-    sales, success = demo.departments["Sales"], demo.departments["Customer Success"]
-    enterprise, mid_market = demo.teams["Enterprise Sales"], demo.teams["Mid-Market Sales"]
-    onboarding, support = demo.teams["Onboarding"], demo.teams["Support"]
-    by_days, evenly = BreakdownMethod.DAYS, BreakdownMethod.EVEN
+    for key, values in MONTHLY.items():
+        for unit, value in values.items():
+            targets.monthly(kpis[key], value, holder=None if unit is None else _holder(demo, unit))
     # Every draw happens on every run, in the same order, so the values never depend on what exists.
-    # Per person (revenue, contracts, calls), adding up to about their team's target: enterprise
-    # sellers close fewer, bigger deals after fewer, longer calls.
+    # Per person (revenue, contracts, calls) a month, adding up to about their team's target:
+    # enterprise sellers close fewer, bigger deals after fewer, longer calls.
     sellers = {
-        member: (rng.randint(20, 32) * 100_000, rng.randint(1, 2), rng.randint(25, 35) * 10)
+        member: (rng.randint(20, 32) * 100_000, rng.randint(1, 2), rng.randint(70, 90) * 10)
         for member in _team_people(demo, "Enterprise Sales")
     } | {
-        member: (rng.randint(12, 20) * 100_000, rng.randint(2, 3), rng.randint(40, 50) * 10)
+        member: (rng.randint(12, 20) * 100_000, rng.randint(2, 3), rng.randint(100, 120) * 10)
         for member in _team_people(demo, "Mid-Market Sales")
     }
-    agents = {member: rng.randint(100, 140) for member in _team_people(demo, "Support")}
-    onboarders = {member: rng.randint(1, 3) for member in _team_people(demo, "Onboarding")}
-
-    revenue = kpis["revenue"]
-    targets.set(revenue, year, 480_000_000, breakdown=(BreakdownPeriod.QUARTER, evenly))
-    targets.set(revenue, quarter, 120_000_000, breakdown=(BreakdownPeriod.MONTH, by_days))
-    targets.set(revenue, month, 40_000_000, breakdown=(BreakdownPeriod.WEEK, by_days))
-    targets.set(revenue, month, 34_000_000, holder=sales)
-    targets.set(revenue, month, 21_000_000, holder=enterprise)
-    targets.set(revenue, month, 13_000_000, holder=mid_market)
-    targets.set(kpis["csat"], quarter, "4.5")  # a level (K11): the same in every month of it
-    targets.set(kpis["csat"], month, "4.5")
-    targets.set(kpis["csat"], quarter, "4.6", holder=success)
-    targets.set(kpis["training_hours"], year, 1_600, breakdown=(BreakdownPeriod.QUARTER, evenly))
-    targets.set(kpis["training_hours"], year, 40, holder=demo.members[MEMBER_EMAIL])
-
-    contracts = kpis["contracts_signed"]
-    targets.set(contracts, quarter, 90, holder=sales, breakdown=(BreakdownPeriod.MONTH, evenly))
-    targets.set(contracts, month, 30, holder=sales)
-    targets.set(contracts, month, 12, holder=enterprise)
-    targets.set(contracts, month, 18, holder=mid_market)
-    targets.set(kpis["new_deals"], month, 50, holder=enterprise)
-    targets.set(kpis["new_deals"], month, 80, holder=mid_market)
-    targets.set(kpis["product_demos"], month, 24, holder=enterprise)
-    targets.set(kpis["key_account_renewals"], quarter, 12, holder=sales)
-    targets.set(kpis["key_account_renewals"], quarter, 3, holder=demo.members[MEMBER_EMAIL])
-    targets.set(kpis["executive_meetings"], month, 20, holder=enterprise)
-    targets.set(kpis["executive_meetings"], month, 4, holder=demo.members[MEMBER_EMAIL])
-    targets.set(kpis["trial_conversion"], month, 18, holder=mid_market)
+    agents = {member: rng.randint(17, 23) * 10 for member in _team_people(demo, "Support")}
+    onboarders = {member: rng.randint(2, 4) for member in _team_people(demo, "Onboarding")}
     for member, (money, signed, calls) in sellers.items():
-        targets.set(revenue, month, money, holder=member)
-        targets.set(contracts, month, signed, holder=member)
-        targets.set(
-            kpis["calls_made"], month, calls, holder=member, breakdown=(BreakdownPeriod.WEEK, by_days)
-        )
-
-    targets.set(kpis["customer_retention"], year, 95, holder=success)
-    targets.set(
-        kpis["customers_onboarded"], quarter, 45, holder=onboarding, breakdown=(BreakdownPeriod.MONTH, evenly)
-    )
-    for member, onboarded in onboarders.items():
-        targets.set(kpis["customers_onboarded"], month, onboarded, holder=member)
-    targets.set(
-        kpis["tickets_resolved"], month, 1_200, holder=support, breakdown=(BreakdownPeriod.WEEK, by_days)
-    )
+        targets.monthly(kpis["revenue"], money, holder=member, longer=False)
+        targets.monthly(kpis["contracts_signed"], signed, holder=member, longer=False)
+        targets.monthly(kpis["calls_made"], calls, holder=member, longer=False)
     for member, resolved in agents.items():
-        targets.set(kpis["tickets_resolved"], month, resolved, holder=member)
-    targets.set(kpis["first_response_time"], month, 4, holder=support)
-    targets.set(kpis["deals_closed"], month, 30, holder=sales)
-    targets.set(kpis["conversion_rate"], month, 5, holder=sales)
-    targets.set(kpis["open_pipeline"], month, 60_000_000, holder=sales)
+        targets.monthly(kpis["tickets_resolved"], resolved, holder=member, longer=False)
+    for member, onboarded in onboarders.items():
+        targets.monthly(kpis["customers_onboarded"], onboarded, holder=member, longer=False)
+    member = demo.members[MEMBER_EMAIL]
+    targets.monthly(kpis["executive_meetings"], 4, holder=member, longer=False)
+    targets.set(kpis["key_account_renewals"], TargetPeriod.QUARTER, 3, holder=member)
+    targets.set(kpis["training_hours"], TargetPeriod.YEAR, 40, holder=member)

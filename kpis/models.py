@@ -24,11 +24,25 @@ INTEGRATION_NAME_MAX_LENGTH = 100
 NAME_KEY_MAX_LENGTH = 300  # a casefolded name can grow ("ß" → "ss")
 
 
+class UnitDecimals(models.IntegerChoices):
+    NONE = 0, _("None (1,234)")
+    ONE = 1, _("One (1,234.5)")
+    TWO = 2, _("Two (1,234.56)")
+
+
 class Unit(CompanyScopedModel):
     """A unit of measurement (K3). Every company has the default "points", which stays."""
 
     name = models.CharField(_("name"), max_length=UNIT_NAME_MAX_LENGTH)
     is_default = models.BooleanField(_("default unit"), default=False, editable=False)
+    # How many decimals figures and targets in this unit show (issue 18): 2 for money and hours,
+    # 0 for things counted one by one (calls, contracts). A KPI's own rule is ``Kpi.decimals``.
+    decimals = models.PositiveSmallIntegerField(
+        _("decimals shown"),
+        choices=UnitDecimals,
+        default=UnitDecimals.TWO,
+        help_text=_("How many decimals its figures and targets show: none for things counted one by one."),
+    )
 
     class Meta:
         verbose_name = _("unit of measurement")
@@ -255,6 +269,17 @@ class Kpi(CompanyScopedModel):
         return self.is_calculated or not Aggregation(self.aggregation).is_quantity
 
     @property
+    def decimals(self) -> int:
+        """How many decimals its figures and targets show, on every page, report and export
+        (issue 18): none for a count (K11), two at least for an average or a formula (a rate, a
+        mean score), else its unit's. Reads ``unit``: select it with the KPI."""
+        if self.aggregation == Aggregation.COUNT and not self.is_calculated:
+            return 0
+        if self.is_calculated or self.aggregation == Aggregation.AVERAGE:
+            return max(2, self.unit.decimals)
+        return self.unit.decimals
+
+    @property
     def ratio(self) -> str:
         return f"{self.rating_units} = {self.rating_points}"
 
@@ -409,16 +434,6 @@ class Target(CompanyScopedModel):
 
     def __str__(self) -> str:
         return f"{self.kpi} · {self.get_period_display()} {self.start:%Y-%m-%d} · {self.value}"
-
-    @property
-    def in_whole_numbers(self) -> bool:
-        """Set in whole numbers, as counts are: its value and any parts set by hand (parts spread
-        evenly or by days are computed and may be fractions). Shares pro-rated from it are shown
-        rounded (``kpi_format.rounded``): nobody signs 0.98 contracts. Reads the prefetched parts."""
-        values = [self.value]
-        if self.breakdown_method == BreakdownMethod.MANUAL:
-            values += [part.value for part in self.parts.all()]
-        return all(value == value.to_integral_value() for value in values)
 
 
 class TargetPart(CompanyScopedModel):

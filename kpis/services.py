@@ -61,6 +61,7 @@ from kpis.models import (
     TargetScope,
     Timing,
     Unit,
+    UnitDecimals,
     UnitName,
 )
 from kpis.selectors import org_unit_own_kpis
@@ -190,30 +191,46 @@ def _unit_name_taken() -> DomainError:
     )
 
 
+def _unit_decimals(errors: _Errors, value) -> int | None:
+    """0, 1 or 2 (``UnitDecimals``), or None after adding the error."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or str(value).strip() not in {"0", "1", "2"}
+    ):
+        errors.add(KpiErrorCode.INVALID, _("Choose 0, 1 or 2 decimals."), "decimals")
+        return None
+    return int(value)
+
+
+def _unit_fields() -> list[str]:
+    return [*_localized_fields("name"), "decimals"]
+
+
 @transaction.atomic
-def unit_create(*, name: dict, actor: Actor = None) -> Unit:
+def unit_create(*, name: dict, decimals=None, actor: Actor = None) -> Unit:
     company = _company()
     errors = _Errors()
     names = _localized_input(errors, "name", name, current=dict.fromkeys(LANGUAGES, ""), company=company)
+    places = UnitDecimals.TWO if decimals is None else _unit_decimals(errors, decimals)
     errors.raise_if_any()
     _unit_names(errors, names, company, None)
     errors.raise_if_any()
-    unit = Unit()
+    unit = Unit(decimals=places)
     _set_localized(unit, "name", names)
     unit.save()
     _save_name_keys(UnitName, "unit", unit, names.values(), _unit_name_taken())
-    history_record(
-        obj=unit, action=ChangeAction.CREATED, actor=actor, changes=snapshot(unit, _localized_fields("name"))
-    )
+    history_record(obj=unit, action=ChangeAction.CREATED, actor=actor, changes=snapshot(unit, _unit_fields()))
     return unit
 
 
 @transaction.atomic
-def unit_update(*, unit: Unit, name: dict | None = None, actor: Actor = None) -> Unit:
+def unit_update(*, unit: Unit, name: dict | None = None, decimals=None, actor: Actor = None) -> Unit:
     company = _company()
     errors = _Errors()
-    before = snapshot(unit, _localized_fields("name"))
+    before = snapshot(unit, _unit_fields())
     names = _localized_input(errors, "name", name, current=_localized_current(unit, "name"), company=company)
+    places = unit.decimals if decimals is None else _unit_decimals(errors, decimals)
     errors.raise_if_any()
     if unit.is_default and names != _localized_current(unit, "name"):
         raise DomainError(
@@ -222,13 +239,14 @@ def unit_update(*, unit: Unit, name: dict | None = None, actor: Actor = None) ->
     _unit_names(errors, names, company, unit)
     errors.raise_if_any()
     _set_localized(unit, "name", names)
-    unit.save(update_fields=[*_localized_fields("name"), "name", "updated_at"])
+    unit.decimals = places
+    unit.save(update_fields=[*_localized_fields("name"), "name", "decimals", "updated_at"])
     _save_name_keys(UnitName, "unit", unit, names.values(), _unit_name_taken())
     history_record(
         obj=unit,
         action=ChangeAction.CHANGED,
         actor=actor,
-        changes=diff(before, snapshot(unit, _localized_fields("name"))),
+        changes=diff(before, snapshot(unit, _unit_fields())),
     )
     return unit
 

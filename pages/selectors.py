@@ -17,6 +17,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from kpis.models import Aggregation, Direction, Kpi, KpiStatus, Target, TargetScope
+from kpis.numbers import rounded
 from kpis.selectors import KpiReach, kpis_reaching
 from orgs import access
 from orgs.i18n import localized
@@ -302,7 +303,20 @@ def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_
             actual = _number(figures.figure_of(kpi, so_far.tallies, tallied))
         pacing["actual"].append(actual)
         pacing["expected"].append(target_between(target, window.start, day))
-    return {"trend": trend, "pacing": pacing, "has_target": target is not None}
+    return {
+        "trend": trend,
+        "pacing": pacing,
+        "has_target": target is not None,
+        # Read by the page's script to write ticks and tooltips as the tables do (issue 18).
+        "decimals": kpi.decimals,
+        "empty": {"trend": _no_data(trend["actual"], trend["target"]), "pacing": _no_data(pacing["actual"])},
+    }
+
+
+def _no_data(*series: list[float | None]) -> bool:
+    """Nothing to draw: no value other than zero and no target (the chart says so instead of a
+    bare 0–1 axis)."""
+    return not any(value for values in series for value in values)
 
 
 def _day_tallies(holder: Holder, kpis: dict[int, Kpi], start: datetime.date, end: datetime.date) -> dict:
@@ -615,9 +629,9 @@ def _breakdown_order(kpi: Kpi | None, table: dict, points: dict, tallied: dict):
 
 
 def _shown(kpi: Kpi, value: Decimal | None) -> Decimal | None:
-    """With two decimals, rounded once, as the totals show it (K11: an average is exact until
-    here)."""
-    return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
+    """With the KPI's decimals (``kpi_format``), rounded once, as the totals show it (K11: an
+    average is exact until here)."""
+    return rounded(value, kpi.decimals)
 
 
 def _add_the_rest(table: dict, holder: Holder, kpis: list[Kpi], window: Window) -> None:
@@ -804,9 +818,12 @@ def rating_history(member: Member, window: Window, *, periods: int = 12) -> dict
             member_id=member.user_id, period="month", start__gte=months[0].start, start__lte=months[-1].start
         ).values_list("start", "points")
     )
+    values = [_number(points.get(month.start, Decimal(0))) for month in months]
     return {
         "labels": [month.short_label for month in months],
-        "points": [_number(points.get(month.start, Decimal(0))) for month in months],
+        "points": values,
+        "decimals": 2,
+        "empty": _no_data(values),
     }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from kpi_platform import periods as calendar
 from kpis.models import (
@@ -160,9 +160,6 @@ class KpiFigure:
     progress: Decimal | None  # percent of the target, inverted for lower-is-better (K9)
     pace: Decimal | None  # percent of the expected-to-date, the same way
     light: str
-    # Counted in whole numbers (its target as set and its total): the pages round the pro-rated
-    # target and expected-to-date for display (``kpi_format.rounded``).
-    whole: bool = False
     count: int = 0  # the actions recorded in the window (none for a calculated KPI)
     # Against earlier windows, for the dashboards (``compare_figures``); None: not compared.
     change: "Change | None" = None  # the previous window of the same kind
@@ -199,9 +196,12 @@ def target_share(target: Target, start: datetime.date, end: datetime.date) -> De
 
 def covering_target(targets: list[Target], window: Window) -> Target | None:
     """The shortest target period that covers the whole window (a week's target comes from its
-    month's, pro-rated)."""
+    month's, pro-rated); of two as long, the holder's own before its KPI's unit's
+    (``holder_targets``)."""
     covering = [t for t in targets if t.start <= window.start and target_end(t) >= window.end]
-    return min(covering, key=lambda t: _TARGET_LENGTH[t.period], default=None)
+    return min(
+        covering, key=lambda t: (_TARGET_LENGTH[t.period], getattr(t, "of_kpi_unit", False)), default=None
+    )
 
 
 def _percent(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -231,17 +231,37 @@ def light_of(pace: Decimal | None, kpi: Kpi | None = None) -> str:
     return AMBER if pace >= amber else RED
 
 
+def _kpi_unit_targets_condition(holder: Holder) -> Q:
+    """Above a department's or a team's KPI (K6), its unit's own targets: only that unit's people
+    record it (K8), so the company's figure of a Sales KPI is the Sales department's, and its
+    target too. Nothing for a team or a person."""
+    department_kpis = Q(
+        scope=TargetScope.DEPARTMENT, kpi__level=Level.DEPARTMENT, department_id=F("kpi__department_id")
+    )
+    team_kpis = Q(scope=TargetScope.TEAM, kpi__level=Level.TEAM, team_id=F("kpi__team_id"))
+    if holder.kind == TargetScope.COMPANY:
+        return department_kpis | team_kpis
+    if holder.kind == TargetScope.DEPARTMENT:
+        return team_kpis & Q(team__department_id=holder.id)
+    return Q(pk__in=[])
+
+
 def holder_targets(holder: Holder, kpis: list[Kpi], *, since: datetime.date, until: datetime.date) -> dict:
     """The holder's targets of ``kpis`` whose periods can cover days from ``since`` to ``until``,
-    by KPI id (2 queries: the targets and their parts)."""
+    and above a department's or team's KPI its unit's (``of_kpi_unit``), by KPI id (2 queries:
+    the targets and their parts)."""
     earliest = since - datetime.timedelta(days=366)  # a yearly target that started a year before
     targets = (
-        Target.objects.filter(holder.targets_condition(), kpi_id__in=[kpi.id for kpi in kpis])
+        Target.objects.filter(
+            holder.targets_condition() | _kpi_unit_targets_condition(holder),
+            kpi_id__in=[kpi.id for kpi in kpis],
+        )
         .filter(start__gte=earliest, start__lte=until)
         .prefetch_related("parts")
     )
     by_kpi: dict[int, list[Target]] = defaultdict(list)
     for target in targets:
+        target.of_kpi_unit = target.scope != holder.kind
         by_kpi[target.kpi_id].append(target)
     return by_kpi
 
@@ -345,10 +365,6 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
                 progress=progress,
                 pace=pace,
                 light=light_of(pace, kpi),
-                whole=target is not None
-                and target.in_whole_numbers
-                and total is not None
-                and total == total.to_integral_value(),
                 count=0 if kpi.is_calculated else tally.actions,
             )
         )

@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from kpis.demo import MONTHS as DEMO_MONTHS
 from kpis.models import Kpi
 from kpis.selectors import kpi_list_for_member
 from orgs.demo import PEOPLE, Demo
@@ -30,7 +31,7 @@ from orgs.models import Member
 from ratings import services
 from ratings.models import ActionSource, KpiAction
 
-MONTHS = 5  # this month and the four before it
+MONTHS = DEMO_MONTHS  # this month and the four before it
 BATCH = 2000
 EXTERNAL_ID_PREFIX = "demo-"
 

@@ -241,6 +241,21 @@ def test_a_department_manager_sees_their_department_by_team_and_by_period(
     assert _status(page, f"{live_server.url}/dashboards/departments/{units['Customer Success']}/") == 404
 
 
+def _revenue_id() -> int:
+    from kpis.models import Kpi
+
+    return Kpi.dangerously_unscoped.get(integration_name="revenue").id  # the demo's: no request here
+
+
+# The first chart's axis tick for 45,000,000 and its tooltip for 4,552,511.94 (a KPI in roubles).
+CHART_NUMBERS = """() => {
+  const chart = Chart.getChart(document.querySelector("canvas[data-chart=trend]"));
+  const item = {dataset: chart.data.datasets[0], parsed: {y: 4552511.94}};
+  const options = chart.options;
+  return [options.scales.y.ticks.callback(45000000), options.plugins.tooltip.callbacks.label(item)];
+}"""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_company_admin_sees_the_whole_company_in_english_russian_and_dark(
     browser_page, live_server, screenshot
@@ -261,6 +276,11 @@ def test_a_company_admin_sees_the_whole_company_in_english_russian_and_dark(
     screenshot(page, "pages_admin_01_home")
     page.goto(f"{live_server.url}/dashboards/company/")
     assert _charts_drawn(page) == 2
+    # the charts write numbers as the tables do, in the page's language (issue 18, item 8)
+    revenue = f"{live_server.url}/dashboards/company/?kpi={_revenue_id()}"
+    page.goto(revenue)
+    _charts_drawn(page)
+    assert page.evaluate(CHART_NUMBERS) == ["45,000,000", "Actual: 4,552,511.94"]
     screenshot(page, "pages_admin_02_company")
     # the company's breakdown is by department
     assert "By department" in page.inner_text("#breakdown h2")
@@ -279,6 +299,9 @@ def test_a_company_admin_sees_the_whole_company_in_english_russian_and_dark(
     page.wait_for_load_state("networkidle")
     assert "Основные KPI" in page.inner_text("#primary-figures")
     assert "Выручка" in page.inner_text("#primary-figures")
+    page.goto(revenue)
+    _charts_drawn(page)
+    assert page.evaluate(CHART_NUMBERS) == ["45\xa0000\xa0000", "Факт: 4\xa0552\xa0511,94"]
     screenshot(page, "pages_admin_06_company_ru")
     page.goto(f"{live_server.url}/")
     screenshot(page, "pages_admin_07_home_ru")

@@ -169,6 +169,8 @@ MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Times with their minutes in every language (kpi_platform/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["kpi_platform.formats"]
 USE_TZ = True
 
 # --- Static files: our own and the npm packages, served by the app (no CDN) ------------------

@@ -558,6 +558,7 @@ STRING_ID_FIELDS = {
 }
 # ... and those that take no id, so a new parameter is a decision, not an accident.
 NOT_ID_FIELDS = {
+    "decimals",  # a unit's decimals shown: 0, 1 or 2
     "cursor",
     "limit",
     "offset",

@@ -105,6 +105,7 @@ class UnitOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = LocalizedOutputField("name")
     is_default = serializers.BooleanField(help_text=_('The company\'s "points": never renamed or deleted.'))
+    decimals = serializers.IntegerField(help_text=_("Decimals its figures and targets show: 0, 1 or 2."))
 
     class Meta:
         ref_name = "Unit"

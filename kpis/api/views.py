@@ -97,6 +97,9 @@ class UnitListApi(DefinitionsApi):
 
     class InputSerializer(serializers.Serializer):
         name = LocalizedInputField(help_text=_("1 to 18 characters per language (K3)."))
+        decimals = serializers.JSONField(
+            required=False, help_text=_("Decimals its figures and targets show: 0, 1 or 2 (default 2).")
+        )
 
         class Meta:
             ref_name = "UnitCreate"
@@ -109,7 +112,7 @@ class UnitListApi(DefinitionsApi):
     def post(self, request: Request) -> Response:
         require(org_access.may_manage_company(self.viewer))
         data = self.validated(self.InputSerializer, request.data)
-        unit = services.unit_create(name=data["name"], actor=self.actor)
+        unit = services.unit_create(name=data["name"], decimals=data.get("decimals"), actor=self.actor)
         return Response(self.output(self.OutputSerializer, unit), status=status.HTTP_201_CREATED)
 
 
@@ -123,6 +126,7 @@ class UnitDetailApi(DefinitionsApi):
         name = LocalizedInputField(
             required=False, help_text=_("The languages given change; the others stay.")
         )
+        decimals = serializers.JSONField(required=False, help_text=_("0, 1 or 2."))
 
         class Meta:
             ref_name = "UnitUpdate"

@@ -1,47 +1,76 @@
-"""Numbers of KPIs on pages: in the reader's locale, grouped, without trailing zeros."""
+"""Numbers of KPIs on pages, in reports and e-mails: in the reader's locale, grouped, each with the
+same number of decimals wherever it appears (issue 18, item 8).
+
+One rule: a KPI's figures and targets show the KPI's decimals (``Kpi.decimals``: none for a count,
+two for money, averages and rates, else its unit's), and points always show two. A number never
+looks rounder than it is: a share of a target that has cents (a week's part of a monthly target of
+17 contracts, 3.91) shows its two decimals rather than "4", which would read as "4 of 4 = 102 %".
+"""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils import formats
 
+from kpis.numbers import shown_decimals
+
 register = template.Library()
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
+def localized(value: Decimal, decimals: int) -> str:
+    """``value`` rounded half up to ``decimals`` places, grouped in the active language: 4552511.94
+    → "4,552,511.94" (ru: "4 552 511,94")."""
+    exact = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return formats.number_format(exact, decimal_pos=decimals, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def amount(value, decimals=2) -> str:
+    """A KPI's figure or target with the KPI's decimals (``{{ figure.total|amount:figure.kpi.decimals }}``),
+    or an em dash where there is no value (an average of no actions, a formula dividing by zero)."""
+    number = _decimal(value)
+    if number is None:
+        return "—"
+    decimals = int(decimals)
+    return localized(number, shown_decimals(number, decimals))
+
+
+@register.filter
+def points(value) -> str:
+    """Rating points (R2): always two decimals."""
+    number = _decimal(value)
+    return "—" if number is None else localized(number, 2)
 
 
 @register.filter
 def number(value) -> str:
-    """``Decimal("40000000.00")`` → "40,000,000" (ru: "40 000 000"); ``Decimal("0.50")`` → "0.5"."""
-    if value is None or value == "":
-        return ""
-    try:
-        value = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return str(value)
+    """A number as it is stored, grouped in the reader's locale (a ratio's "0.5"): trailing zeros
+    dropped. Figures, targets and points have their own filters above."""
+    number = _decimal(value)
+    if number is None:
+        return "" if value is None or value == "" else str(value)
     # normalize() alone would write 10 as 1E+1.
-    value = value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
-    return formats.number_format(value, use_l10n=True, force_grouping=True)
+    number = number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+    return formats.number_format(number, use_l10n=True, force_grouping=True)
 
 
 @register.filter
 def figure(value) -> str:
-    """A KPI's figure (K11): ``number``, or an em dash where there is no value (an average of no
-    actions, a formula dividing by zero)."""
-    return "—" if value is None else number(value)
-
-
-@register.filter
-def rounded(value, whole) -> str:
-    """``number`` for a share pro-rated from a target (K9, D3). Of a KPI counted in whole numbers
-    (``whole``) it is rounded half up: 30 contracts a month expect "1" on the first day, not
-    "0.98"; a share that is not zero but rounds to it shows as "< 1" rather than as no target.
-    Only the display: the calculations keep the exact share."""
-    if not whole or value is None or value == "":
-        return number(value)
-    exact = Decimal(value)
-    shown = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    if not shown and exact > 0:
-        return "< 1"
-    return number(shown)
+    """A value already rounded to its KPI's decimals (``pages.selectors.breakdown``), with
+    exactly those decimals; an em dash where there is no value."""
+    number = _decimal(value)
+    if number is None:
+        return "—"
+    return localized(number, max(0, -number.as_tuple().exponent))
 
 
 @register.filter

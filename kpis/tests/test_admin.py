@@ -267,6 +267,21 @@ def test_adding_a_unit_goes_through_the_service(acme_admin, acme):
     assert (change.action, change.actor_id) == ("created", acme.admin.pk)
 
 
+def test_a_units_decimals_are_chosen_on_its_form_and_kept_when_not_posted(acme_admin, acme):
+    """Issue 18: how many decimals its figures show, set by an admin, in the unit's history."""
+    acme_admin.post(f"{UNITS}add/", {"name_en": "visits", "name_ru": "визиты", "decimals": "0"})
+    unit = rows(Unit, acme.company).get(name_en="visits")
+    assert unit.decimals == 0
+    acme_admin.post(f"{UNITS}{unit.pk}/change/", {"name_en": "site visits", "name_ru": "визиты"})
+    assert rows(Unit, acme.company).get(pk=unit.pk).decimals == 0
+    acme_admin.post(
+        f"{UNITS}{unit.pk}/change/", {"name_en": "site visits", "name_ru": "визиты", "decimals": "1"}
+    )
+    assert rows(Unit, acme.company).get(pk=unit.pk).decimals == 1
+    change = rows(Change, acme.company).filter(object_type="unit", object_id=unit.pk).order_by("id").last()
+    assert change.changes == {"decimals": [0, 1]}
+
+
 def test_the_unit_form_offers_only_the_enabled_languages(acme_admin):
     page = text(acme_admin.get(f"{UNITS}add/"))
     assert 'name="name_en"' in page

@@ -135,11 +135,12 @@ def test_units_read_in_the_documented_shape(org, caller):
         "next": None,
         "previous": None,
         "results": [
-            {"id": org.points.id, "name": {"en": "points", "ru": "баллы"}, "is_default": True},
-            {"id": org.calls.id, "name": {"en": "calls", "ru": "звонки"}, "is_default": False},
+            {"id": org.points.id, "name": {"en": "points", "ru": "баллы"}, "is_default": True, "decimals": 2},
+            {"id": org.calls.id, "name": {"en": "calls", "ru": "звонки"}, "is_default": False, "decimals": 2},
         ],
     }
-    assert one.json() == {"id": org.calls.id, "name": {"en": "calls", "ru": "звонки"}, "is_default": False}
+    calls = {"id": org.calls.id, "name": {"en": "calls", "ru": "звонки"}, "is_default": False, "decimals": 2}
+    assert one.json() == calls
 
 
 def test_a_name_shows_only_the_languages_the_company_enabled_and_filled(globex, token_client):
@@ -160,7 +161,7 @@ def test_units_are_created_renamed_and_deleted(org, caller):
     # then each answer shows the stored unit; the name is trimmed and the other language kept
     assert (created.status_code, created.json()) == (
         201,
-        {"id": unit_id, "name": {"en": "meetings", "ru": "встречи"}, "is_default": False},
+        {"id": unit_id, "name": {"en": "meetings", "ru": "встречи"}, "is_default": False, "decimals": 2},
     )
     assert (renamed.status_code, renamed.json()["name"]) == (200, {"en": "Meetings", "ru": "встречи"})
     assert deleted.status_code == 204
@@ -173,6 +174,21 @@ def test_units_are_created_renamed_and_deleted(org, caller):
             .values_list("action", flat=True)
         )
     assert actions == ["created", "changed", "deleted"]
+
+
+def test_a_units_decimals_are_set_checked_and_kept(org, caller):
+    """Issue 18: how many decimals figures in a unit show; 0, 1 or 2, else ``invalid``."""
+    created = caller.post("/api/v1/units/", {"name": {"en": "visits"}, "decimals": 0}, format="json")
+    unit_id = created.json()["id"]
+    assert (created.status_code, created.json()["decimals"]) == (201, 0)
+    renamed = caller.patch(f"/api/v1/units/{unit_id}/", {"name": {"en": "Visits"}}, format="json")
+    assert renamed.json()["decimals"] == 0  # not given: kept
+    refused = caller.patch(f"/api/v1/units/{unit_id}/", {"decimals": 3}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["code"] == "invalid"
+    assert refused.json()["errors"][0]["field"] == "decimals"
+    changed = caller.patch(f"/api/v1/units/{unit_id}/", {"decimals": "1"}, format="json")
+    assert changed.json()["decimals"] == 1
 
 
 UNIT_REFUSALS = [

@@ -1,13 +1,14 @@
 """The KPI step of the demo company (``kpis.demo.demo_kpis``, run by ``seed_demo``)."""
 
+import datetime
 import zoneinfo
+from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from kpi_platform import hooks
 from kpis import services, terms
-from kpis.demo import KPIS, UNITS, demo_kpis
+from kpis.demo import KPIS, MONTHS, UNITS, demo_kpis, round_parts
 from kpis.models import (
     Change,
     Direction,
@@ -24,12 +25,14 @@ from kpis.models import (
     Unit,
     UnitName,
 )
-from kpis.selectors import kpi_list_for_member, kpi_list_for_team, period_starts
+from kpis.selectors import kpi_list_for_member, kpi_list_for_team
 from orgs import demo as org_demo
 from orgs.demo import MEMBER_EMAIL, Demo
 from orgs.models import Company
 from orgs.services import company_create
 from orgs.tenancy import company_context
+from ratings import dashboards
+from ratings.windows import window_of
 
 KPI_MODELS = (Unit, UnitName, Kpi, KpiName, KpiHide, KpiAudience, Target, TargetPart, Change)
 
@@ -158,22 +161,96 @@ def test_one_kpi_reaches_chosen_people_only(demo):
         assert reaches == (email in chosen), email
 
 
-def test_targets_cover_the_current_month_quarter_and_year_at_every_level(demo):
+@pytest.fixture
+def on_the_sixth_of_december(time_machine):
+    """The demo is seeded on Sunday 6 December 2026 in Moscow: its week (30 November – 6
+    December) straddles two months."""
+    time_machine.move_to(
+        datetime.datetime(2026, 12, 6, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Moscow")), tick=False
+    )
+
+
+def round_enough(value: Decimal) -> bool:
+    """No pro-rated figure such as 39,130,434.78: three significant digits at most (105,000,000,
+    7,000,000, 4.5, 140, 1,900)."""
+    return len(value.normalize().as_tuple().digits) <= 3
+
+
+def test_every_active_kpi_has_a_round_company_target_for_every_month_it_shows(demo, on_the_sixth_of_december):
+    """Issue 18, item 5: no grey dot on the company dashboard for the current week, month,
+    quarter and year, nor for the months of the demo's data, and no odd pro-rated target."""
+    # when the demo's KPIs and targets are made
     demo_kpis(demo)
-    targets = list(Target.objects.all())
+    active = list(Kpi.objects.filter(status=KpiStatus.ACTIVE).select_related("unit"))
+    holder = dashboards.company_holder(demo.company.name)
+    # then each window a dashboard shows by default has a target for every Active KPI, and a round one
+    today = datetime.date(2026, 12, 6)
+    current = [window_of(kind, today, today) for kind in ("week", "month", "quarter", "year")]
+    past = [window_of("month", today, today).shifted(back) for back in range(1, MONTHS)]
+    assert [window.start for window in past] == [datetime.date(2026, month, 1) for month in (11, 10, 9, 8)]
+    for window in current + past:
+        figures = dashboards.kpi_figures(holder, active, window, ["en"])
+        missing = [figure.kpi.integration_name for figure in figures if figure.target is None]
+        assert not missing, (window.kind, window.start, missing)
+        odd = [
+            (figure.kpi.integration_name, figure.target)
+            for figure in figures
+            if not round_enough(figure.target)
+        ]
+        assert not odd, (window.kind, window.start, odd)
+    # as a brute-force check, straight from the table: this month's target of every KPI at its
+    # own level (K6), which is the company's for a department's or a team's KPI
+    month = Target.objects.filter(period="month", start=datetime.date(2026, 12, 1)).select_related("kpi")
+    own = {
+        target.kpi_id
+        for target in month
+        if target.scope == target.kpi.level == "company"
+        or (
+            target.scope == target.kpi.level == "department"
+            and target.department_id == target.kpi.department_id
+        )
+        or (target.scope == target.kpi.level == "team" and target.team_id == target.kpi.team_id)
+    }
+    assert own == {kpi.id for kpi in active}
+
+
+def test_units_and_people_have_targets_and_the_parts_add_up(demo, on_the_sixth_of_december):
+    demo_kpis(demo)
+    targets = list(Target.objects.prefetch_related("parts"))
     assert {target.period for target in targets} == {"month", "quarter", "year"}
     assert {target.scope for target in targets} == set(TargetScope.values)
-    # for the current periods, in the company's time zone
-    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(demo.company.time_zone))
-    assert {target.start for target in targets} == set(period_starts(today).values())
-    # some broken down evenly, some by number of days, and the parts add up
+    # a quantity's month and quarter are split into weeks by hand, in round parts that add up
     broken = [target for target in targets if target.breakdown_method]
-    assert {target.breakdown_method for target in broken} == {"even", "days"}
+    assert {target.breakdown_method for target in broken} == {"manual"}
     for target in broken:
         assert sum(part.value for part in target.parts.all()) == target.value
+        assert all(round_enough(part.value) for part in target.parts.all() if part.value)
+    # a quarter is the sum of its months (K11: a level is the same in each)
+    revenue = Kpi.objects.get(integration_name="revenue")
+    company = Target.objects.filter(kpi=revenue, scope=TargetScope.COMPANY)
+    assert (
+        company.get(period="quarter", start=datetime.date(2026, 10, 1)).value
+        == 3 * company.get(period="month", start=datetime.date(2026, 10, 1)).value
+    )
+    csat = Target.objects.filter(kpi__integration_name="csat", scope=TargetScope.COMPANY)
+    assert set(csat.values_list("value", flat=True)) == {Decimal("4.5")}
     # the member of the demo has targets of their own
     assert Target.objects.filter(member=demo.members[MEMBER_EMAIL]).count() >= 3
-    assert TargetPart.objects.count() > len(broken)
+
+
+@pytest.mark.parametrize(
+    ("value", "weights", "parts"),
+    [
+        ("35000000", [6, 7, 7, 7, 4], ["7000000", "8000000", "8000000", "8000000", "4000000"]),
+        ("30", [1, 7, 7, 7, 7, 1], ["1", "7", "7", "7", "7", "1"]),
+        ("3", [6, 7, 7, 7, 4], ["1", "1", "1", "0", "0"]),
+        ("140", [7, 7, 7, 7, 2], ["30", "30", "30", "40", "10"]),
+    ],
+)
+def test_round_parts_add_up_in_round_steps(value, weights, parts):
+    shares = round_parts(Decimal(value), weights)
+    assert sum(shares) == Decimal(value)
+    assert sorted(shares) == sorted(Decimal(part) for part in parts)
 
 
 def test_a_changed_demo_keeps_its_changes(demo):

@@ -4,7 +4,6 @@
 import datetime
 import re
 import zoneinfo
-from decimal import Decimal
 from html.parser import HTMLParser
 from io import StringIO
 
@@ -85,7 +84,7 @@ def test_the_page_shows_name_description_and_unit_in_a_russian_speakers_language
     assert fragment(html, "kpi-description") == "Звонки клиентам."
     assert fragment(html, "kpi-unit") == "звонки"
     assert "Calls made" not in html
-    assert fragment(html, "kpi-rating").strip() == "5 звонки = 1 point"
+    assert fragment(html, "kpi-rating").strip() == "звонки: 5 = 1 point"
 
 
 def test_an_english_reader_sees_english(client, in_company):
@@ -142,7 +141,7 @@ def test_the_page_shows_the_kind_direction_rating_and_level(client, in_company):
         html = page(signed_in(client, person), kpi).content.decode()
     assert "Secondary" in html
     assert "Lower is better" in html
-    assert fragment(html, "kpi-rating").strip() == "0.5 hours = 1 point"
+    assert fragment(html, "kpi-rating").strip() == "hours: 0.5 = 1 point"
     assert fragment(html, "kpi-level").strip() == "Team “Support”"
 
 
@@ -180,38 +179,32 @@ def test_the_page_shows_the_targets_of_the_current_period_the_person_may_see(cli
         html = fragment(page(signed_in(client, ann), kpi).content.decode(), "kpi-targets")
     # then she sees this month's company, team and own targets and the quarter's, not Bob's nor last month's
     values = re.findall(r'<td class="num">(?:≤ )?([\d,.]+)', html)
-    assert values == ["1,000", "300", "111", "3,000"]
+    assert values == ["1,000.00", "300.00", "111.00", "3,000.00"]  # "points": two decimals
     assert "Alpha" in html
-    assert "now: 1,000" in html  # this month's share of the quarter
+    assert "now: 1,000.00" in html  # this month's share of the quarter
 
 
-def test_a_count_broken_down_by_days_shows_this_weeks_share_in_whole_numbers(
-    client, in_company, time_machine
-):
-    """K9: 4 contracts a month split into weeks by days is 0.93 a week; the page says "1"."""
+def test_a_count_broken_down_by_days_shows_this_weeks_share_with_its_cents(client, in_company, time_machine):
+    """K9, issue 18: 4 contracts a month split into weeks by days is 0.93 a week; a KPI counted
+    one by one shows whole numbers, but not a share that has cents (it is no "1")."""
     # on a fixed day: in a month of 28 days a whole week's share of 4 is exactly 1, not a fraction
     time_machine.move_to(datetime.datetime(2026, 11, 18, 12, tzinfo=in_company.zone), tick=True)
-    # given this month's target of 4, and one of 4.5, both broken down into weeks by number of days
+    # given this month's target of 4 contracts, broken down into weeks by number of days
     ann = MemberFactory()
-    counted, measured = make_active_kpi(in_company), make_active_kpi(in_company)
+    contracts = services.unit_create(name={"en": "contracts", "ru": "договоры"}, decimals=0)
+    kpi = make_active_kpi(in_company, unit=contracts)
     now = today(in_company)
     month = period_starts(now)["month"]
-    shares = {}
-    for kpi, value in ((counted, "4"), (measured, "4.5")):
-        target = services.target_create(kpi=kpi, period="month", start=month, value=value)
-        target = services.target_break_down(target=target, into="week", method="days")
-        shares[kpi.id] = next(part.value for part in target.parts.all() if part.start <= now <= part.end)
-    # when Ann opens each KPI
+    target = services.target_create(kpi=kpi, period="month", start=month, value="4")
+    target = services.target_break_down(target=target, into="week", method="days")
+    share = next(part.value for part in target.parts.all() if part.start <= now <= part.end)
+    # when Ann opens the KPI
     with company_context(None):
-        client = signed_in(client, ann)
-        whole = fragment(page(client, counted).content.decode(), "kpi-targets")
-        exact = fragment(page(client, measured).content.decode(), "kpi-targets")
-    # then this week's share of the whole target is rounded half up ("< 1" when it rounds to 0)
-    assert shares[counted.id] != shares[counted.id].to_integral_value()  # a fraction, e.g. 0.93
-    rounded = int(shares[counted.id] + Decimal("0.5"))
-    assert f"now: {rounded or '&lt; 1'} (" in whole
-    # and the share of the target with decimals is shown as it is
-    assert f"now: {shares[measured.id].normalize()} (" in exact
+        html = fragment(page(signed_in(client, ann), kpi).content.decode(), "kpi-targets")
+    # then the month's target shows as counted, and this week's share with its cents
+    assert share != share.to_integral_value()  # a fraction, e.g. 0.93
+    assert re.search(r'<td class="num">\s*4</td>', html)
+    assert f"now: {share:.2f} (" in html
 
 
 # --- Links and text (K7) ---------------------------------------------------------------------------
@@ -476,7 +469,7 @@ def test_a_member_of_the_demo_opens_a_kpi_from_home_in_english_and_russian(
     # when they open one, then its terms, ratio and targets are there, with working links
     page.click("#secondary-kpis a:text('Calls made')")
     page.wait_for_url(re.compile(r".*/kpis/\d+/$"))
-    assert page.inner_text("#kpi-rating") == "5 calls = 1 point"
+    assert page.inner_text("#kpi-rating") == "calls: 5 = 1 point"
     assert page.get_attribute("#kpi-description a >> nth=0", "href").startswith("/kpis/")
     assert "You" in page.inner_text("#kpi-targets")
     screenshot(page, "kpis-page")
@@ -485,7 +478,7 @@ def test_a_member_of_the_demo_opens_a_kpi_from_home_in_english_and_russian(
         page.select_option("select[name=language]", "ru")
     page.wait_for_load_state("networkidle")
     assert page.inner_text("#kpi-name") == "Совершённые звонки"
-    assert page.inner_text("#kpi-rating") == "5 звонки = 1 балл"
+    assert page.inner_text("#kpi-rating") == "звонки: 5 = 1 балл"
     screenshot(page, "kpis-page-ru")
     # and an internal link leads to the KPI it names
     page.click("#kpi-description a >> nth=0")

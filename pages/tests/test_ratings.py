@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
-from kpis.services import target_break_down, target_create
-from kpis.templatetags.kpi_format import rounded
+from kpis.services import kpi_update, target_break_down, target_create, unit_create
+from kpis.templatetags.kpi_format import amount, points
 from kpis.tests.factories import make_active_kpi
 from orgs.models import Member, Role
 from orgs.services import department_create, team_create
@@ -146,10 +147,19 @@ def tile_text(response, kpi) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", tile).split())
 
 
-def test_a_count_shows_its_pro_rated_target_and_expected_in_whole_numbers(client, org, on_the_tenth):
-    """D3, K9: 29 deals a month is 6.77 in the week of 9–15 November and 1.93 by the 10th; a
-    person reads "7" and "2". Calls, whose target has decimals, keep them."""
-    # given November targets of 29 deals and 29.5 calls, and whole numbers of deals so far
+def counted_in_deals(org):
+    """Deals get a unit of their own counted one by one (no decimals shown, issue 18)."""
+    with company_context(org.company.id):
+        unit = unit_create(name={"en": "deals", "ru": "сделки"}, decimals=0)
+        return kpi_update(kpi=org.deals, unit=unit)
+
+
+def test_a_pro_rated_target_keeps_its_cents_beside_whole_figures(client, org, on_the_tenth):
+    """Issue 18, items 5 and 8: 29 deals a month is 6.77 in the week of 9–15 November and 1.93 by
+    the 10th. The page shows those cents, not "7" and "2" (which read as "2 of 2 = 104 %"); the
+    deals themselves, counted one by one, show none; calls in points show two decimals."""
+    # given deals counted in whole numbers, November targets of 29 deals and 29.5 calls
+    counted_in_deals(org)
     with company_context(org.company.id):
         target_create(kpi=org.deals, period="month", start=NOVEMBER, value="29")
         target_create(kpi=org.calls, period="month", start=NOVEMBER, value="29.5")
@@ -158,46 +168,58 @@ def test_a_count_shows_its_pro_rated_target_and_expected_in_whole_numbers(client
     response = get(client, org.admin, "/dashboards/company/", period="week", date="2026-11-10")
     # then the figures stay exact
     deals, calls = figure(response, "Deals won"), figure(response, "Calls made")
-    assert (deals.target, deals.expected, deals.whole) == (Decimal("6.77"), Decimal("1.93"), True)
-    assert (calls.target, calls.expected, calls.whole) == (Decimal("6.88"), Decimal("1.97"), False)
+    assert (deals.target, deals.expected) == (Decimal("6.77"), Decimal("1.93"))
+    assert (calls.target, calls.expected) == (Decimal("6.88"), Decimal("1.97"))
     # (progress and pace to the cent, as the figures API gives them, K11; the page shows whole percents)
     assert (deals.progress, deals.pace) == (Decimal("29.54"), Decimal("103.63"))
-    # and the page shows the deals rounded, the calls as they are
+    # and the tiles show each with its KPI's decimals, a share's cents included
     assert re.search(
-        r"^Deals won .* 2 .* 30% of 7 Pace 104% · expected by today 2$", tile_text(response, org.deals)
+        r"^Deals won .* 2 .* 30% of 6.77 Pace 104% · expected by today 1.93$", tile_text(response, org.deals)
     )
     assert re.search(
-        r"^Calls made .* 3 .* of 6.88 Pace .* expected by today 1.97$", tile_text(response, org.calls)
+        r"^Calls made .* 3.00 .* of 6.88 Pace .* expected by today 1.97$", tile_text(response, org.calls)
     )
 
 
 @pytest.mark.parametrize(
-    ("value", "whole", "shown"),
+    ("value", "decimals", "shown"),
     [
-        (Decimal("0.98"), True, "1"),
-        (Decimal("2.50"), True, "3"),  # half up
-        (Decimal("0.40"), True, "< 1"),  # not "0", which would read as no target
-        (Decimal("0.00"), True, "0"),
-        (Decimal("1234.60"), True, "1,235"),
-        (Decimal("0.98"), False, "0.98"),
-        (None, True, ""),
+        (Decimal("30.00"), 0, "30"),
+        (Decimal("3.91"), 0, "3.91"),  # never "4": the cents a share of a target has stay
+        (Decimal("1234.60"), 0, "1,234.60"),
+        (Decimal("1234.6"), 2, "1,234.60"),
+        (Decimal("728.2"), 2, "728.20"),
+        (Decimal("4.625"), 2, "4.63"),  # half up
+        (Decimal("1.5"), 1, "1.5"),
+        (Decimal("1.25"), 1, "1.25"),
+        (Decimal("0.00"), 0, "0"),
+        (None, 2, "—"),
     ],
 )
-def test_rounded_shows_shares_of_whole_targets_in_whole_numbers(value, whole, shown):
-    assert rounded(value, whole) == shown
+def test_amount_shows_a_kpis_decimals_and_never_hides_cents(value, decimals, shown):
+    assert amount(value, decimals) == shown
 
 
-def test_a_target_is_in_whole_numbers_when_its_value_and_its_parts_set_by_hand_are(org):
-    with company_context(org.company.id):
-        target = target_create(kpi=org.deals, period="month", start=NOVEMBER, value="30")
-        assert target.in_whole_numbers
-        # computed parts (0.97… a day) do not count; parts set by hand do
-        target = target_break_down(target=target, into="week", method="days")
-        assert target.in_whole_numbers
-        hand = ["0.5", "7", "7", "7", "7", "1.5"]  # November 2026 touches six weeks
-        target = target_break_down(target=target, into="week", method="manual", values=hand)
-        assert not target.in_whole_numbers
-        assert not target_create(kpi=org.calls, period="month", start=NOVEMBER, value="29.5").in_whole_numbers
+@pytest.mark.parametrize(
+    ("language", "value", "shown"),
+    [
+        ("en", Decimal("4552511.94"), "4,552,511.94"),
+        ("ru", Decimal("4552511.94"), "4\xa0552\xa0511,94"),
+        ("en", Decimal("45000000"), "45,000,000.00"),
+        ("ru", Decimal("45000000"), "45\xa0000\xa0000,00"),
+    ],
+)
+def test_amount_groups_and_marks_decimals_in_the_readers_language(language, value, shown):
+    with translation.override(language):
+        assert amount(value, 2) == shown
+
+
+def test_points_always_show_two_decimals():
+    assert [points(Decimal("728.2")), points(Decimal("1820.47")), points(Decimal(5))] == [
+        "728.20",
+        "1,820.47",
+        "5.00",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -407,7 +429,7 @@ def test_the_leaderboard_offers_only_visible_scopes_and_shows_the_viewers_place(
         org.ann.user_id,
         org.bob.user_id,
     ]
-    assert "Your place: 3 of 3, 20 points" in response.content.decode()
+    assert "Your place: 3 of 3, points: 20.00" in response.content.decode()
     assert [value for value, _label in response.context["scopes"]] == [
         "company",
         f"department:{org.sales.id}",

@@ -23,6 +23,7 @@ from integrations.exports import export_response
 from kpi_platform.errors import DomainError
 from kpi_platform.ids import MAX_OFFSET, parse_id, parse_whole
 from kpis.access import visible_kpis
+from kpis.numbers import rounded
 from kpis.selectors import kpi_list_for_member
 from kpis.templatetags.kpi_format import number
 from orgs import access
@@ -177,9 +178,10 @@ def _figure_row(figure: dashboards.KpiFigure) -> list:
         figure.name,
         kind,
         figure.unit,
-        figure.total,
-        figure.target,
-        figure.expected,
+        # With the KPI's decimals, as the page and the report show them (issue 18).
+        rounded(figure.total, figure.kpi.decimals),
+        rounded(figure.target, figure.kpi.decimals),
+        rounded(figure.expected, figure.kpi.decimals),
         figure.progress,
         figure.pace,
         figure.points,

@@ -8,7 +8,7 @@ import zoneinfo
 import pytest
 from django.core import mail
 
-from kpis.services import target_create
+from kpis.services import kpi_update, target_create, unit_create
 from orgs.models import Role
 from orgs.services import company_update, department_create, department_set_managers
 from orgs.tenancy import company_context
@@ -72,10 +72,10 @@ def test_each_head_gets_their_units_figures_for_last_month_with_html_and_text(or
     manager = message_to("manager@acme.example")
     assert manager.subject == "KPI report: Acme, October 2026"
     assert "Sales · October 2026" in manager.body
-    assert "- Calls made (points): 35 / 100, 35%" in manager.body
-    assert 'class="total">35<' in html_of(manager)
+    assert "- Calls made (points): 35.00 / 100.00, 35%" in manager.body
+    assert 'class="total">35.00<' in html_of(manager)
     lead = message_to("lead@acme.example")
-    assert "- Calls made (points): 30 / 40, 75%" in lead.body
+    assert "- Calls made (points): 30.00 / 40.00, 75%" in lead.body
     # and each sees only their own units
     assert "Sales" not in lead.body
     assert "Alpha" not in manager.body
@@ -179,7 +179,7 @@ def test_the_report_opens_as_a_page_and_downloads_from_the_dashboard(client, org
     response = client.get(url, period)
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('inline; filename="kpi-report-department-')
-    assert 'class="total">35<' in response.content.decode()
+    assert 'class="total">35.00<' in response.content.decode()
     kept = client.get(url, {**period, "download": "1"})
     assert kept["Content-Disposition"].startswith('attachment; filename="kpi-report-department-')
     assert kept.content == response.content
@@ -187,3 +187,33 @@ def test_the_report_opens_as_a_page_and_downloads_from_the_dashboard(client, org
     assert 'id="report-open" target="_blank"' in dashboard
     assert "report/?period=month&amp;date=2026-10-01&amp;download=1" in dashboard
     assert client.get(f"/dashboards/departments/{org.support.id}/report/").status_code == 404
+
+
+def test_a_target_with_cents_prints_them_beside_a_figure_counted_in_whole_numbers(org):
+    """Issue 18, item 5: 4 deals against a target of 3.91 reads "4 / 3.91, 102%" in the e-mail,
+    its text and the report page, never "4 / 4" (which does not make 102 %)."""
+    # given deals counted one by one (no decimals shown) and October's target of 3.91 for Sales
+    with company_context(org.company.id):
+        deals = unit_create(name={"en": "deals", "ru": "сделки"}, decimals=0)
+        kpi_update(kpi=org.deals, unit=deals)
+        sales = {"scope": "department", "department": org.sales}
+        target_create(kpi=org.deals, period="month", start=OCTOBER, value="3.91", **sales)
+        # and for Alpha a whole quarter of 12, whose October share is 12 × 31 / 92 = 4.04
+        quarter = datetime.date(2026, 10, 1)
+        target_create(
+            kpi=org.deals, period="quarter", start=quarter, value="12", scope="team", team=org.alpha
+        )
+    record(org.company, *((org.ann, org.deals, 1, f"2026-10-0{day}") for day in range(1, 5)))
+    # when the beat sends October's report
+    send(org.company, at(1, 8))
+    # then the manager reads 4 of 3.91, 102 %, in the text and in the HTML
+    manager = message_to("manager@acme.example")
+    assert "- Deals won (deals): 4 / 3.91, 102%" in manager.body
+    html = html_of(manager)
+    row = html[html.index('data-kpi="deals"') :]
+    row = row[: row.index("</tr>")]
+    assert 'class="total">4<' in row
+    assert 'class="target">3.91<' in row
+    assert "102%" in row
+    # and the lead reads Alpha's pro-rated share with its cents, not "4 / 4, 99%"
+    assert "- Deals won (deals): 4 / 4.04, 99%" in message_to("lead@acme.example").body

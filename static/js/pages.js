@@ -7,17 +7,40 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
-  function options() {
+  // Numbers as the tables write them, in the page's language (issue 18): "45 000 000" and
+  // "4 552 511,94" in Russian, "45,000,000" and "4,552,511.94" in English. Django groups with a
+  // no-break space where Intl uses a narrow one: the same space here.
+  function numberFormat(decimals, fixed) {
+    const language = document.documentElement.lang || "en";
+    const format = new Intl.NumberFormat(language, {
+      minimumFractionDigits: fixed ? decimals : 0,
+      maximumFractionDigits: decimals,
+    });
+    return function (value) {
+      return value === null || value === undefined ? "—" : format.format(value).replace(/\u202f/g, "\u00a0");
+    };
+  }
+
+  function options(decimals) {
     const ink = css("--muted"), line = css("--line");
+    const tick = numberFormat(decimals, false), exact = numberFormat(decimals, true);
     return {
       responsive: true,
       maintainAspectRatio: false,
       animation: false,
+      locale: document.documentElement.lang || "en",
       interaction: { mode: "index", intersect: false },
-      plugins: { legend: { labels: { color: ink, boxWidth: 14 } } },
+      plugins: {
+        legend: { labels: { color: ink, boxWidth: 14 } },
+        tooltip: {
+          callbacks: {
+            label: function (item) { return item.dataset.label + ": " + exact(item.parsed.y); },
+          },
+        },
+      },
       scales: {
         x: { ticks: { color: ink, maxRotation: 0, autoSkip: true, maxTicksLimit: 8 }, grid: { color: line } },
-        y: { beginAtZero: true, ticks: { color: ink }, grid: { color: line } },
+        y: { beginAtZero: true, ticks: { color: ink, callback: function (value) { return tick(value); } }, grid: { color: line } },
       },
     };
   }
@@ -65,8 +88,9 @@
       if (!source) return;
       const existing = Chart.getChart(canvas);
       if (existing) existing.destroy();
-      const config = builders[canvas.dataset.chart](canvas, JSON.parse(source.textContent));
-      config.options = options();
+      const data = JSON.parse(source.textContent);
+      const config = builders[canvas.dataset.chart](canvas, data);
+      config.options = options(data.decimals === undefined ? 2 : data.decimals);
       new Chart(canvas, config);
     });
   }
