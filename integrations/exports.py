@@ -31,9 +31,8 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from kpi_platform.cells import CSV_QUOTING, escape_formula
+from kpi_platform.cells import CSV_QUOTING, escape_formula, xlsx_text
 from orgs.tenancy import company_context, current_company_id_or_none
 
 CSV_BATCH = 1000  # rows read and encoded together
@@ -109,6 +108,5 @@ def _xlsx_cell(value):
     if isinstance(value, datetime.datetime) and timezone.is_aware(value):
         return timezone.make_naive(value)
     if isinstance(value, str):
-        # Control characters are not allowed in the XML of a sheet; keep the rest of the text.
-        return escape_formula(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))
+        return xlsx_text(value)
     return value
