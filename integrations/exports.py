@@ -50,9 +50,12 @@ def export_response(
         raise ValueError(f"Unknown export format {fmt!r}; expected one of {sorted(FORMATS)}.")
     filename = f"{filename_stem}.{fmt}"
     if fmt == "csv":
-        # Read now: the generator's body runs only when the server sends the response.
-        company_id = current_company_id_or_none()
-        response = StreamingHttpResponse(_csv_chunks(header, rows, company_id), content_type=FORMATS["csv"])
+        # Read now: the generator's body runs only when the server sends the response, after the
+        # middleware has left the company's context and time zone.
+        company_id, zone = current_company_id_or_none(), timezone.get_current_timezone()
+        response = StreamingHttpResponse(
+            _csv_chunks(header, rows, company_id, zone), content_type=FORMATS["csv"]
+        )
     else:
         response = FileResponse(_xlsx_file(header, rows), content_type=FORMATS["xlsx"])
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
@@ -67,12 +70,14 @@ class _Line:
         return value
 
 
-def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence], company_id: int | None) -> Iterator[bytes]:
+def _csv_chunks(
+    header: Sequence[str], rows: Iterable[Sequence], company_id: int | None, zone: datetime.tzinfo
+) -> Iterator[bytes]:
     writer = csv.writer(_Line(), quoting=CSV_QUOTING)
     yield "\ufeff".encode() + writer.writerow([escape_formula(name) for name in header]).encode()
     iterator = iter(rows)
     while True:
-        with company_context(company_id):
+        with company_context(company_id), timezone.override(zone):
             batch = [
                 writer.writerow([_csv_cell(value) for value in row]) for row in islice(iterator, CSV_BATCH)
             ]
