@@ -71,7 +71,8 @@ LIGHT_WORDS = {
     dashboards.RED: gettext_lazy("Behind"),
 }
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# The KPI's precision (as the page rounds it, ``kpi_format.rounded``): whole numbers or cents.
+# The KPI's precision, as the page shows it (``kpi_format.number`` and ``rounded``): whole numbers
+# (a KPI counted in them, or a row without cents) or cents.
 WHOLE, CENTS, PERCENT = "#,##0", "#,##0.00", "0%"
 
 
@@ -92,7 +93,7 @@ def report_columns() -> list[str]:
 def _xlsx_figure_row(figure: KpiFigure) -> list[tuple[object, str | None]]:
     """One KPI's cells with their number formats: the figures stay numbers, shown at the KPI's
     precision; a lower-is-better target reads "≤ 5" as on the page; percents as fractions."""
-    precision = WHOLE if figure.whole else CENTS
+    precision = WHOLE if figure.whole or _integral(figure.total, figure.target, figure.expected) else CENTS
     target_format = f'"≤ "{precision}' if figure.lower_is_better else precision
     kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
     return [
@@ -106,6 +107,11 @@ def _xlsx_figure_row(figure: KpiFigure) -> list[tuple[object, str | None]]:
         (_fraction(figure.pace), PERCENT),
         (str(LIGHT_WORDS.get(figure.light, "")), None),
     ]
+
+
+def _integral(*values: Decimal | None) -> bool:
+    """No cents to show: as the page writes 53.00 as "53" and 64.50 as "64.5"."""
+    return all(value is None or value == value.to_integral_value() for value in values)
 
 
 def _fraction(percent: Decimal | None) -> Decimal | None:
