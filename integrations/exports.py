@@ -31,9 +31,8 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from kpi_platform.cells import CSV_QUOTING, escape_formula
+from kpi_platform.cells import CSV_QUOTING, escape_formula, xlsx_text
 from orgs.tenancy import company_context, current_company_id_or_none
 
 CSV_BATCH = 1000  # rows read and encoded together
@@ -51,9 +50,12 @@ def export_response(
         raise ValueError(f"Unknown export format {fmt!r}; expected one of {sorted(FORMATS)}.")
     filename = f"{filename_stem}.{fmt}"
     if fmt == "csv":
-        # Read now: the generator's body runs only when the server sends the response.
-        company_id = current_company_id_or_none()
-        response = StreamingHttpResponse(_csv_chunks(header, rows, company_id), content_type=FORMATS["csv"])
+        # Read now: the generator's body runs only when the server sends the response, after the
+        # middleware has left the company's context and time zone.
+        company_id, zone = current_company_id_or_none(), timezone.get_current_timezone()
+        response = StreamingHttpResponse(
+            _csv_chunks(header, rows, company_id, zone), content_type=FORMATS["csv"]
+        )
     else:
         response = FileResponse(_xlsx_file(header, rows), content_type=FORMATS["xlsx"])
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
@@ -68,12 +70,14 @@ class _Line:
         return value
 
 
-def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence], company_id: int | None) -> Iterator[bytes]:
+def _csv_chunks(
+    header: Sequence[str], rows: Iterable[Sequence], company_id: int | None, zone: datetime.tzinfo
+) -> Iterator[bytes]:
     writer = csv.writer(_Line(), quoting=CSV_QUOTING)
     yield "\ufeff".encode() + writer.writerow([escape_formula(name) for name in header]).encode()
     iterator = iter(rows)
     while True:
-        with company_context(company_id):
+        with company_context(company_id), timezone.override(zone):
             batch = [
                 writer.writerow([_csv_cell(value) for value in row]) for row in islice(iterator, CSV_BATCH)
             ]
@@ -109,6 +113,5 @@ def _xlsx_cell(value):
     if isinstance(value, datetime.datetime) and timezone.is_aware(value):
         return timezone.make_naive(value)
     if isinstance(value, str):
-        # Control characters are not allowed in the XML of a sheet; keep the rest of the text.
-        return escape_formula(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))
+        return xlsx_text(value)
     return value

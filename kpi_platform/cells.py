@@ -14,6 +14,8 @@ apostrophe already there gets one more, so an import takes exactly one off again
 import csv
 import re
 
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
 CSV_QUOTING = csv.QUOTE_NONNUMERIC  # for every csv the platform writes (``csv.writer(quoting=...)``)
@@ -39,3 +41,9 @@ def unescape_formula(value: str) -> str:
     if ESCAPE not in value:
         return value
     return _ESCAPED.sub(r"\1", value)
+
+
+def xlsx_text(value: str) -> str:
+    """A text cell of an xlsx sheet: escaped (``escape_formula``), and with the control characters
+    a sheet's XML does not allow replaced, the rest of the text kept."""
+    return escape_formula(ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value))

@@ -1,7 +1,8 @@
 """The KPI report (PRODUCT D5): each department manager and team lead gets, by e-mail, their
 units' key metrics against targets for the period that has just ended, in their own language, as
 often as their company chose (daily, weekly or monthly, at an hour of its time zone). The same
-report of any unit and period downloads from its dashboard.
+report of any unit and period downloads from its dashboard, as the page or as an xlsx workbook
+with the same figures as numbers (``report_xlsx``), which the e-mail attaches too.
 
 Sent exactly once per period: ``reports_send_due`` locks the company's row, sends only when the
 period before today has not been reported yet (``Company.report_last_start``) and the chosen hour
@@ -10,7 +11,9 @@ next hourly run tries again.
 """
 
 import datetime
+import io
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -18,7 +21,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from openpyxl import Workbook
+from openpyxl.styles import Font
 
+from kpi_platform.cells import xlsx_text
 from orgs.i18n import content_languages
 from orgs.models import Company, DepartmentManager, Member, ReportFrequency, TeamLead
 from orgs.tenancy import current_company_id
@@ -57,6 +64,94 @@ def report_text(*, company: Company, sections: list[ReportSection]) -> str:
     return render_to_string("ratings/email/report.txt", {"company": company, "sections": sections})
 
 
+# The traffic light in words (K11: by the KPI's own bands), as the dashboard's dots are titled.
+LIGHT_WORDS = {
+    dashboards.GREEN: gettext_lazy("On track"),
+    dashboards.AMBER: gettext_lazy("Slightly behind"),
+    dashboards.RED: gettext_lazy("Behind"),
+}
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The KPI's precision, as the page shows it (``kpi_format.number`` and ``rounded``): whole numbers
+# (a KPI counted in them, or a row without cents) or cents.
+WHOLE, CENTS, PERCENT = "#,##0", "#,##0.00", "0%"
+
+
+def report_columns() -> list[str]:
+    return [
+        _("KPI"),
+        _("Kind"),
+        _("Unit"),
+        _("Total"),
+        _("Target"),
+        _("Expected by today"),
+        _("Progress"),
+        _("Pace"),
+        _("Status"),
+    ]
+
+
+def _xlsx_figure_row(figure: KpiFigure) -> list[tuple[object, str | None]]:
+    """One KPI's cells with their number formats: the figures stay numbers, shown at the KPI's
+    precision; a lower-is-better target reads "≤ 5" as on the page; percents as fractions."""
+    precision = WHOLE if figure.whole or _integral(figure.total, figure.target, figure.expected) else CENTS
+    target_format = f'"≤ "{precision}' if figure.lower_is_better else precision
+    kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
+    return [
+        (xlsx_text(figure.name), None),
+        (kind, None),
+        (xlsx_text(figure.unit), None),
+        (figure.total, precision),
+        (figure.target, target_format),
+        (figure.expected, precision),
+        (_fraction(figure.progress), PERCENT),
+        (_fraction(figure.pace), PERCENT),
+        (str(LIGHT_WORDS.get(figure.light, "")), None),
+    ]
+
+
+def _integral(*values: Decimal | None) -> bool:
+    """No cents to show: as the page writes 53.00 as "53" and 64.50 as "64.5"."""
+    return all(value is None or value == value.to_integral_value() for value in values)
+
+
+def _fraction(percent: Decimal | None) -> Decimal | None:
+    return None if percent is None else percent / 100
+
+
+def report_xlsx(*, company: Company, sections: list[ReportSection]) -> bytes:
+    """The report as a workbook in the current language: a header with the company, each period
+    and the company's time zone, then per unit a row of column names and a row per KPI."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = _("KPI report")[:31]  # a sheet's name has at most 31 characters
+    bold = Font(bold=True)
+    sheet.append([xlsx_text(f"{_('KPI report')} · {company.name}")])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([_("Time zone"), company.time_zone])
+    for each in sections:
+        sheet.append([])
+        sheet.append([xlsx_text(each.holder.name)])
+        sheet.cell(sheet.max_row, 1).font = bold
+        sheet.append(
+            [_("Period"), xlsx_text(each.window.label), str(each.window.start), str(each.window.end)]
+        )
+        sheet.append(report_columns())
+        for cell in sheet[sheet.max_row]:
+            cell.font = bold
+        for figure in each.primary + each.secondary:
+            cells = _xlsx_figure_row(figure)
+            sheet.append([value for value, _format in cells])
+            for cell, (_value, number_format) in zip(sheet[sheet.max_row], cells, strict=True):
+                if number_format:
+                    cell.number_format = number_format
+    sheet.column_dimensions["A"].width = 36
+    for column in "BCDEFGHI":
+        sheet.column_dimensions[column].width = 16
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
 def report_recipients() -> dict[Member, list[Holder]]:
     """Every department manager and team lead with the units they head (2 queries)."""
     heads: dict[int, tuple[Member, list[Holder]]] = {}
@@ -92,6 +187,11 @@ def report_message(
             connection=connection,
         )
         message.attach_alternative(report_html(company=company, sections=sections), "text/html")
+        message.attach(
+            f"kpi-report-{window.start}-{window.end}.xlsx",
+            report_xlsx(company=company, sections=sections),
+            XLSX_CONTENT_TYPE,
+        )
     return message
 
 

@@ -617,3 +617,37 @@ def test_the_goal_summary_and_the_tiles_fit_a_phone_and_a_wide_screen(
     assert set(lights) == {status}
     rows = page.locator("#secondary-figures .light").evaluate_all("dots => dots.map(d => d.className)")
     assert all(row == f"light light-{status}" for row in rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manager_downloads_the_kpi_report_as_xlsx_with_the_pages_figures(
+    browser_page, live_server, artifacts_dir
+):
+    """D5, issue 19 (5): beside the report's HTML download, an xlsx one; the workbook holds the
+    report page's figures, row by row, at 1440 px and on a phone."""
+    from orgs.demo import MANAGER_EMAIL
+    from ratings.tests.test_reports import assert_same_figures
+
+    page = browser_page
+    _demo_sign_in(page, live_server, MANAGER_EMAIL)
+    url = f"{live_server.url}/dashboards/departments/{_units()['Sales']}/"
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900 if width == 1440 else 844})
+        page.goto(url + "?period=month&date=2026-10-01")
+        page.wait_for_load_state("networkidle")
+        link = page.locator("#report-xlsx")
+        assert link.is_visible()
+        assert (
+            link.bounding_box()["y"] == page.locator("#report-download").bounding_box()["y"] or width == 390
+        )
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        page.screenshot(path=os.path.join(artifacts_dir, f"report_xlsx_manager_{width}.png"))
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename.endswith("-2026-10-01-2026-10-31.xlsx")
+    with open(download.value.path(), "rb") as workbook:
+        content = workbook.read()
+    with open(os.path.join(artifacts_dir, "report_xlsx_manager.xlsx"), "wb") as kept:
+        kept.write(content)
+    html = page.request.get(url + "report/?period=month&date=2026-10-01").text()
+    assert len(assert_same_figures(html, content)) > 3

@@ -16,7 +16,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from integrations.exports import export_response
@@ -164,14 +163,6 @@ def _org_unit_stem(kind: str, org_unit_id: int | None) -> str:
     return kind if org_unit_id is None else f"{kind}-{org_unit_id}"
 
 
-# The traffic light in words (K11: by the KPI's own bands), as the dashboard's dots are titled.
-LIGHT_WORDS = {
-    dashboards.GREEN: gettext_lazy("On track"),
-    dashboards.AMBER: gettext_lazy("Slightly behind"),
-    dashboards.RED: gettext_lazy("Behind"),
-}
-
-
 def _figure_row(figure: dashboards.KpiFigure) -> list:
     kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
     return [
@@ -185,23 +176,14 @@ def _figure_row(figure: dashboards.KpiFigure) -> list:
         figure.progress,
         figure.pace,
         figure.points,
-        str(LIGHT_WORDS.get(figure.light, "")),
+        str(reports.LIGHT_WORDS.get(figure.light, "")),
     ]
 
 
 def figure_header() -> list[str]:
-    return [
-        _("KPI"),
-        _("Kind"),
-        _("Unit"),
-        _("Total"),
-        _("Target"),
-        _("Expected by today"),
-        _("Progress, %"),
-        _("Pace, %"),
-        _("Points"),
-        _("Status"),
-    ]
+    """The report's columns (``reports.report_columns``), with percents as numbers and points."""
+    *figures, _progress, _pace, status = reports.report_columns()
+    return [*figures, _("Progress, %"), _("Pace, %"), _("Points"), status]
 
 
 @page
@@ -223,11 +205,19 @@ def dashboard_export(
 @page
 def dashboard_report(request: HttpRequest, kind: str, org_unit_id: int | None = None) -> HttpResponse:
     """The KPI report (D5) of this unit and period, the e-mail's HTML: a page of its own to read
-    and print, or with ``?download=1`` a file to keep."""
+    and print, or with ``?download=1`` a file to keep; ``?download=xlsx`` the same figures as a
+    workbook."""
     viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
-    html = reports.report_html(company=viewer.company, sections=[reports.section(holder, window, languages)])
+    sections = [reports.section(holder, window, languages)]
+    stem = f"kpi-report-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}"
+    if request.GET.get("download") == "xlsx":
+        workbook = reports.report_xlsx(company=viewer.company, sections=sections)
+        response = HttpResponse(workbook, content_type=reports.XLSX_CONTENT_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="{stem}.xlsx"'
+        return response
+    html = reports.report_html(company=viewer.company, sections=sections)
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
-    filename = f"kpi-report-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}.html"
+    filename = f"{stem}.html"
     disposition = "attachment" if request.GET.get("download") == "1" else "inline"
     response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     return response

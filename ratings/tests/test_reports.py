@@ -3,16 +3,23 @@ with their units' figures against targets, once per period, in their language; a
 report downloaded from a dashboard."""
 
 import datetime
+import io
+import re
 import zoneinfo
+from decimal import ROUND_HALF_UP, Decimal
 
+import openpyxl
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from kpis.services import kpi_update, target_create, unit_create
 from orgs.models import Role
 from orgs.services import company_update, department_create, department_set_managers
 from orgs.tenancy import company_context
-from ratings import tasks
+from ratings import reports, tasks
 from ratings.reports import reports_send_due
 from ratings.tests.pages_org import build_org, record
 
@@ -217,3 +224,191 @@ def test_a_target_with_cents_prints_them_beside_a_figure_counted_in_whole_number
     assert "102%" in row
     # and the lead reads Alpha's pro-rated share with its cents, not "4 / 4, 99%"
     assert "- Deals won (deals): 4 / 4.04, 99%" in message_to("lead@acme.example").body
+
+
+# --- The report as a workbook (D5, issue 19 item 5) ---------------------------------------------------
+
+
+def html_rows(html: str) -> dict[str, dict[str, Decimal | None]]:
+    """Each KPI row of the report's HTML: its name and its figures as numbers (None for "—")."""
+    rows = {}
+    for row in re.findall(r'<tr data-kpi="[^"]*">(.*?)</tr>', html, re.S):
+        name = re.search(r"<td[^>]*>(.*?) <span", row, re.S).group(1)
+        cells = dict(re.findall(r'class="(total|target|progress)">(.*?)</td>', row, re.S))
+        rows[name] = {column: html_number(text) for column, text in cells.items()}
+    return rows
+
+
+def html_number(text: str) -> Decimal | None:
+    text = text.replace("≤", "").replace("%", "").replace(",", "").strip()
+    return None if text == "—" else Decimal(text)
+
+
+def xlsx_sheet(content: bytes):
+    workbook = openpyxl.load_workbook(io.BytesIO(content))
+    assert workbook.sheetnames == ["KPI report"]
+    return workbook["KPI report"]
+
+
+def xlsx_rows(sheet) -> dict[str, dict[str, object]]:
+    """Each KPI row of the workbook, by the column names of its unit's header row."""
+    rows, columns = {}, None
+    for row in sheet.iter_rows():
+        values = [cell.value for cell in row]
+        if values[:1] == ["KPI"]:
+            columns = values
+        elif columns and values[0] and len(values) == len(columns) and values[1] in ("Primary", "Secondary"):
+            rows[values[0]] = dict(zip(columns, row, strict=True))
+    return rows
+
+
+def as_shown(cell) -> Decimal | None:
+    """A number cell as its number format shows it: whole, cents or a whole percent."""
+    if cell.value is None:
+        return None
+    value = Decimal(str(cell.value))
+    if cell.number_format.endswith("%"):
+        return (value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    places = Decimal("0.01") if cell.number_format.endswith("0.00") else Decimal(1)
+    return value.quantize(places, rounding=ROUND_HALF_UP)
+
+
+def assert_same_figures(html: str, content: bytes) -> dict[str, dict[str, object]]:
+    shown, cells = html_rows(html), xlsx_rows(xlsx_sheet(content))
+    assert shown
+    assert set(shown) == set(cells)
+    for name, figures in shown.items():
+        row = cells[name]
+        assert {
+            "total": as_shown(row["Total"]),
+            "target": as_shown(row["Target"]),
+            "progress": as_shown(row["Progress"]),
+        } == figures, name
+        for column in ("Total", "Target", "Expected by today"):
+            if row[column].value is not None:  # numbers, not text, at the KPI's precision
+                assert isinstance(row[column].value, int | float), (name, column)
+                assert row[column].number_format.endswith(("#,##0", "#,##0.00")), (name, column)
+    return cells
+
+
+@pytest.fixture
+def october(org):
+    """On top of ``org``: Deals won with a company target of 8 and Alpha's of 3.91 (cents), a lower-is-better
+    Response time for Alpha (≤ 20 minutes), in October."""
+    with company_context(org.company.id):
+        target_create(kpi=org.deals, period="month", start=OCTOBER, value="8")
+        target_create(
+            kpi=org.deals, period="month", start=OCTOBER, value="3.91", scope="team", team=org.alpha
+        )
+        target_create(
+            kpi=org.response_time, period="month", start=OCTOBER, value="20", scope="team", team=org.alpha
+        )
+    record(
+        org.company,
+        (org.ann, org.deals, 2, "2026-10-07"),
+        (org.cid, org.deals, 2, "2026-10-08"),
+        (org.ann, org.response_time, "12.5", "2026-10-09"),
+        (org.bob, org.response_time, "7.25", "2026-10-12"),
+    )
+    return org
+
+
+@pytest.mark.parametrize(
+    ("who", "unit", "expected"),
+    [
+        # brute force from the raw actions: Sales 10 + 20 + 5 calls of 100; Alpha 30 of 40
+        ("admin", "company", {"Calls made": 42, "Deals won": 4}),
+        ("manager", "sales", {"Calls made": 35, "Deals won": 4}),
+        ("lead", "alpha", {"Calls made": 30, "Deals won": 2, "Response time": Decimal("19.75")}),
+    ],
+)
+def test_the_xlsx_report_has_the_html_reports_figures_as_numbers(client, october, who, unit, expected):
+    # given each role's report of October
+    org = october
+    url = {
+        "company": "/dashboards/company/report/",
+        "sales": f"/dashboards/departments/{org.sales.id}/report/",
+        "alpha": f"/dashboards/teams/{org.alpha.id}/report/",
+    }[unit]
+    client.force_login(getattr(org, who).user)
+    period = {"period": "month", "date": "2026-10-01"}
+    # when it is read as a page and downloaded as xlsx
+    with CaptureQueriesContext(connection) as page_queries:
+        html = client.get(url, period).content.decode()
+    with CaptureQueriesContext(connection) as workbook_queries:
+        response = client.get(url, {**period, "download": "xlsx"})
+    assert len(workbook_queries) == len(page_queries)  # the page's reads, none per row
+    # then the workbook is an attachment with every KPI row's figures as the page shows them
+    assert response.status_code == 200
+    assert response["Content-Type"] == reports.XLSX_CONTENT_TYPE
+    assert response["Content-Disposition"].startswith('attachment; filename="kpi-report-')
+    assert response["Content-Disposition"].endswith('-2026-10-01-2026-10-31.xlsx"')
+    cells = assert_same_figures(html, response.content)
+    assert {name: as_shown(row["Total"]) for name, row in cells.items() if name in expected} == expected
+    # and the header names the company, the period and the company's time zone
+    sheet = xlsx_sheet(response.content)
+    assert sheet["A1"].value == "KPI report · Acme"
+    assert [sheet["A2"].value, sheet["B2"].value] == ["Time zone", "Europe/Moscow"]
+    header = [[cell.value for cell in row] for row in sheet.iter_rows(max_col=2)]
+    assert ["Period", "October 2026"] in header
+
+
+def test_the_xlsx_report_shows_targets_expected_pace_and_status_and_escapes_formulas(client, october):
+    org = october
+    with company_context(org.company.id):
+        org.calls.name_en = "=HYPERLINK(1)"
+        org.calls.save(update_fields=["name_en"])
+    client.force_login(org.lead.user)
+    url = f"/dashboards/teams/{org.alpha.id}/report/"
+    response = client.get(url, {"period": "month", "date": "2026-10-01", "download": "xlsx"})
+    cells = xlsx_rows(xlsx_sheet(response.content))
+    calls = cells["'=HYPERLINK(1)"]  # escaped, as every export's text
+    # 30 calls of 40 in a finished month: expected is the whole target, pace the progress, 75 %
+    assert [calls[column].value for column in ("Total", "Target", "Expected by today")] == [30, 40, 40]
+    assert [calls["Progress"].value, calls["Pace"].value] == [0.75, 0.75]
+    assert calls["Progress"].number_format == "0%"
+    assert calls["Status"].value == "Behind"
+    assert calls["Kind"].value == "Primary"
+    assert cells["Response time"]["Kind"].value == "Secondary"
+    deals = cells["Deals won"]
+    assert deals["Target"].value == 3.91  # Alpha's target, not rounded to 4
+    assert deals["Target"].number_format == "#,##0.00"
+    response_time = cells["Response time"]
+    assert response_time["Target"].number_format == '"≤ "#,##0.00'
+    assert response_time["Total"].value == 19.75
+
+
+def test_a_russian_reader_gets_the_workbook_in_russian(client, october):
+    client.force_login(october.lead.user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    url = f"/dashboards/teams/{october.alpha.id}/report/"
+    response = client.get(url, {"period": "month", "date": "2026-10-01", "download": "xlsx"})
+    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert workbook.sheetnames == ["Отчёт по KPI"]
+    assert workbook.active["A2"].value == "Часовой пояс"
+    assert "Звонки" in [row[0] for row in workbook.active.iter_rows(values_only=True)]
+
+
+def test_the_xlsx_report_of_a_unit_out_of_reach_or_of_another_company_is_not_found(
+    client, october, other_company
+):
+    org = october
+    with company_context(other_company.id):
+        their_department = department_create(name="Globex sales")
+    xlsx = {"download": "xlsx"}
+    client.force_login(org.admin.user)
+    assert client.get(f"/dashboards/departments/{their_department.id}/report/", xlsx).status_code == 404
+    client.force_login(org.manager.user)
+    assert client.get(f"/dashboards/departments/{org.support.id}/report/", xlsx).status_code == 404
+    client.force_login(org.lead.user)
+    assert client.get(f"/dashboards/teams/{org.beta.id}/report/", xlsx).status_code == 404
+    assert client.get("/dashboards/company/report/", xlsx).status_code == 403
+
+
+def test_the_e_mailed_report_attaches_the_same_figures_as_xlsx(october):
+    assert send(october.company, at(1, 8)) == 2
+    message = message_to("manager@acme.example")
+    ((filename, content, mime_type),) = message.attachments
+    assert filename == "kpi-report-2026-10-01-2026-10-31.xlsx"
+    assert mime_type == reports.XLSX_CONTENT_TYPE
+    assert_same_figures(html_of(message), content)
