@@ -26,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from kpi_platform.cells import xlsx_text
+from kpis.numbers import shown_decimals
 from orgs.i18n import content_languages
 from orgs.models import Company, DepartmentManager, Member, ReportFrequency, TeamLead
 from orgs.tenancy import current_company_id
@@ -71,9 +72,14 @@ LIGHT_WORDS = {
     dashboards.RED: gettext_lazy("Behind"),
 }
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# The KPI's precision, as the page shows it (``kpi_format.number`` and ``rounded``): whole numbers
-# (a KPI counted in them, or a row without cents) or cents.
-WHOLE, CENTS, PERCENT = "#,##0", "#,##0.00", "0%"
+# Numbers as the page shows them (``kpis.numbers``: the KPI's decimals, two where fewer would hide
+# cents), and percents.
+PERCENT = "0%"
+
+
+def _number_format(value: Decimal | None, decimals: int) -> str:
+    places = shown_decimals(value, decimals) if value is not None else decimals
+    return "#,##0" + ("." + "0" * places if places else "")
 
 
 def report_columns() -> list[str]:
@@ -93,25 +99,22 @@ def report_columns() -> list[str]:
 def _xlsx_figure_row(figure: KpiFigure) -> list[tuple[object, str | None]]:
     """One KPI's cells with their number formats: the figures stay numbers, shown at the KPI's
     precision; a lower-is-better target reads "≤ 5" as on the page; percents as fractions."""
-    precision = WHOLE if figure.whole or _integral(figure.total, figure.target, figure.expected) else CENTS
-    target_format = f'"≤ "{precision}' if figure.lower_is_better else precision
+    decimals = figure.kpi.decimals
+    target_format = _number_format(figure.target, decimals)
+    if figure.lower_is_better:
+        target_format = f'"≤ "{target_format}'
     kind = _("Primary") if figure.kpi.kind == "primary" else _("Secondary")
     return [
         (xlsx_text(figure.name), None),
         (kind, None),
         (xlsx_text(figure.unit), None),
-        (figure.total, precision),
+        (figure.total, _number_format(figure.total, decimals)),
         (figure.target, target_format),
-        (figure.expected, precision),
+        (figure.expected, _number_format(figure.expected, decimals)),
         (_fraction(figure.progress), PERCENT),
         (_fraction(figure.pace), PERCENT),
         (str(LIGHT_WORDS.get(figure.light, "")), None),
     ]
-
-
-def _integral(*values: Decimal | None) -> bool:
-    """No cents to show: as the page writes 53.00 as "53" and 64.50 as "64.5"."""
-    return all(value is None or value == value.to_integral_value() for value in values)
 
 
 def _fraction(percent: Decimal | None) -> Decimal | None:

@@ -143,7 +143,7 @@ def test_an_admin_changes_every_setting_and_the_history_says_who_when_and_from_w
     html = client.get(URL).content.decode()
     history = html.split('id="settings-history"')[1]
     assert "Ada Adler" in history
-    assert "11/18/2026 9 p.m." in history
+    assert "11/18/2026 9:00 p.m." in history
     assert "Europe/Moscow → Asia/Tokyo" in history
     assert "Monthly → Quarterly" in history
     assert "8 → 18" in history
