@@ -235,6 +235,8 @@ def test_the_link_dialog_warns_before_saving_that_a_team_dashboard_is_narrower(
     page.wait_for_selector("#kpi-link-warning:not([hidden])")
     warning = "1 person who receives this KPI cannot open the link to “Team dashboard: Sales / Hunters”"
     assert warning in page.inner_text("#kpi-link-warning")
+    page.wait_for_timeout(400)  # longer than the search's pause: a late search must not reopen the list
+    assert not _visible(page, "#kpi-link-results")
     screenshot(page, "kpi_link_01_warning_1440")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "kpi_link_02_warning_390")

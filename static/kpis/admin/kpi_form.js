@@ -293,6 +293,9 @@
         }
 
         function pick(item) {
+            // A search still waiting or under way would open the list again over the choice.
+            clearTimeout(searchTimer);
+            searchSequence += 1;
             picked = item;
             chosen.textContent = format(dialog.dataset.msgChosen, {name: `#${item.id} ${item.name}`});
             chosen.hidden = false;
