@@ -1121,7 +1121,9 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         text = request.POST.get("text", "")[: DESCRIPTION_MAX_LENGTH + 1]
         errors = [error.message for error in services.kpi_terms_link_errors(text)]
-        return JsonResponse({"html": terms.render(text), "errors": errors})
+        # A link to what is not the company's is no link in the preview either, only its error.
+        existing = set(links.target_names(terms.internal_targets(text)))
+        return JsonResponse({"html": terms.render(text, openable=existing), "errors": errors})
 
 
 def _kpi_as_in_form(query) -> Kpi:

@@ -782,6 +782,8 @@ def test_the_preview_renders_the_terms_and_reports_their_link_problems(acme_admi
     assert data["html"].startswith('&lt;b&gt;hi&lt;/b&gt; <a href="https://acme.example"')
     assert 'Only http and https links are allowed, not "ftp".' in data["errors"][0]
     assert data["errors"][1] == f"The linked KPI {globex.kpi.pk} does not exist."
+    # and the link to Globex's KPI is its title, not a link
+    assert data["html"].endswith("[x](ftp://a.example) y")
     assert acme_admin.get(f"{KPIS}preview/").status_code == 405
 
 

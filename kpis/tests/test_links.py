@@ -99,6 +99,7 @@ CASES = [
     ("S1", "dashboards/departments", "sales"),
     ("P1", "people", "bea"),  # Bea's KPI → Bea's profile: no warning
     ("C1", "kpis", "D1"),  # → a KPI for Sales only
+    ("C1", "kpis", "S1"),  # → a KPI for Sales less Beta
     ("C1", "kpis", "H1"),  # → a KPI not active
 ]
 
@@ -142,8 +143,16 @@ def test_the_warning_is_given_where_the_brief_says(org):
         ("C1", "dashboards/company", None),
         ("S1", "dashboards/departments", "sales"),
         ("C1", "kpis", "D1"),
+        ("C1", "kpis", "S1"),
         ("C1", "kpis", "H1"),
     }
+
+
+def test_a_link_to_the_kpi_itself_is_never_narrower(org):
+    # even a KPI not active, which only admins open, may point at itself
+    h1 = org.kpis["H1"]
+    assert links.narrower_targets(h1, [("kpis", h1.id)]) == []
+    assert links.narrower_targets(org.kpis["C1"], [("kpis", h1.id)]) != []
 
 
 def test_a_new_kpi_is_judged_by_the_level_the_form_shows(org):
