@@ -37,7 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
 from kpi_platform.errors import DomainError
 from kpi_platform.rehearsal import rehearse
-from kpis import services, terms
+from kpis import links, services, terms
 from kpis.admin_export import KpiExportMixin, UnitExportMixin
 from kpis.models import (
     DESCRIPTION_MAX_LENGTH,
@@ -58,8 +58,6 @@ from kpis.selectors import (
     kpi_audience_choices,
     kpi_hide_choices,
     kpi_hide_list,
-    kpi_narrower_links,
-    kpi_search,
     target_list,
 )
 from orgs.models import Company, Department, Member, Team
@@ -607,30 +605,28 @@ def _kpi_fields(form: KpiForm) -> dict:
     return fields
 
 
+def _narrower_message(link: links.NarrowerTarget) -> str:
+    if link.inactive:
+        return gettext(
+            "The linked KPI “%(name)s” is not active: people who receive this KPI cannot open the link."
+        ) % {"name": link.name}
+    return ngettext(
+        "%(count)d person who receives this KPI cannot open the link to “%(name)s”: "
+        "its audience is narrower.",
+        "%(count)d people who receive this KPI cannot open the link to “%(name)s”: its audience is narrower.",
+        link.shut_out,
+    ) % {"count": link.shut_out, "name": link.name}
+
+
 def narrower_links(kpi: Kpi) -> list[str]:
-    """K7: the internal links of ``kpi``'s terms that some of its receivers cannot open, as warnings."""
-    warnings = []
-    for link in kpi_narrower_links(kpi):
-        if link.inactive:
-            warnings.append(
-                gettext(
-                    "The linked KPI “%(name)s” is not active: "
-                    "people who receive this KPI cannot open the link."
-                )
-                % {"name": link.linked}
-            )
-        else:
-            warnings.append(
-                ngettext(
-                    "%(count)d person who receives this KPI cannot open the link to “%(name)s”: "
-                    "its audience is narrower.",
-                    "%(count)d people who receive this KPI cannot open the link to “%(name)s”: "
-                    "its audience is narrower.",
-                    link.shut_out,
-                )
-                % {"count": link.shut_out, "name": link.linked}
-            )
-    return warnings
+    """K7: the internal links of ``kpi``'s terms (in any language) that some of its receivers cannot
+    open, as warnings."""
+    targets = [
+        target
+        for code in PLATFORM_LANGUAGES
+        for target in terms.internal_targets(getattr(kpi, f"description_{code}", "") or "")
+    ]
+    return [_narrower_message(link) for link in links.narrower_targets(kpi, targets)]
 
 
 # --- KPIs: access (K8) and hides (K6) ---------------------------------------------------------------
@@ -953,7 +949,9 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             extra_context["kpi_urls"] = {
                 "search": reverse("admin:kpis_kpi_search"),
                 "preview": reverse("admin:kpis_kpi_preview"),
+                "linkAudience": reverse("admin:kpis_kpi_link_audience"),
             }
+            extra_context["kpi_link_sections"] = list(links.SECTION_LABELS.items())
             kpi = self.get_object(request, unquote(object_id)) if object_id else None
             if kpi is not None:
                 extra_context.update(self._kpi_page_sections(kpi))
@@ -999,6 +997,7 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         return [
             path("search/", wrap(self.search_view), name="kpis_kpi_search"),
             path("preview/", wrap(self.preview_view), name="kpis_kpi_preview"),
+            path("link-audience/", wrap(self.link_audience_view), name="kpis_kpi_link_audience"),
             path("<path:object_id>/access/", wrap(self.access_view), name="kpis_kpi_access"),
             path("<path:object_id>/hides/", wrap(self.hides_view), name="kpis_kpi_hides"),
             *super().get_urls(),
@@ -1085,22 +1084,37 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
         return HttpResponseRedirect(reverse("admin:kpis_kpi_change", args=[quote(kpi.pk)]) + "#kpi-hides")
 
     def search_view(self, request: HttpRequest) -> JsonResponse:
-        """KPIs of the company by name (any language), integration name or id, for internal links."""
+        """What the link dialog offers in a section (``section``, KPIs by default) by name or id:
+        what the admin may open, of their company only."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        kpis = kpi_search(
-            term=request.GET.get("q", "").strip()[:200], exclude=_int_or_none(request.GET.get("exclude"))
+        section = request.GET.get("section", "kpis")
+        if section not in links.SECTION_LABELS:
+            return JsonResponse({"results": [], "error": gettext("Choose a section.")}, status=400)
+        results = links.target_search(
+            admin_member(request),
+            section=section,
+            term=request.GET.get("q", ""),
+            exclude=_int_or_none(request.GET.get("exclude")),
         )
-        results = [
-            {
-                "id": kpi.pk,
-                "name": str(kpi),
-                "integration_name": kpi.integration_name,
-                "status": kpi.get_status_display(),
-            }
-            for kpi in kpis[:SEARCH_RESULTS]
-        ]
         return JsonResponse({"results": results})
+
+    def link_audience_view(self, request: HttpRequest) -> JsonResponse:
+        """K7, before saving: whether the chosen target is narrower than the KPI as the form now has
+        it (``kpi``: the KPI being changed, if any; ``level``, ``department``, ``team``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        section = request.GET.get("section", "")
+        target_id = _int_or_none(request.GET.get("id"))
+        if section not in links.SECTION_LABELS or target_id is None:
+            return JsonResponse({"warning": None, "error": gettext("Choose what to link to.")}, status=400)
+        target = (section, target_id)
+        if target not in links.target_names([target]):
+            message = gettext("This page is not one of your company's: choose another.")
+            return JsonResponse({"warning": None, "error": message}, status=404)
+        kpi = _kpi_as_in_form(request.GET)
+        narrower = links.narrower_targets(kpi, [target])
+        return JsonResponse({"warning": _narrower_message(narrower[0]) if narrower else None})
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """The terms as users will see them (K7), and what is wrong with their links."""
@@ -1110,7 +1124,25 @@ class KpiAdmin(KpiExportMixin, ChangeHistoryMixin, CompanyModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         text = request.POST.get("text", "")[: DESCRIPTION_MAX_LENGTH + 1]
         errors = [error.message for error in services.kpi_terms_link_errors(text)]
-        return JsonResponse({"html": terms.render(text), "errors": errors})
+        # A link to what is not the company's is no link in the preview either, only its error.
+        existing = set(links.target_names(terms.internal_targets(text)))
+        return JsonResponse({"html": terms.render(text, openable=existing), "errors": errors})
+
+
+def _kpi_as_in_form(query) -> Kpi:
+    """The KPI being edited (or a new one) with the level, department and team the form now shows:
+    whom it would reach once saved. Ids go through the scoped managers: another company's is none."""
+    kpi = Kpi.objects.filter(pk=_int_or_none(query.get("kpi"))).first() or Kpi()
+    level = query.get("level")
+    if level in Level.values:
+        kpi.level = level
+        department = Department.objects.filter(pk=_int_or_none(query.get("department"))).first()
+        team = Team.objects.filter(pk=_int_or_none(query.get("team"))).select_related("department").first()
+        kpi.department_id = (team.department_id if team else None) if level == Level.TEAM else None
+        if level == Level.DEPARTMENT:
+            kpi.department_id = department.pk if department else None
+        kpi.team_id = team.pk if team and level == Level.TEAM else None
+    return kpi
 
 
 def _int_or_none(value) -> int | None:

@@ -1,6 +1,6 @@
 """Reads of KPI definitions: lists for the API and admin, the effective KPIs of a unit or a person
-(K6 levels, inheritance and hides; K8 audience) and the links of a KPI's terms that some who receive
-it cannot open (K7). Every queryset is company-scoped."""
+(K6 levels, inheritance and hides; K8 audience); the links of a KPI's terms are ``kpis.links``'s
+(K7). Every queryset is company-scoped."""
 
 import datetime
 import re
@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from kpi_platform.periods import period_start
-from kpis import terms
 from kpis.models import (
     Change,
     Kpi,
@@ -310,37 +309,6 @@ def kpi_audience_members(kpi: Kpi) -> QuerySet[Member]:
 
 
 _TARGET_FILTERS = {"kpi": "kpi_id", "scope": "scope", "period": "period", "start": "start"}
-
-
-@dataclass(frozen=True)
-class NarrowerLink:
-    """A KPI that another KPI's terms link to, which some who receive that KPI cannot open (K7)."""
-
-    linked: Kpi
-    inactive: bool  # not active: none of them can open it
-    shut_out: int  # how many of them its audience leaves out (all of them when inactive)
-
-
-def kpi_narrower_links(kpi: Kpi) -> list[NarrowerLink]:
-    """K7: the KPIs ``kpi``'s terms link to that some of its receivers cannot open, by name: not
-    active (when it has receivers at all), or with an audience that leaves some of them out."""
-    linked_ids = set()
-    for code in LANGUAGES:
-        for section, target_id in terms.internal_targets(getattr(kpi, f"description_{code}", "") or ""):
-            if section == "kpis" and target_id != kpi.pk:
-                linked_ids.add(target_id)
-    if not linked_ids:
-        return []
-    receivers = set(kpi_audience_members(kpi).values_list("user_id", flat=True))
-    links = []
-    for linked in Kpi.objects.filter(id__in=linked_ids).order_by("name", "id"):
-        if receivers and not linked.is_active:
-            links.append(NarrowerLink(linked, inactive=True, shut_out=len(receivers)))
-            continue
-        shut_out = receivers - set(kpi_audience_members(linked).values_list("user_id", flat=True))
-        if shut_out:
-            links.append(NarrowerLink(linked, inactive=False, shut_out=len(shut_out)))
-    return links
 
 
 def target_list(*, filters: dict | None = None) -> QuerySet[Target]:

@@ -31,7 +31,7 @@ from kpi_platform.errors import DomainError
 from kpi_platform.ids import parse_whole
 from kpi_platform.periods import period_end as calendar_period_end
 from kpi_platform.periods import period_start
-from kpis import terms
+from kpis import links, terms
 from kpis.errors import KpiErrorCode
 from kpis.formulas import formula_errors, parse_formula
 from kpis.history import Actor, diff, history_record, snapshot
@@ -442,21 +442,20 @@ def _check_description(errors: _Errors, descriptions: dict[str, str]) -> None:
 
 
 def _check_linked_kpis(errors: _Errors, texts: dict[str, str]) -> None:
-    """The internal links of ``texts`` (field → terms) must name KPIs of this company (a scoped
-    lookup: another company's is missing); one query for all of them."""
-    wanted = {
-        field_name: {target_id for section, target_id in terms.internal_targets(text) if section == "kpis"}
-        for field_name, text in texts.items()
-    }
-    all_ids = set().union(*wanted.values()) if wanted else set()
-    existing = set(Kpi.objects.filter(id__in=all_ids).values_list("id", flat=True)) if all_ids else set()
-    for field_name, ids in wanted.items():
-        for missing in sorted(ids - existing):
-            errors.add(
-                KpiErrorCode.LINK_INVALID,
-                _("The linked KPI %(id)s does not exist.") % {"id": missing},
-                field_name,
-            )
+    """The internal links of ``texts`` (field → terms) must name KPIs, units, people or the company
+    itself of this company (scoped lookups: another company's is missing); a query per section."""
+    wanted = {field_name: terms.internal_targets(text) for field_name, text in texts.items()}
+    existing = links.target_names({target for targets in wanted.values() for target in targets})
+    for field_name, targets in wanted.items():
+        for section, target_id in sorted(set(targets) - set(existing)):
+            if section == "kpis":
+                message = _("The linked KPI %(id)s does not exist.") % {"id": target_id}
+            else:
+                message = _(
+                    "The link to %(section)s %(id)s points outside this company or at nothing: "
+                    "link only to this company's pages."
+                ) % {"section": links.SECTION_LABELS[section], "id": target_id}
+            errors.add(KpiErrorCode.LINK_INVALID, message, field_name)
 
 
 def kpi_terms_link_errors(text: str) -> list[DomainError]:

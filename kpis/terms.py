@@ -3,7 +3,10 @@
 Two kinds of link are markup; everything else is plain text:
 
 - ``[title](https://example.com/page)``: an external link, ``http`` or ``https`` only;
-- ``[title](internal:SECTION/ID)``: a link to a page of the application, e.g. ``internal:kpis/12``.
+- ``[title](internal:SECTION/ID)``: a link to a page of the application, e.g. ``internal:kpis/12``;
+  the sections (``INTERNAL_SECTIONS``) are a KPI, the company's, a department's or a team's dashboard,
+  a person's profile and the leaderboard of the company, a department or a team, e.g.
+  ``internal:dashboards/teams/4`` or ``internal:leaderboard/company/1`` (the company's own id).
 
 A *link candidate* is ``[`` title ``](`` target ``)`` with no ``[`` or ``]`` in the title or the target
 and no ``)`` in the target. Bracketed text of any other shape (``[draft]``, ``[a] (b)``) is text. In
@@ -20,7 +23,8 @@ is rendered in punycode. A user name or password in a URL (``https://bank.exampl
 is refused.
 
 Pure functions of the text: no database access. Whether an internal target exists in the company is
-the caller's check, on ``internal_targets(text)``.
+the caller's check, on ``internal_targets(text)``; so is whether the reader may open it: ``render``
+takes the set of targets to link (``kpis.links``), and shows every other internal link as its title.
 """
 
 import dataclasses
@@ -35,6 +39,7 @@ from typing import Literal
 from django.urls import reverse
 from django.utils.encoding import iri_to_uri
 from django.utils.html import escape, format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import normalize_newlines
 from django.utils.translation import gettext
@@ -45,12 +50,34 @@ MAX_URL_LENGTH = 2000
 MAX_TARGET_ID = 2**63 - 1
 
 
-def _kpi_page_url(target_id: int) -> str:
-    return reverse("kpi-page", args=[target_id])
+def _page(name: str) -> Callable[[int], str]:
+    return lambda target_id: reverse(name, args=[target_id])
+
+
+def _company_page(name: str) -> Callable[[int], str]:
+    return lambda _company_id: reverse(name)
+
+
+def _leaderboard(kind: str) -> Callable[[int], str]:
+    def url(target_id: int) -> str:
+        scope = "company" if kind == "company" else f"{kind}:{target_id}"
+        return f"{reverse('leaderboard')}?{urlencode({'scope': scope})}"
+
+    return url
 
 
 # Section name in ``internal:SECTION/ID`` -> the URL of the page for the id, built at render time.
-INTERNAL_SECTIONS: dict[str, Callable[[int], str]] = {"kpis": _kpi_page_url}
+# The company's own pages take its id, so that another company's is refused like any other id.
+INTERNAL_SECTIONS: dict[str, Callable[[int], str]] = {
+    "kpis": _page("kpi-page"),
+    "dashboards/company": _company_page("dashboard-company"),
+    "dashboards/departments": _page("dashboard-department"),
+    "dashboards/teams": _page("dashboard-team"),
+    "people": _page("profile"),
+    "leaderboard/company": _leaderboard("company"),
+    "leaderboard/departments": _leaderboard("department"),
+    "leaderboard/teams": _leaderboard("team"),
+}
 
 _CANDIDATE = re.compile(r"\[(?P<title>[^\[\]]*)\]\((?P<target>[^\[\])]*)\)")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*:")
@@ -199,7 +226,13 @@ def _check_target(target: str) -> Link:
     if internal is None:
         return Link(title="", kind="external", url=_external_url(target))
     section, raw_id = internal.group("section", "id")
-    if section not in INTERNAL_SECTIONS:
+    # A section may hold slashes (``dashboards/teams``): the longest one the target starts with.
+    path = f"{section}/{raw_id}"
+    known = [name for name in INTERNAL_SECTIONS if path.startswith(f"{name}/")]
+    if known:
+        section = max(known, key=len)
+        raw_id = path.removeprefix(f"{section}/")
+    else:
         raise _Invalid(
             LinkProblemReason.INTERNAL_SECTION,
             gettext("Unknown section %(section)s in an internal link; use one of: %(sections)s.")
@@ -300,8 +333,13 @@ def _href(link: Link) -> str:
     return link.url
 
 
-def render(text: str) -> SafeString:
-    """The text as HTML: text escaped with line breaks as <br>, valid links as <a>, invalid ones as text."""
+Target = tuple[str, int]
+
+
+def render(text: str, *, openable: set[Target] | None = None) -> SafeString:
+    """The text as HTML: text escaped with line breaks as <br>, valid links as <a>, invalid ones as
+    text. With ``openable``, an internal link to a target not in it (one the reader may not open, or
+    not of their company) is shown as its title, never as a link to a 404."""
     pieces = []
     for segment in parse(text):
         if isinstance(segment, Text):
@@ -316,6 +354,8 @@ def render(text: str) -> SafeString:
                     escape(segment.title),
                 )
             )
+        elif openable is not None and (segment.section, segment.target_id) not in openable:
+            pieces.append(escape(segment.title))
         else:
             pieces.append(format_html('<a href="{}">{}</a>', escape(_href(segment)), escape(segment.title)))
     return mark_safe("".join(pieces))  # noqa: S308  # every piece is escaped text or format_html output

@@ -830,6 +830,8 @@ def admin_cases(route: Route, world: World, principal: str) -> list[tuple[str, s
     cases = [("get", "search", {"q": world.b.tag}, {"q": NOWHERE})]
     model_admin = route.model_admin
     name = route.name or ""
+    if name in LINK_DIALOG_URLS:
+        cases += _link_dialog_cases(name, world)
     if model_admin is None or not issubclass(model_admin.model, CompanyScopedModel):
         if name == "autocomplete":
             cases += _autocomplete_cases(world, principal)
@@ -860,6 +862,59 @@ def admin_cases(route: Route, world: World, principal: str) -> list[tuple[str, s
         cases.append(
             ("post", "export", {**chosen, "export_items": [theirs]}, {**chosen, "export_items": [missing]})
         )
+    return cases
+
+
+# The KPI form's link dialog (K7): it searches each section by name or id, and judges a chosen
+# target's audience against the KPI, department and team the form shows.
+LINK_DIALOG_URLS = ("kpis_kpi_search", "kpis_kpi_link_audience")
+LINK_TARGETS = {
+    "kpis": lambda side: side.object_of(Kpi),
+    "dashboards/company": lambda side: side.company.pk,
+    "dashboards/departments": lambda side: side.object_of(Department),
+    "dashboards/teams": lambda side: side.object_of(Team),
+    "people": lambda side: side.people["member"].pk,
+    "leaderboard/company": lambda side: side.company.pk,
+    "leaderboard/departments": lambda side: side.object_of(Department),
+    "leaderboard/teams": lambda side: side.object_of(Team),
+}
+
+
+def _link_dialog_cases(name: str, world: World) -> list[tuple[str, str, dict, dict]]:
+    cases = []
+    for section, theirs_of in LINK_TARGETS.items():
+        theirs = theirs_of(world.b)
+        if name == "kpis_kpi_search":
+            # By name only: an id is also a substring of A's names ("kpi_3"); by B's ids in
+            # kpis/tests/test_links.py.
+            cases.append(
+                (
+                    "get",
+                    f"search {section}",
+                    {"section": section, "q": world.b.tag},
+                    {"section": section, "q": NOWHERE},
+                )
+            )
+        else:
+            cases.append(
+                (
+                    "get",
+                    f"link to {section}",
+                    {"section": section, "id": theirs},
+                    {"section": section, "id": MISSING_ID},
+                )
+            )
+    if name == "kpis_kpi_link_audience":
+        ours = {"section": "leaderboard/company", "id": world.a.company.pk}
+        for level, unit in (("department", Department), ("team", Team)):
+            cases.append(
+                (
+                    "get",
+                    f"audience of B's KPI and {level}",
+                    {**ours, "kpi": world.b.object_of(Kpi), "level": level, level: world.b.object_of(unit)},
+                    {**ours, "kpi": MISSING_ID, "level": level, level: MISSING_ID},
+                )
+            )
     return cases
 
 

@@ -797,6 +797,8 @@ def test_the_preview_renders_the_terms_and_reports_their_link_problems(acme_admi
     assert data["html"].startswith('&lt;b&gt;hi&lt;/b&gt; <a href="https://acme.example"')
     assert 'Only http and https links are allowed, not "ftp".' in data["errors"][0]
     assert data["errors"][1] == f"The linked KPI {globex.kpi.pk} does not exist."
+    # and the link to Globex's KPI is its title, not a link
+    assert data["html"].endswith("[x](ftp://a.example) y")
     assert acme_admin.get(f"{KPIS}preview/").status_code == 405
 
 
@@ -819,6 +821,7 @@ def test_the_kpi_search_finds_the_companys_kpis_by_name_integration_name_or_id(a
         "name": "Calls made",
         "integration_name": "calls_made",
         "status": "Active",
+        "meta": "calls_made · Active",
     }
 
 
@@ -1418,3 +1421,74 @@ def test_the_admins_own_hides_and_audience_pages_do_not_show_another_company(acm
         TARGETS,
     ]:
         assert_no_names(acme_admin.get(url), GLOBEX_NAMES)
+
+
+# --- The link dialog's sections and audience warning (K7) --------------------------------------------
+
+
+def test_the_link_dialog_finds_each_section_by_name_or_id_and_never_another_companys(
+    acme_admin, acme, globex, django_assert_max_num_queries
+):
+    def found(section: str, query: str) -> list[int]:
+        response = acme_admin.get(f"{KPIS}search/", {"section": section, "q": query})
+        assert response.status_code == 200
+        return [item["id"] for item in response.json()["results"]]
+
+    # the company's own pages, by name and by id
+    assert found("dashboards/company", "acm") == [acme.company.pk]
+    assert found("leaderboard/company", str(acme.company.pk)) == [acme.company.pk]
+    assert found("dashboards/departments", "sal") == [acme.sales.pk]
+    assert found("leaderboard/departments", str(acme.support.pk)) == [acme.support.pk]
+    assert found("dashboards/teams", "hunt") == [acme.hunters.pk]
+    assert found("leaderboard/teams", "Sales") == [acme.farmers.pk, acme.hunters.pk]  # by department
+    assert found("people", "alice@") == [acme.alice.user_id]
+    assert found("people", str(acme.carol.user_id)) == [acme.carol.user_id]
+    # and nothing of Globex's, by name or id
+    for section, theirs in [
+        ("dashboards/company", globex.company.pk),
+        ("dashboards/departments", globex.department.pk),
+        ("leaderboard/departments", globex.department.pk),
+        ("dashboards/teams", globex.team.pk),
+        ("leaderboard/teams", globex.team.pk),
+        ("people", globex.person.user_id),
+        ("kpis", globex.kpi.pk),
+    ]:
+        assert found(section, "Globex") == []
+        assert theirs not in found(section, str(theirs)), section
+    # an unknown section is a clear 400, not a 500
+    response = acme_admin.get(f"{KPIS}search/", {"section": "secret", "q": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "Choose a section."
+    # and the search reads a fixed number of queries, however many people match
+    with django_assert_max_num_queries(12):
+        found("people", "")
+
+
+def test_the_link_dialog_warns_before_saving_when_a_target_is_narrower(acme_admin, acme, globex):
+    def audience(**query) -> tuple[int, dict]:
+        response = acme_admin.get(f"{KPIS}link-audience/", query)
+        return response.status_code, response.json()
+
+    # Calls made reaches the whole company: Hunters' dashboard leaves out Bob, Carol (and others)
+    status, data = audience(section="dashboards/teams", id=acme.hunters.pk, kpi=acme.calls_made.pk)
+    assert status == 200
+    assert data["warning"].endswith(
+        "cannot open the link to “Team dashboard: Sales / Hunters”: its audience is narrower."
+    )
+    # the company's leaderboard is everyone's: no warning
+    assert audience(section="leaderboard/company", id=acme.company.pk, kpi=acme.calls_made.pk) == (
+        200,
+        {"warning": None},
+    )
+    # a new KPI of the Hunters (as the form now says) may link their dashboard without a warning
+    assert audience(section="dashboards/teams", id=acme.hunters.pk, level="team", team=acme.hunters.pk) == (
+        200,
+        {"warning": None},
+    )
+    # another company's target is refused, like one that does not exist
+    for section, theirs in [("dashboards/teams", globex.team.pk), ("people", globex.person.user_id)]:
+        status, data = audience(section=section, id=theirs, kpi=acme.calls_made.pk)
+        assert status == 404
+        assert data["error"] == "This page is not one of your company's: choose another."
+    # junk is a 400 with a message
+    assert audience(section="people", id="x")[0] == 400

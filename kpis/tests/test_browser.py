@@ -124,9 +124,9 @@ def test_a_company_admin_adds_a_kpi_with_a_new_unit_links_and_access(
     page.click("[data-kpi-link-for=id_description_ru]")
     page.select_option("#kpi-link-type", "internal")
     page.fill("#kpi-link-search", "Calls")
-    page.wait_for_selector(f"#kpi-link-results [data-kpi-id='{calls.pk}']")
+    page.wait_for_selector(f"#kpi-link-results [data-target-id='{calls.pk}']")
     screenshot(page, "kpi_admin_09_internal_link_search")
-    page.click(f"#kpi-link-results [data-kpi-id='{calls.pk}']")
+    page.click(f"#kpi-link-results [data-target-id='{calls.pk}']")
     page.fill("#kpi-link-title", "звонки")
     page.click("#kpi-link-insert")
     assert page.input_value("#id_description_ru").endswith(f"[звонки](internal:kpis/{calls.pk})")
@@ -196,3 +196,76 @@ def test_a_company_admin_adds_a_kpi_with_a_new_unit_links_and_access(
     screenshot(page, "kpi_admin_20_dark")
     page.click("[data-kpi-link-for=id_description_en]")
     screenshot(page, "kpi_admin_21_dark_dialog")
+
+
+def _pick_internal(page, language: str, section: str, query: str, target_id: int) -> None:
+    """Open the terms' link dialog, find ``query`` in ``section`` and choose ``target_id``."""
+    page.click(f"[data-kpi-link-for=id_description_{language}]")
+    page.select_option("#kpi-link-type", "internal")
+    page.select_option("#kpi-link-section", section)
+    page.fill("#kpi-link-search", query)
+    page.wait_for_selector(f"#kpi-link-results [data-target-id='{target_id}']")
+    page.click(f"#kpi-link-results [data-target-id='{target_id}']")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_link_dialog_warns_before_saving_that_a_team_dashboard_is_narrower(
+    company, make_member, browser_page, live_server, screenshot
+):
+    # given a company-wide KPI, a team Hunters of one person, and someone in another department
+    make_member(company, Role.ADMIN, email="ada@acme.example", first_name="Ada", password=PASSWORD)
+    with company_context(company.id):
+        kpi = make_active_kpi(company, name={"en": "Signed contracts", "ru": "Подписанные договоры"})
+        sales = department_create(name="Sales")
+        support = department_create(name="Support")
+        hunters = team_create(name="Hunters", department=sales)
+    hal = make_member(company, first_name="Hal", email="hal@acme.example", department=sales, team=hunters)
+    make_member(company, first_name="Carol", email="carol@acme.example", department=support)
+    page = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in_to_the_admin(page, live_server, "ada@acme.example", PASSWORD)
+
+    # when the admin opens the KPI's form and links its terms to the team's dashboard
+    page.goto(f"{live_server.url}/admin/kpis/kpi/{kpi.pk}/change/")
+    page.click("#kpi-tab-en")
+    page.fill("#id_description_en", "See ")
+    _pick_internal(page, "en", "dashboards/teams", "Hunt", hunters.pk)
+
+    # then before anything is saved the dialog says who cannot open it: Ada and Hal can, Carol cannot
+    page.wait_for_selector("#kpi-link-warning:not([hidden])")
+    warning = "1 person who receives this KPI cannot open the link to “Team dashboard: Sales / Hunters”"
+    assert warning in page.inner_text("#kpi-link-warning")
+    page.wait_for_timeout(400)  # longer than the search's pause: a late search must not reopen the list
+    assert not _visible(page, "#kpi-link-results")
+    screenshot(page, "kpi_link_01_warning_1440")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "kpi_link_02_warning_390")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    # when they insert it, write the Russian terms too, and save
+    page.click("#kpi-link-insert")
+    assert page.input_value("#id_description_en") == f"See [Hunters](internal:dashboards/teams/{hunters.pk})"
+    page.click("#kpi-tab-ru")
+    page.fill("#id_description_ru", "См. панель команды.")
+    page.click("input[name=_continue]")
+    page.wait_for_url("**/change/")
+
+    # then the save says it again, and the link is saved
+    assert warning in page.inner_text(".messagelist")
+    screenshot(page, "kpi_link_03_saved")
+    with company_context(company.id):
+        kpi.refresh_from_db()
+    assert f"internal:dashboards/teams/{hunters.pk}" in kpi.description_en
+
+    # and the dialog in Russian
+    page.evaluate("document.cookie = 'django_language=ru; path=/'")
+    page.goto(f"{live_server.url}/admin/kpis/kpi/{kpi.pk}/change/")
+    page.click("#kpi-tab-ru")
+    _pick_internal(page, "ru", "people", "Hal", hal.user_id)
+    page.wait_for_selector("#kpi-link-warning:not([hidden])")
+    # (Ada and Hal open Hal's profile; Carol, who receives the KPI too, does not)
+    assert "1 сотрудник" in page.inner_text("#kpi-link-warning")
+    assert "Профиль сотрудника" in page.inner_text("#kpi-link-warning")
+    screenshot(page, "kpi_link_04_warning_ru")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "kpi_link_05_warning_ru_390")

@@ -204,23 +204,6 @@ def test_a_hide_for_a_department_covers_its_teams_and_people_in_it(org):
 # --- What the admin offers and warns about (K6, K7, K8) ---------------------------------------------
 
 
-def test_kpi_narrower_links_name_the_linked_kpis_some_receivers_cannot_open(org):
-    # given C1 (everyone) linking to S1 (Sales less Beta), D1 (Sales), H1 (Hidden) and C1 itself
-    c1 = org.kpis["C1"]
-    links = " ".join(f"[x](internal:kpis/{org.kpis[key].id})" for key in ("S1", "D1", "H1", "C1"))
-    services.kpi_update(kpi=c1, description=dict.fromkeys(org.sales.company.languages, links))
-
-    # when
-    narrower = selectors.kpi_narrower_links(Kpi.objects.get(id=c1.id))
-
-    # then H1 is not active, S1 and D1 leave people out, and the link to itself counts for nothing
-    assert [(keys(org, [link.linked]), link.inactive, link.shut_out) for link in narrower] == [
-        ({"D1"}, False, len(AUDIENCES["C1"] - AUDIENCES["D1"])),
-        ({"H1"}, True, len(AUDIENCES["C1"])),
-        ({"S1"}, False, len(AUDIENCES["C1"] - AUDIENCES["S1"])),
-    ]
-
-
 def test_kpi_search_finds_live_kpis_by_integration_name_or_id(org):
     assert keys(org, selectors.kpi_search(term="c1")) == {"C1"}
     assert keys(org, selectors.kpi_search(term=str(org.kpis["A1"].id))) == {"A1"}

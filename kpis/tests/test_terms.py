@@ -198,6 +198,12 @@ def test_limits_are_inclusive():
         ("internal:/1", LinkProblemReason.INTERNAL_SECTION),
         ("internal:kpis", LinkProblemReason.INTERNAL_FORMAT),
         ("internal:", LinkProblemReason.INTERNAL_FORMAT),
+        # a section with slashes needs its whole name and an id
+        ("internal:dashboards/teams/", LinkProblemReason.INTERNAL_ID),
+        ("internal:dashboards/teams/4/", LinkProblemReason.INTERNAL_ID),
+        ("internal:dashboards/4", LinkProblemReason.INTERNAL_SECTION),
+        ("internal:leaderboard/4", LinkProblemReason.INTERNAL_SECTION),
+        ("internal:dashboards/secret/4", LinkProblemReason.INTERNAL_SECTION),
     ],
 )
 def test_a_candidate_with_an_invalid_target_is_a_problem_and_text(target, reason):
@@ -283,7 +289,51 @@ def test_a_problem_message_shortens_a_long_link():
 
 def test_a_problem_message_lists_the_known_sections():
     (problem,) = find_link_errors("[t](internal:secret/1)")
-    assert problem.message.endswith("Unknown section secret in an internal link; use one of: kpis.")
+    assert problem.message.endswith(
+        "Unknown section secret in an internal link; use one of: dashboards/company, "
+        "dashboards/departments, dashboards/teams, kpis, leaderboard/company, leaderboard/departments, "
+        "leaderboard/teams, people."
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "href"),
+    [
+        ("internal:kpis/12", "/kpis/12/"),
+        ("internal:dashboards/company/1", "/dashboards/company/"),
+        ("internal:dashboards/departments/3", "/dashboards/departments/3/"),
+        ("internal:dashboards/teams/4", "/dashboards/teams/4/"),
+        ("internal:people/5", "/people/5/"),
+        ("internal:leaderboard/company/1", "/leaderboard/?scope=company"),
+        ("internal:leaderboard/departments/3", "/leaderboard/?scope=department%3A3"),
+        ("internal:leaderboard/teams/4", "/leaderboard/?scope=team%3A4"),
+    ],
+)
+def test_every_section_a_person_opens_can_be_linked(target, href):
+    # given
+    text = f"[t]({target})"
+    section, _slash, target_id = target.removeprefix("internal:").rpartition("/")
+
+    # then
+    assert find_link_errors(text) == []
+    assert internal_targets(text) == [(section, int(target_id))]
+    assert render(text) == f'<a href="{href.replace("&", "&amp;")}">t</a>'
+
+
+def test_render_links_only_the_targets_the_reader_may_open():
+    # given
+    text = (
+        "See [the team](internal:dashboards/teams/4) and [Ann](internal:people/5) & [w](https://ok.example)"
+    )
+
+    # when
+    html = render(text, openable={("dashboards/teams", 4)})
+
+    # then the person's profile is its title, as text; external links stay links
+    assert html == (
+        'See <a href="/dashboards/teams/4/">the team</a> and Ann &amp; '
+        '<a href="https://ok.example" rel="noopener noreferrer nofollow" target="_blank">w</a>'
+    )
 
 
 # internal_targets

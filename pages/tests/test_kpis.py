@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from kpis import services
+from kpis import services, terms
 from kpis.models import Kpi
 from kpis.selectors import period_starts
 from kpis.services import Audience
@@ -265,6 +265,66 @@ def test_an_internal_link_points_to_the_kpi_page(client, in_company):
         html = page(signed_in(client, member), kpi).content.decode()
         assert f'<a href="/kpis/{target.id}/">the other</a>' in fragment(html, "kpi-description")
         assert client.get(f"/kpis/{target.id}/").status_code == 200
+
+
+def test_links_to_every_section_render_as_links_only_for_readers_who_open_them(
+    client, in_company, other_company, django_assert_max_num_queries
+):
+    # given a company-wide KPI whose terms link a KPI, each kind of dashboard, a profile and each
+    # kind of leaderboard of the company, and one written straight to the row (as an old import
+    # might have) to another company's team
+    org = build_org(in_company)
+    admin = MemberFactory(email="ada@acme.example", role=Role.ADMIN)
+    with company_context(other_company.id):
+        theirs = team_create(name="Theirs", department=department_create(name="Their dept"))
+    targets = [
+        ("kpis", org.kpis["A1"].id),
+        ("dashboards/company", in_company.id),
+        ("dashboards/departments", org.sales.id),
+        ("dashboards/teams", org.alpha.id),
+        ("people", org.people["ann"].user_id),
+        ("leaderboard/company", in_company.id),
+        ("leaderboard/departments", org.sales.id),
+        ("leaderboard/teams", org.alpha.id),
+    ]
+    text = " ".join(f"[{section}](internal:{section}/{target_id})" for section, target_id in targets)
+    kpi = make_active_kpi(in_company, description={"en": text, "ru": text})
+    Kpi.objects.filter(id=kpi.id).update(
+        description_en=f"{text} [foreign](internal:dashboards/teams/{theirs.id})"
+    )
+    for reader in (admin, org.people["ann"], org.people["gil"]):
+        with company_context(None):
+            signed_in(client, reader)
+            with django_assert_max_num_queries(60):
+                html = fragment(page(client, kpi).content.decode(), "kpi-description")
+            hrefs = {
+                title: href.replace("&amp;", "&")
+                for href, title in re.findall(r'<a href="([^"]*)">([^<]*)</a>', html)
+            }
+            # then every link opens for this reader, and every section they cannot open is text
+            for title, href in hrefs.items():
+                assert client.get(href).status_code == 200, (reader, title)
+            for section, target_id in targets:
+                if section not in hrefs:
+                    assert section in html  # shown as its title
+                    url = terms.INTERNAL_SECTIONS[section](target_id)
+                    assert client.get(url).status_code in (403, 404), (reader, section)
+            assert "foreign" in html
+            assert "foreign" not in hrefs
+        if reader is admin:
+            assert set(hrefs) == {section for section, _id in targets}
+        elif reader is org.people["ann"]:
+            # Ann (Alpha): her KPI, her team's dashboard, her profile, every leaderboard she is in
+            assert set(hrefs) == {
+                "kpis",
+                "dashboards/teams",
+                "people",
+                "leaderboard/company",
+                "leaderboard/departments",
+                "leaderboard/teams",
+            }
+        else:
+            assert set(hrefs) == {"leaderboard/company"}  # Gil is in Support
 
 
 # --- Who may open it (K5, K6, K8, O2) --------------------------------------------------------------

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from kpis import terms
+from kpis import links, terms
 from kpis.access import visible_kpis
 from kpis.models import Target, TargetPart, TargetPeriod, TargetScope
 from kpis.selectors import target_list_current
@@ -75,6 +75,11 @@ def _history_holder(request: HttpRequest, member: Member) -> dashboards.Holder:
     return dashboards.team_holder(team) if team is not None else dashboards.person_holder(member)
 
 
+def _terms_html(viewer: Member, text: str):
+    """The terms with only the internal links the viewer may open as links (K7)."""
+    return terms.render(text, openable=links.openable_targets(viewer, terms.internal_targets(text)))
+
+
 @page
 def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     """A KPI the viewer may see (``kpis.access.visible_kpis``); any other id, including another
@@ -94,7 +99,7 @@ def kpi_page(request: HttpRequest, kpi_id: int) -> HttpResponse:
     context = {
         "kpi": kpi,
         "name": localized(kpi, "name", languages),
-        "description": terms.render(localized(kpi, "description", languages)),
+        "description": _terms_html(member, localized(kpi, "description", languages)),
         "unit": unit,
         "kpi_types": [
             label

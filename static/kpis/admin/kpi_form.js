@@ -219,6 +219,7 @@
         const chosen = byId("kpi-link-chosen");
         const title = byId("kpi-link-title");
         const error = byId("kpi-link-error");
+        const warning = byId("kpi-link-warning");
         let target = null;
         let selection = [0, 0];
         let picked = null;
@@ -243,10 +244,46 @@
             search.value = "";
             results.replaceChildren();
             closeResults();
-            chosen.hidden = true;
-            picked = null;
+            section.value = section.options[0].value;
+            forget();
             error.hidden = true;
             showKind();
+        }
+
+        function forget() {
+            chosen.hidden = true;
+            warning.hidden = true;
+            picked = null;
+        }
+
+        // The audience warning before saving: whom the KPI reaches as the form now stands.
+        async function checkAudience(item) {
+            const params = new URLSearchParams({section: section.value, id: item.id});
+            if (config.exclude) {
+                params.set("kpi", config.exclude);
+            }
+            ["level", "department", "team"].forEach((name) => {
+                const field = byId(`id_${name}`);
+                if (field && field.value) {
+                    params.set(name, field.value);
+                }
+            });
+            let data;
+            try {
+                const response = await fetch(`${config.linkAudience}?${params}`, {
+                    credentials: "same-origin",
+                    headers: {Accept: "application/json"},
+                });
+                data = await response.json();
+            } catch (problem) {
+                return; // the warning helps; saving warns again
+            }
+            if (picked !== item) {
+                return;
+            }
+            const message = data.error || data.warning;
+            warning.textContent = message || "";
+            warning.hidden = !message;
         }
 
         function fail(message, field) {
@@ -256,9 +293,14 @@
         }
 
         function pick(item) {
+            // A search still waiting or under way would open the list again over the choice.
+            clearTimeout(searchTimer);
+            searchSequence += 1;
             picked = item;
             chosen.textContent = format(dialog.dataset.msgChosen, {name: `#${item.id} ${item.name}`});
             chosen.hidden = false;
+            warning.hidden = true;
+            checkAudience(item);
             closeResults();
             if (!title.value.trim()) {
                 title.value = item.name;
@@ -270,7 +312,7 @@
         async function runSearch() {
             const mine = ++searchSequence;
             const params = new URLSearchParams({q: search.value.trim(), section: section.value});
-            if (config.exclude) {
+            if (config.exclude && section.value === "kpis") {
                 params.set("exclude", config.exclude);
             }
             let data;
@@ -295,13 +337,13 @@
                 const button = document.createElement("button");
                 button.type = "button";
                 button.className = "kpi-link-result";
-                button.dataset.kpiId = item.id;
+                button.dataset.targetId = item.id;
                 const name = document.createElement("span");
                 name.className = "kpi-link-result-name";
                 name.textContent = `#${item.id} · ${item.name}`;
                 const meta = document.createElement("span");
                 meta.className = "kpi-link-result-meta";
-                meta.textContent = `${item.integration_name} · ${item.status}`;
+                meta.textContent = item.meta;
                 button.append(name, meta);
                 button.addEventListener("click", () => pick(item));
                 option.append(button);
@@ -337,6 +379,12 @@
             (type.value === "internal" ? search : url).focus();
         });
         dialog.querySelector("[data-kpi-link-cancel]").addEventListener("click", () => dialog.close());
+        section.addEventListener("change", () => {
+            forget();
+            search.value = "";
+            results.replaceChildren();
+            runSearch();
+        });
         search.addEventListener("input", () => {
             clearTimeout(searchTimer);
             searchTimer = setTimeout(runSearch, 250);
