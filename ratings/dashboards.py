@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from kpi_platform import periods as calendar
 from kpis.models import (
@@ -381,15 +381,16 @@ def mark_stale(holder: Holder, kpi_figures: list[KpiFigure], company: Company, t
     recorded = [figure for figure in kpi_figures if not figure.kpi.is_calculated]
     if not recorded:
         return
-    kpis = {figure.kpi.id: figure.kpi for figure in recorded}
-    rows = (
-        kpi_day_totals(holder, list(kpis.values()), calendar.FIRST_DAY, today)
-        .filter(actions__gt=0)
-        .values("kpi_id")
-        .annotate(last=Max("day"))
-        .order_by()
+    kpis = [figure.kpi for figure in recorded]
+    # Each KPI's latest day with an action, read backwards along the (kpi, day) index: a few rows
+    # per KPI, not the holder's whole history.
+    latest = (
+        kpi_day_totals(holder, kpis, calendar.FIRST_DAY, today)
+        .filter(kpi_id=OuterRef("pk"), actions__gt=0)
+        .order_by("-day")
+        .values("day")[:1]
     )
-    last = {row["kpi_id"]: row["last"] for row in rows}
+    last = dict(Kpi.objects.filter(id__in=[kpi.id for kpi in kpis]).values_list("id", Subquery(latest)))
     primary = frequency_window(company.primary_frequency, today).shifted(1).start
     secondary = frequency_window(company.secondary_frequency, today).shifted(1).start
     for figure in recorded:
