@@ -350,3 +350,33 @@ def test_the_stale_marks_take_the_same_queries_for_few_and_many_kpis(client, org
     stale = {f.name for f in response.context["primary"] + response.context["secondary"] if f.stale}
     assert {"Extra 0", "Extra 2", "Extra 3"} <= stale
     assert "Extra 1" not in stale
+
+
+def test_frequencies_changed_on_the_settings_page_move_the_dashboards_and_home(client, org):
+    """Issue 19's acceptance: the dashboards open on the new default period."""
+    from pages.tests.test_company_settings import URL, settings_of
+
+    # given a company tracking monthly and weekly
+    set_frequencies(org.company, "monthly", "weekly")
+    before = get(client, org.admin, "/dashboards/company/")
+    assert (span(before.context["window"]), span(before.context["secondary_window"])) == (
+        CURRENT["monthly"],
+        CURRENT["weekly"],
+    )
+    # when its admin switches to quarterly and daily on the settings page
+    client.force_login(org.admin.user)
+    saved = client.post(
+        URL, settings_of(org.company, primary_frequency="quarterly", secondary_frequency="daily")
+    )
+    assert saved.status_code == 302
+    # then the dashboard and Home open on those periods
+    after = get(client, org.admin, "/dashboards/company/")
+    assert (span(after.context["window"]), span(after.context["secondary_window"])) == (
+        CURRENT["quarterly"],
+        CURRENT["daily"],
+    )
+    home = get(client, org.admin, "/")
+    assert (span(home.context["primary_window"]), span(home.context["secondary_window"])) == (
+        CURRENT["quarterly"],
+        CURRENT["daily"],
+    )
