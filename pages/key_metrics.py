@@ -22,9 +22,8 @@ from kpis.selectors import department_kpis_condition, team_kpis_condition
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Company, Department, Member, Team
-from pages.selectors import frequency_window
 from ratings import dashboards
-from ratings.windows import Window
+from ratings.windows import Window, frequency_window
 
 OWN, FROM_COMPANY, FROM_DEPARTMENT = "own", "company", "department"
 AGGREGATIONS = {  # K11, short: the form explains each at length

@@ -16,12 +16,12 @@ from django.db.models import Q
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from kpis.models import Aggregation, Direction, Kpi, KpiStatus, Target, TargetScope
+from kpis.models import Aggregation, Direction, Kpi, KpiKind, KpiStatus, Target, TargetScope
 from kpis.numbers import rounded
 from kpis.selectors import KpiReach, kpis_reaching
 from orgs import access
 from orgs.i18n import localized
-from orgs.models import Department, Member, Team, TrackingFrequency
+from orgs.models import Department, Member, Team
 from ratings import dashboards, figures
 from ratings.dashboards import CENT, Holder, KpiFigure
 from ratings.models import DepartmentDailyTotal, KpiAction, RatingPeriod, RatingTotal
@@ -37,14 +37,6 @@ from ratings.selectors import (
 from ratings.windows import CUSTOM, Window, window_of
 
 TREND_PERIODS = 6
-
-
-def frequency_window(frequency: str, today: datetime.date) -> Window:
-    """The current period of a tracking frequency (O1): today, this week, month or quarter."""
-    if frequency == TrackingFrequency.DAILY:
-        return Window(CUSTOM, today, today, today)
-    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
-    return window_of(kind, today, today)
 
 
 # --- Pickers and switchers ----------------------------------------------------------------------------
@@ -91,18 +83,32 @@ def chosen_figure(figures: list[KpiFigure], wanted: str) -> KpiFigure | None:
     return next((figure for figure in figures if str(figure.kpi.id) == wanted), ranked[0] if ranked else None)
 
 
-def kpi_sections(holder: Holder, figures: list[KpiFigure], window: Window, *, wanted: str) -> dict:
+def kpi_sections(
+    holder: Holder,
+    figures: list[KpiFigure],
+    window: Window,
+    *,
+    wanted: str,
+    secondary_window: Window | None = None,
+) -> dict:
     """What ``_kpi_sections.html`` draws on a dashboard and a profile: primary KPIs apart from
-    secondary ones (K6), and the chosen KPI's charts (3 queries when there is one)."""
+    secondary ones (K6), and the chosen KPI's charts (3 queries when there is one). The secondary
+    KPIs' figures are of ``secondary_window`` where it is another period than ``window`` (O1: their
+    own tracking frequency), which their heading then names."""
     primary, secondary = dashboards.split_by_kind(figures)
     chosen = chosen_figure(figures, wanted)
+    own = secondary_window if secondary_window not in (None, window) else None
+    chart_window = own if own and chosen and chosen.kpi.kind != KpiKind.PRIMARY else window
     return {
         "holder": holder,
         "window": window,
+        "secondary_window": own,
         "primary": primary,
         "secondary": secondary,
         "chosen": chosen,
-        "chart": kpi_chart(holder, chosen.kpi, window) if chosen else None,
+        "chart_window": chart_window,
+        "chart_query": urlencode(chart_window.query),  # the KPI's page opens on the chart's period
+        "chart": kpi_chart(holder, chosen.kpi, chart_window) if chosen else None,
     }
 
 

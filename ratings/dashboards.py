@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from kpi_platform import periods as calendar
 from kpis.models import (
@@ -33,11 +33,11 @@ from kpis.models import (
 from kpis.selectors import department_kpis_condition, kpi_list, member_kpis_condition, team_kpis_condition
 from orgs import access
 from orgs.i18n import localized
-from orgs.models import Department, Member, Team
+from orgs.models import Company, Department, Member, Team
 from ratings import figures
 from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal
 from ratings.selectors import Scope
-from ratings.windows import CUSTOM, Window
+from ratings.windows import CUSTOM, Window, frequency_window
 
 CENT = Decimal("0.01")
 # Traffic lights by pace (the figure against where it should be by today): on track, close, behind.
@@ -165,6 +165,9 @@ class KpiFigure:
     change: "Change | None" = None  # the previous window of the same kind
     year_change: "Change | None" = None  # the same window a year before (None for a year)
     history: list[Decimal | None] = field(default_factory=list)  # the last windows', oldest first
+    # Not updated for a whole tracking period (O1, ``mark_stale``), and the last day it was.
+    stale: bool = False
+    last_action: datetime.date | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -370,6 +373,47 @@ def kpi_figures(holder: Holder, kpis: list[Kpi], window: Window, languages: list
         )
     result.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))
     return result
+
+
+def kind_figures(
+    holder: Holder, kpis: list[Kpi], windows: tuple[Window, Window], languages: list[str]
+) -> list[KpiFigure]:
+    """``kpi_figures`` of the primary KPIs in the first window and of the secondary ones in the
+    second (O1: each kind by its tracking frequency); one pass when both are the same window."""
+    primary, secondary = windows
+    if primary == secondary:
+        return kpi_figures(holder, kpis, primary, languages)
+    result = kpi_figures(holder, [kpi for kpi in kpis if kpi.kind == KpiKind.PRIMARY], primary, languages)
+    result += kpi_figures(holder, [kpi for kpi in kpis if kpi.kind != KpiKind.PRIMARY], secondary, languages)
+    result.sort(key=lambda figure: (figure.name.casefold(), figure.kpi.id))
+    return result
+
+
+def mark_stale(holder: Holder, kpi_figures: list[KpiFigure], company: Company, today: datetime.date) -> None:
+    """Mark each recorded KPI that had no action in the holder's scope during the last complete
+    period of its kind's tracking frequency (O1), or longer, with the last day it had one (None:
+    never): 1 query (none without a recorded KPI). A KPI created since that period began is not
+    stale yet."""
+    recorded = [figure for figure in kpi_figures if not figure.kpi.is_calculated]
+    if not recorded:
+        return
+    kpis = [figure.kpi for figure in recorded]
+    # Each KPI's latest day with an action, read backwards along the (kpi, day) index: a few rows
+    # per KPI, not the holder's whole history.
+    latest = (
+        kpi_day_totals(holder, kpis, calendar.FIRST_DAY, today)
+        .filter(kpi_id=OuterRef("pk"), actions__gt=0)
+        .order_by("-day")
+        .values("day")[:1]
+    )
+    last = dict(Kpi.objects.filter(id__in=[kpi.id for kpi in kpis]).values_list("id", Subquery(latest)))
+    primary = frequency_window(company.primary_frequency, today).shifted(1).start
+    secondary = frequency_window(company.secondary_frequency, today).shifted(1).start
+    for figure in recorded:
+        began = primary if figure.kpi.kind == KpiKind.PRIMARY else secondary
+        figure.last_action = last.get(figure.kpi.id)
+        created = figure.kpi.created_at.astimezone(company.zone).date()
+        figure.stale = created < began and (figure.last_action is None or figure.last_action < began)
 
 
 # --- Against earlier windows (issue 18): the change, and the last windows' figures ----------------

@@ -41,11 +41,18 @@ class ReportSection:
     window: Window
     primary: list[KpiFigure]
     secondary: list[KpiFigure]
+    secondary_window: Window | None = None  # the secondary KPIs' own period, where it is another
 
 
-def section(holder: Holder, window: Window, languages: list[str]) -> ReportSection:
-    figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
-    return ReportSection(holder, window, *dashboards.split_by_kind(figures))
+def section(
+    holder: Holder, window: Window, languages: list[str], *, secondary_window: Window | None = None
+) -> ReportSection:
+    """A unit's figures in ``window``; its secondary KPIs' in ``secondary_window`` if given (O1:
+    the report downloaded from a dashboard, on each kind's tracking frequency)."""
+    windows = (window, secondary_window or window)
+    figures = dashboards.kind_figures(holder, dashboards.holder_kpis(holder), windows, languages)
+    own = secondary_window if secondary_window not in (None, window) else None
+    return ReportSection(holder, window, *dashboards.split_by_kind(figures), secondary_window=own)
 
 
 def report_window(frequency: str, today: datetime.date) -> Window:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_noop
 from kpi_platform import periods as calendar
 from kpi_platform.errors import DomainError
 from kpi_platform.ids import parse_id
+from orgs.models import TrackingFrequency
 from ratings.errors import RatingErrorCode
 from ratings.models import RatingPeriod
 from ratings.selectors import Scope
@@ -191,6 +192,37 @@ def window_from_query(params, *, today: datetime.date, default: str = "month") -
     if asked.kind == CUSTOM:
         return Window(CUSTOM, asked.start, asked.end, today)
     return window_of(asked.kind, asked.day or today, today)
+
+
+# --- The tracking frequencies (O1): the default period of the pages ----------------------------------
+
+
+def frequency_window(frequency: str, today: datetime.date, day: datetime.date | None = None) -> Window:
+    """The period of a tracking frequency (O1) holding ``day`` (default: today): that day, its
+    week, month or quarter."""
+    day = day or today
+    if frequency == TrackingFrequency.DAILY:
+        return Window(CUSTOM, day, day, today)
+    kind = {TrackingFrequency.WEEKLY: "week", TrackingFrequency.QUARTERLY: "quarter"}.get(frequency, "month")
+    return window_of(kind, day, today)
+
+
+def names_period(params) -> bool:
+    """Whether a page's query names its period (``period``, ``from`` or ``to``): then it holds for
+    the whole page; else each kind of KPI has its own (``kind_windows``)."""
+    return any((params.get(name) or "").strip() for name in ("period", "from", "to"))
+
+
+def kind_windows(params, *, today: datetime.date, primary: str, secondary: str) -> tuple[Window, Window]:
+    """The windows of a page's primary and of its secondary KPIs: the period its query names, for
+    both; else the current period of each kind's tracking frequency (``primary``, ``secondary``),
+    or the one holding ``?date=``. Bad input raises ``DomainError`` as ``window_from_query``."""
+    if names_period(params):
+        window = window_from_query(params, today=today)
+        return window, window
+    date_text = (params.get("date") or "").strip()
+    day = parse_day(date_text, "date") if date_text else today
+    return frequency_window(primary, today, day), frequency_window(secondary, today, day)
 
 
 def parse_day(text: str | None, name: str) -> datetime.date:

@@ -12,12 +12,11 @@ from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
 from orgs import access
 from orgs.i18n import content_languages
-from orgs.models import Member, Role, Team
-from pages.selectors import frequency_window
+from orgs.models import Company, Member, Role, Team
 from pages.views.base import viewer_of
 from ratings import dashboards
 from ratings.selectors import leaderboard
-from ratings.windows import Window, window_of
+from ratings.windows import Window, frequency_window, window_of
 
 
 @login_required
@@ -41,6 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
         kind: dashboards.kpi_figures(holder, [kpi for kpi in kpis if kpi.kind == kind], window, languages)
         for kind, window in windows.items()
     }
+    dashboards.mark_stale(holder, figures[KpiKind.PRIMARY] + figures[KpiKind.SECONDARY], company, today)
     board = leaderboard(period="month", day=today, limit=0, viewer=member)
     context = {
         "has_company": True,
@@ -62,12 +62,18 @@ def _team_context(member: Member, window: Window, languages: list[str]) -> dict:
     team = Team.objects.filter(id=member.team_id).first() if member.team_id else None
     if team is None:
         return {"team": None}
-    return {"team": team, "team_figures": _primary_figures(dashboards.team_holder(team), window, languages)}
+    figures = _primary_figures(dashboards.team_holder(team), window, languages, member.company)
+    return {"team": team, "team_figures": figures}
 
 
-def _primary_figures(holder: dashboards.Holder, window: Window, languages: list[str]) -> list:
+def _primary_figures(
+    holder: dashboards.Holder, window: Window, languages: list[str], company: Company
+) -> list:
+    """A unit's primary KPIs in ``window``, the stale ones marked (O1)."""
     primary = [kpi for kpi in dashboards.holder_kpis(holder) if kpi.kind == KpiKind.PRIMARY]
-    return dashboards.kpi_figures(holder, primary, window, languages)
+    figures = dashboards.kpi_figures(holder, primary, window, languages)
+    dashboards.mark_stale(holder, figures, company, window.today)
+    return figures
 
 
 def _overviews(member: Member, window: Window, languages: list[str]) -> list[dict]:
@@ -81,7 +87,7 @@ def _overviews(member: Member, window: Window, languages: list[str]) -> list[dic
                 "key": "company",
                 "holder": holder,
                 "url": "/dashboards/company/",
-                "figures": _primary_figures(holder, window, languages),
+                "figures": _primary_figures(holder, window, languages, member.company),
             }
         ]
     return [
@@ -89,7 +95,7 @@ def _overviews(member: Member, window: Window, languages: list[str]) -> list[dic
             "key": f"department-{department.id}",
             "holder": holder,
             "url": f"/dashboards/departments/{department.id}/",
-            "figures": _primary_figures(holder, window, languages),
+            "figures": _primary_figures(holder, window, languages, member.company),
         }
         for department in access.dashboard_departments(member)
         for holder in [dashboards.department_holder(department)]

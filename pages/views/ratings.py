@@ -37,7 +37,7 @@ from ratings.errors import RatingErrorCode
 from ratings.models import ActionSource, KpiAction, RatingPeriod
 from ratings.selectors import Scope, leaderboard, leaderboard_range
 from ratings.services import action_void, actions_record
-from ratings.windows import CUSTOM, Window, parse_scope, window_from_query
+from ratings.windows import CUSTOM, Window, kind_windows, names_period, parse_scope, window_from_query
 
 EXPORT_FORMATS = ("csv", "xlsx")
 LEADERBOARD_PAGE = 50
@@ -83,10 +83,18 @@ def _window(request: HttpRequest, viewer: Member) -> Window:
 
 
 def _org_unit_view(request: HttpRequest, kind: str, org_unit_id: int | None):
-    """What every view of a unit starts with: the viewer, the unit (O4), the period of the query,
+    """What every view of a unit starts with: the viewer, the unit (O4), the windows of its primary
+    and of its secondary KPIs (the period of the query, else each kind's tracking frequency, O1),
     the reader's content languages."""
     viewer, holder = _holder(request, kind, org_unit_id)
-    return viewer, holder, _window(request, viewer), content_languages(request.user, viewer.company)
+    company = viewer.company
+    windows = kind_windows(
+        request.GET,
+        today=company_today(viewer),
+        primary=company.primary_frequency,
+        secondary=company.secondary_frequency,
+    )
+    return viewer, holder, windows, content_languages(request.user, company)
 
 
 def _opens_kpi_page(viewer: Member, chosen: dashboards.KpiFigure | None) -> bool:
@@ -102,10 +110,18 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     """A unit's dashboard for a period: per KPI the total, the target and the pace, primary apart
     from secondary; a chart of one KPI; the breakdown; the leaderboard. An htmx request (the
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
-    viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
-    figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
-    dashboards.compare_figures(holder, figures, window)
-    sections = selectors.kpi_sections(holder, figures, window, wanted=request.GET.get("kpi", ""))
+    viewer, holder, windows, languages = _org_unit_view(request, kind, org_unit_id)
+    window = windows[0]
+    figures = dashboards.kind_figures(holder, dashboards.holder_kpis(holder), windows, languages)
+    sections = selectors.kpi_sections(
+        holder, figures, window, wanted=request.GET.get("kpi", ""), secondary_window=windows[1]
+    )
+    if sections["secondary_window"]:  # each kind against its own earlier periods
+        dashboards.compare_figures(holder, sections["primary"], window)
+        dashboards.compare_figures(holder, sections["secondary"], windows[1])
+    else:
+        dashboards.compare_figures(holder, figures, window)
+    dashboards.mark_stale(holder, figures, viewer.company, window.today)
     chosen = sections["chosen"]
     # The goal summary counts every KPI; a count's link shows that status's rows only.
     summary = selectors.goal_summary(figures, request.GET.get("status", ""))
@@ -116,20 +132,21 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     breakdown = selectors.breakdown(
         holder,
         sections["primary"] or sections["secondary"],
-        window,
+        window if sections["primary"] else windows[1],
         by,
         sort=request.GET.get("sort", ""),
         page=parse_whole(request.GET.get("page"), maximum=MAX_BREAKDOWN_PAGE) or 1,
     )
     selectors.org_unit_links(viewer, holder, breakdown.rows)
     board = selectors.holder_leaderboard(holder, window, viewer=viewer)
+    query = window.query if names_period(request.GET) else {}
     context = {
         "crumbs": selectors.breadcrumb(viewer, holder=holder),
         "chosen_page": _opens_kpi_page(viewer, chosen),
         **sections,
         **shown,
         "summary": summary,
-        "summary_query": urlencode({**window.query, "by": by, "kpi": chosen.kpi.id if chosen else ""}),
+        "summary_query": urlencode({**query, "by": by, "kpi": chosen.kpi.id if chosen else ""}),
         "tiles": True,
         "sparks": selectors.sparklines(sections["primary"], window),
         "breakdown": breakdown,
@@ -146,6 +163,8 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
         else None,
         "by": by,
         **selectors.period_picker(window, kpi=chosen.kpi.id if chosen else None, by=by),
+        # On the tracking frequencies' periods (O1) the page's links keep to them, naming none.
+        "query": urlencode(query),
         "sort": breakdown.sort,
     }
     template = "ratings/_dashboard.html" if request.headers.get("HX-Request") else "ratings/dashboard.html"
@@ -193,8 +212,9 @@ def dashboard_export(
     """What the dashboard shows per KPI, as csv or xlsx (I4; formula cells escaped)."""
     if fmt not in EXPORT_FORMATS:
         raise Http404
-    _viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
-    figures = dashboards.kpi_figures(holder, dashboards.holder_kpis(holder), window, languages)
+    _viewer, holder, windows, languages = _org_unit_view(request, kind, org_unit_id)
+    window = windows[0]
+    figures = dashboards.kind_figures(holder, dashboards.holder_kpis(holder), windows, languages)
     primary, secondary = dashboards.split_by_kind(figures)
     stem = f"kpis-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}"
     return export_response(
@@ -207,8 +227,9 @@ def dashboard_report(request: HttpRequest, kind: str, org_unit_id: int | None = 
     """The KPI report (D5) of this unit and period, the e-mail's HTML: a page of its own to read
     and print, or with ``?download=1`` a file to keep; ``?download=xlsx`` the same figures as a
     workbook."""
-    viewer, holder, window, languages = _org_unit_view(request, kind, org_unit_id)
-    sections = [reports.section(holder, window, languages)]
+    viewer, holder, windows, languages = _org_unit_view(request, kind, org_unit_id)
+    window, secondary = windows
+    sections = [reports.section(holder, window, languages, secondary_window=secondary)]
     stem = f"kpi-report-{_org_unit_stem(kind, org_unit_id)}-{window.start}-{window.end}"
     if request.GET.get("download") == "xlsx":
         workbook = reports.report_xlsx(company=viewer.company, sections=sections)
