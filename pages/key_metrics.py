@@ -165,7 +165,6 @@ class MetricRow:
     hidden_here: bool  # hidden by this unit: it may show it again
     hidden_by: str  # hidden by the department above (a team's page): the department's name
     target: Decimal | None  # the level's target for the current tracking period (O1, K9)
-    whole: bool
     chosen_audience: bool  # K8: given to chosen units and people, not to everyone at its level
     hide_url: str = ""  # K6: where the unit hides it (when the viewer may)
     unhide_url: str = ""  # ... or shows it again
@@ -226,14 +225,14 @@ def _holder(level: MetricsLevel) -> dashboards.Holder:
     return dashboards.company_holder(level.name)
 
 
-def _window_target(kpi: Kpi, targets: list, window: Window) -> tuple[Decimal | None, bool]:
+def _window_target(kpi: Kpi, targets: list, window: Window) -> Decimal | None:
     """The level's target of ``kpi`` for the window, as the dashboards show it (K9, K11)."""
     target = dashboards.covering_target(targets, window)
     if target is None:
-        return None, False
+        return None
     if kpi.is_level:
-        return dashboards.level_target(target, window.start, window.end), target.in_whole_numbers
-    return dashboards.target_share(target, window.start, window.end), target.in_whole_numbers
+        return dashboards.level_target(target, window.start, window.end)
+    return dashboards.target_share(target, window.start, window.end)
 
 
 def _audience_url(level: MetricsLevel, kpi: Kpi, *, is_admin: bool, may_define: bool) -> str:
@@ -297,7 +296,7 @@ def level_metrics(
         hidden_by = ""
         if kpi.hidden_above and level.department is not None:
             hidden_by = level.department.name
-        target, whole = _window_target(kpi, targets.get(kpi.id, []), windows[kpi.kind])
+        target = _window_target(kpi, targets.get(kpi.id, []), windows[kpi.kind])
         inherited = origin != OWN
         rows[kpi.kind].append(
             MetricRow(
@@ -310,7 +309,6 @@ def level_metrics(
                 hidden_here=kpi.hidden_here,
                 hidden_by=hidden_by,
                 target=target,
-                whole=whole,
                 chosen_audience=bool(kpi.audience.all()),
                 hide_url=level.action_url("hide", kpi) if may_hide and inherited and kpi.in_force else "",
                 unhide_url=level.action_url("unhide", kpi)

@@ -57,8 +57,10 @@ def test_russian_points_agree_with_the_number_one_two_five(client, company, make
 
 @pytest.mark.parametrize(("language", "shown"), [("en", "4,552,511.94"), ("ru", "4\xa0552\xa0511,94")])
 def test_a_table_writes_numbers_in_the_readers_language(client, org, on_the_tenth, language, shown):
-    # given November's revenue-like target of 4,552,511.94 for the company, read by the admin
+    # given November's revenue-like target of 4,552,511.94 for the company, read by the admin in
+    # the secondary table (a primary KPI is a tile)
     with company_context(org.company.id):
+        kpi_update(kpi=org.calls, kind="secondary")
         target_create(kpi=org.calls, period="month", start=NOVEMBER, value="4552511.94")
     # when they open the company dashboard for November
     speaking(client, org.admin, language)
@@ -131,7 +133,8 @@ def test_a_target_without_a_value_yet_is_no_missing_target(client, org, on_the_t
     with company_context(org.company.id):
         target_create(kpi=org.deals, period="month", start=NOVEMBER, value="30")
         target_create(kpi=org.calls, period="month", start=NOVEMBER, value="30")
-        kpi_update(kpi=org.calls, aggregation="average")  # no action: no average ("—")
+        # no action: no average ("—"); in the secondary table (a primary KPI is a tile)
+        kpi_update(kpi=org.calls, aggregation="average", kind="secondary")
     client.force_login(org.admin.user)
     response = client.get("/dashboards/company/", {"period": "month", "date": "2026-11-01"})
     html = response.content.decode()

@@ -770,14 +770,14 @@ def test_the_change_against_the_previous_period_is_coloured_by_the_kpis_directio
             Decimal(-50),
             "bad",
         )
-        assert "2 ↓ −50% previous period 4 · a year ago 1" in tile_text(response, org.deals)
+        assert "2.00 ↓ −50% previous period 4.00 · a year ago 1.00" in tile_text(response, org.deals)
         assert deals.year_change.percent == Decimal(100)
-        assert 'title="October 2026: 4 · November 2025: 1 (+100%)"' in response.content.decode()
+        assert 'title="October 2026: 4.00 · November 2025: 1.00 (+100%)"' in response.content.decode()
         assert time.year_change is None  # nothing recorded a year before
         # and the calls had nothing to compare with: a dash, not "+∞"
         calls = figure(response, "Calls made")
         assert (calls.change.before, calls.change.percent, calls.change.tone) == (Decimal(0), None, "none")
-        assert "3 — previous period 0" in tile_text(response, org.calls)
+        assert "3.00 — previous period 0.00" in tile_text(response, org.calls)
         # and the tiles' sparklines end with this month's figure
         sparks = json.loads(
             re.search(

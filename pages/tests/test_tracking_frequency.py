@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.formats import date_format
 
 from kpis.models import Kpi
+from kpis.templatetags.kpi_format import amount
 from kpis.tests.factories import make_active_kpi
 from orgs.models import Member
 from orgs.tenancy import company_context
@@ -191,7 +192,7 @@ def test_the_kpi_report_of_a_dashboard_has_each_kind_on_its_frequency_s_period(
     people = people_of(org.company, "team", org)
     for name, kpi, frequency in (("calls", org.calls, primary), ("emails", org.emails, secondary)):
         expected = brute_total(org.company, kpi, people, *CURRENT[frequency])
-        assert totals[name] == f"{expected:.0f}", name
+        assert totals[name] == amount(expected, kpi.decimals), name  # with the KPI's decimals
     # and the secondary KPIs' period is named apart, the primary one's at the top
     assert f"Secondary KPIs · {frequency_window(secondary, TODAY).label}" in html
     assert frequency_window(primary, TODAY).label in html.split("Primary KPIs")[0]
