@@ -33,7 +33,8 @@ def _tree(page) -> list[str]:
 
 def _dashboard_has(page, url: str, kpi_id: int) -> bool:
     page.goto(url)
-    return page.locator(f"tr[data-kpi='{kpi_id}']").count() > 0
+    # A primary KPI is a tile, a secondary one a row of the table (issue 18).
+    return page.locator(f"tr[data-kpi='{kpi_id}'], article.tile[data-kpi='{kpi_id}']").count() > 0
 
 
 def _look(page, screenshot, name: str) -> None:

@@ -263,14 +263,15 @@ def xlsx_rows(sheet) -> dict[str, dict[str, object]]:
 
 
 def as_shown(cell) -> Decimal | None:
-    """A number cell as its number format shows it: whole, cents or a whole percent."""
+    """A number cell as its number format shows it: its decimals ("#,##0.0": one), or a whole
+    percent."""
     if cell.value is None:
         return None
     value = Decimal(str(cell.value))
     if cell.number_format.endswith("%"):
         return (value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    places = Decimal("0.01") if cell.number_format.endswith("0.00") else Decimal(1)
-    return value.quantize(places, rounding=ROUND_HALF_UP)
+    decimals = cell.number_format.split(".")[1] if "." in cell.number_format else ""
+    return value.quantize(Decimal(1).scaleb(-len(decimals)), rounding=ROUND_HALF_UP)
 
 
 def assert_same_figures(html: str, content: bytes) -> dict[str, dict[str, object]]:
@@ -287,7 +288,7 @@ def assert_same_figures(html: str, content: bytes) -> dict[str, dict[str, object
         for column in ("Total", "Target", "Expected by today"):
             if row[column].value is not None:  # numbers, not text, at the KPI's precision
                 assert isinstance(row[column].value, int | float), (name, column)
-                assert row[column].number_format.endswith(("#,##0", "#,##0.00")), (name, column)
+                assert row[column].number_format.endswith(("#,##0", "#,##0.0", "#,##0.00")), (name, column)
     return cells
 
 
