@@ -728,10 +728,17 @@ def needs_attention(
     and the same for each of them when it is a level. A person with none, a KPI with no value yet
     (an average with no actions) or nothing expected yet (a period that has not begun) is not
     paced. Equally far behind, the one further behind on average across their KPIs comes first.
-    From the dashboard's aggregates: 6 queries (people, totals, targets and their parts, the
-    KPIs' hides and audiences), 7 with a latest value, whatever the number of people."""
+    From the dashboard's aggregates: 6 queries (targets and their parts, people, totals, the
+    KPIs' hides and audiences), 7 with a latest value, whatever the number of people; 2 when no
+    primary KPI has a target here (the totals of KPIs without one are not read)."""
     elapsed = window.elapsed_end
     if holder.kind not in (TargetScope.TEAM, TargetScope.DEPARTMENT) or not primary or not elapsed:
+        return []
+    targets = _person_targets(holder, [figure.kpi for figure in primary], window)
+    # Only a KPI with a target for someone here paces anyone: the others' tallies are not read.
+    targeted = {kpi_id for _scope, _owner, kpi_id in targets}
+    primary = [figure for figure in primary if figure.kpi.id in targeted]
+    if not primary:
         return []
     kpis = [figure.kpi for figure in primary]
     tallied = figures.with_sources(kpis)
@@ -748,7 +755,6 @@ def needs_attention(
     table: dict[int, dict[int, figures.Tally]] = defaultdict(dict)
     for (member_id, kpi_id), tally in keyed.items():
         table[member_id][kpi_id] = tally
-    targets = _person_targets(holder, kpis, window)
     reach = kpis_reaching(kpis, people)
     headcount = defaultdict(int)  # the people a unit's target of a KPI is shared among
     for person in people:
@@ -762,8 +768,10 @@ def needs_attention(
             if shown.kpi.id not in reach[person.user_id]:
                 continue
             expected = _expected_share(person, shown.kpi, targets, headcount, window, elapsed)
+            if expected is None:
+                continue
             total = figures.figure_of(shown.kpi, table.get(person.user_id, {}), tallied)
-            if expected is None or total is None:
+            if total is None:
                 continue
             pace = dashboards.progress_of(total, expected, lower_is_better=shown.lower_is_better)
             if pace is not None:
