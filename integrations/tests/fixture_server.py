@@ -16,7 +16,6 @@ answers (``result``, ``total``, ``next``, ``time``) with its ``start`` paging of
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import threading
 import urllib.parse
@@ -24,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from integrations.tests.files import xlsx_bytes
 
 
 @dataclass
@@ -118,17 +119,6 @@ def json_answer(data: Any, status: int = 200, headers: dict[str, str] | None = N
 
 def csv_answer(text: str) -> Answer:
     return Answer(200, text.encode(), {"Content-Type": "text/csv; charset=utf-8"})
-
-
-def xlsx_bytes(rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    for row in rows:
-        workbook.active.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def xlsx_answer(rows: list[list[Any]]) -> Answer:
