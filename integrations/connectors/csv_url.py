@@ -19,7 +19,6 @@ idempotent.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import tempfile
@@ -30,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from integrations.connectors.base import Connector, ConnectorError, Limits, Pull, Record, register
-from integrations.connectors.http import HttpConnector, authorization
+from integrations.connectors.http import CREDENTIAL_FIELDS, HttpConnector, authorization, url_errors
 from integrations.parsing import Unreadable, open_table
 
 FORMATS = ("auto", "csv", "xlsx")
@@ -48,27 +47,16 @@ class CsvUrlConnector(HttpConnector, Connector):
             "The column that identifies a row; when empty, a row is identified by its content."
         ),
     }
-    credential_fields = {
-        "token": gettext_lazy("A bearer token, if the server asks for one."),
-        "username": gettext_lazy("A user name for basic authentication, if the server asks for one."),
-        "password": gettext_lazy("The password for basic authentication."),
-    }
+    credential_fields = CREDENTIAL_FIELDS
 
     def check_settings(self, settings: dict[str, Any], credentials: dict[str, Any]) -> dict[str, str]:
-        errors = {}
-        url = str(settings.get("url") or "")
-        if not url.lower().startswith(("https://", "http://")):
-            errors["url"] = _("Enter the file's address, starting with https://.")
+        errors = url_errors(settings)
         if (settings.get("format") or "auto") not in FORMATS:
             errors["format"] = _("Choose csv, xlsx or auto.")
         return errors
 
-    def pull(self, *, settings, credentials, cursor, limits: Limits, now: datetime.datetime) -> Pull:
-        pull = Pull(records=iter(()), cursor=None)
-        pull.records = self._records(pull, settings, credentials, limits)
-        return pull
-
-    def _records(self, pull: Pull, settings, credentials, limits: Limits) -> Iterator[Record]:
+    def records(self, pull: Pull, settings, credentials, limits: Limits) -> Iterator[Record]:
+        pull.cursor = None  # every run reads the whole file
         with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as file:
             with self.client(limits) as http:
                 http.get(settings["url"], headers=authorization(credentials), into=file)

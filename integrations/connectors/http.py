@@ -33,7 +33,7 @@ import email.utils
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -41,8 +41,9 @@ import httpcore
 import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from integrations.connectors.base import ConnectorError, CredentialsRejected, Limits
+from integrations.connectors.base import ConnectorError, CredentialsRejected, Limits, Pull, Record
 
 MAX_REDIRECTS = 5
 ERROR_BODY_BYTES = 64 * 1024  # enough of an error answer to read its JSON description
@@ -338,6 +339,13 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     return _("the connection broke")
 
 
+CREDENTIAL_FIELDS = {
+    "token": gettext_lazy("A bearer token, if the source asks for one."),
+    "username": gettext_lazy("A user name for basic authentication, if the source asks for one."),
+    "password": gettext_lazy("The password for basic authentication."),
+}
+
+
 def authorization(credentials: dict[str, Any]) -> dict[str, str]:
     """The ``Authorization`` header of a ``token`` (bearer) or a ``username``/``password`` (basic)."""
     if credentials.get("token"):
@@ -349,10 +357,28 @@ def authorization(credentials: dict[str, Any]) -> dict[str, str]:
 
 
 class HttpConnector:
-    """Mixin of connectors that read over HTTP: tests pass ``sleep``, ``resolver``, ``network_backend``."""
+    """Base of connectors that read over HTTP: ``pull`` returns at once and reads nothing until
+    its records are iterated, by ``records`` (which sets ``pull.cursor`` when done). Tests pass
+    the client's ``sleep``, ``resolver`` and ``network_backend`` to the constructor.
+    """
 
     def __init__(self, **client_options: Any):
         self.client_options = client_options
 
     def client(self, limits: Limits) -> HttpClient:
         return HttpClient(limits=limits, **self.client_options)
+
+    def pull(self, *, settings, credentials, cursor, limits: Limits, now: datetime.datetime) -> Pull:
+        pull = Pull(records=iter(()), cursor=cursor)
+        pull.records = self.records(pull, settings, credentials, limits)
+        return pull
+
+    def records(self, pull: Pull, settings, credentials, limits: Limits) -> Iterator[Record]:
+        raise NotImplementedError
+
+
+def url_errors(settings: dict[str, Any], field: str = "url") -> dict[str, str]:
+    """``{field: message}`` unless ``settings[field]`` is an http(s) address (checked again when read)."""
+    if str(settings.get(field) or "").lower().startswith(("https://", "http://")):
+        return {}
+    return {field: _("Enter an address starting with https://.")}

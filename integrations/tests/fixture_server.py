@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from integrations.tests.files import xlsx_bytes
 
 
@@ -108,6 +110,20 @@ def serve() -> Iterator[FixtureServer]:
         server.httpd.shutdown()
         server.httpd.server_close()
         thread.join()
+
+
+@pytest.fixture(name="server")
+def server_fixture() -> Iterator[FixtureServer]:
+    """The fixture ``server``, for a test module that imports ``server_fixture``."""
+    with serve() as running:
+        yield running
+
+
+class Sleeps(list):
+    """A fake ``sleep`` that records what it was asked to wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 # --- formats -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits, connector_for
 from integrations.connectors.csv_url import CsvUrlConnector
-from integrations.tests.fixture_server import Answer, csv_answer, serve, xlsx_answer
+from integrations.tests.fixture_server import Answer, Sleeps, csv_answer, server_fixture, xlsx_answer  # noqa: F401  # the fixture "server"
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 SHEET = (
@@ -14,12 +14,6 @@ SHEET = (
     "ann@acme.example,calls,1,2026-02-01,D-1\n"
     "bob@acme.example,calls,2,2026-02-02,D-2\n"
 )
-
-
-@pytest.fixture
-def server():
-    with serve() as running:
-        yield running
 
 
 def read(url, limits=None, credentials=None, **settings):

@@ -21,21 +21,10 @@ from integrations.connectors.http import (
     address_allowed,
     authorization,
 )
-from integrations.tests.fixture_server import Answer, json_answer, serve
+from integrations.tests.fixture_server import Answer, Sleeps, json_answer, server_fixture  # noqa: F401  # the fixture "server"
 
 PRODUCTION = override_settings(INTEGRATION_ALLOW_HTTP=False, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
 PRODUCTION_BUT_HTTP = override_settings(INTEGRATION_ALLOW_HTTP=True, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
-
-
-@pytest.fixture
-def server():
-    with serve() as running:
-        yield running
-
-
-class Sleeps(list):
-    def __call__(self, seconds):
-        self.append(seconds)
 
 
 def stub_resolver(table):
