@@ -33,4 +33,4 @@ __all__ = [
 ]
 
 # Each kind registers itself when its module is imported.
-from integrations.connectors import csv_url, json_api  # noqa: F401
+from integrations.connectors import bitrix24, csv_url, json_api  # noqa: F401

@@ -91,14 +91,14 @@ class JsonApiConnector(HttpConnector, Connector):
     def records(self, pull: Pull, settings, credentials, limits: Limits) -> Iterator[Record]:
         id_field = settings.get("id_field") or "id"
         updated_field = settings.get("updated_field") or ""
-        latest = _Latest(pull.cursor)
+        latest = LatestChange(pull.cursor)
         position = 0
         with self.client(limits) as http:
             for items in _pages(http, settings, credentials, pull.cursor):
                 pull.pages, pull.bytes_read = http.pages, http.bytes_read
                 for item in items:
                     position += 1
-                    record = _record(item, position, id_field, updated_field)
+                    record = make_record(item, position, id_field, updated_field)
                     latest.see(record.updated_at, record.fields.get(updated_field))
                     yield record
         pull.cursor = latest.cursor
@@ -193,7 +193,7 @@ def parse_time(value: Any) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
-def _record(item: Any, position: int, id_field: str, updated_field: str) -> Record:
+def make_record(item: Any, position: int, id_field: str, updated_field: str) -> Record:
     if not isinstance(item, dict):
         raise ConnectorError(_("Record %(position)d is not a JSON object.") % {"position": position})
     fields = flatten(item)
@@ -213,7 +213,7 @@ def _record(item: Any, position: int, id_field: str, updated_field: str) -> Reco
     return Record(id=str(record_id), fields=fields, position=position, updated_at=updated_at)
 
 
-class _Latest:
+class LatestChange:
     """The greatest change time seen, kept as the source wrote it; never before ``previous``."""
 
     def __init__(self, previous: str | None):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -194,23 +195,29 @@ def paged_json(
     return answer
 
 
-def bitrix_list(records: list[dict], *, modified_field: str = "DATE_MODIFY") -> Route:
+FILTER = re.compile(r"filter\[(?P<operator>>=|>|@|)(?P<field>\w+)\](\[\d*\])?")
+
+
+def bitrix_list(records: list[dict]) -> Route:
     """A Bitrix24 ``crm.*.list`` method: pages of 50 from ``start``; ``filter[FIELD]``,
-    ``filter[>=FIELD]`` and ``filter[>FIELD]`` applied; the answer
+    ``filter[>=FIELD]``, ``filter[>FIELD]`` and ``filter[@FIELD][]`` (IN) applied; the answer
     ``{"result": [...], "next": 50, "total": 120, "time": {...}}`` (no ``next`` on the last page).
     """
 
     def matches(record: dict, params: dict[str, list[str]]) -> bool:
         for key, values in params.items():
-            if not key.startswith("filter["):
+            found = FILTER.fullmatch(key)
+            if not found:
                 continue
-            name, value = key[len("filter[") : -1], values[0]
-            if name.startswith(">="):
-                ok = str(record.get(name[2:], "")) >= value
-            elif name.startswith(">"):
-                ok = str(record.get(name[1:], "")) > value
+            operator, value = found["operator"], str(record.get(found["field"], ""))
+            if operator == "@":
+                ok = value in values
+            elif operator == ">=":
+                ok = value >= values[0]
+            elif operator == ">":
+                ok = value > values[0]
             else:
-                ok = str(record.get(name, "")) == value
+                ok = value == values[0]
             if not ok:
                 return False
         return True
