@@ -12,6 +12,7 @@ import socket
 import httpcore
 import pytest
 from django.test import override_settings
+from django.utils import translation
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits
 from integrations.connectors.http import (
@@ -397,3 +398,12 @@ def test_no_url_of_a_source_reaches_the_logs(server, caplog):
         client().get(server.url("/rest/1/SECRET-4/crm.deal.list") + "?auth=SECRET-5")
 
     assert "SECRET" not in caplog.text
+
+
+def test_messages_are_translated(server):
+    server.route("/items", Answer(403))
+
+    with translation.override("ru"), pytest.raises(CredentialsRejected) as error:
+        client().get(server.url("/items"))
+
+    assert "Источник отклонил учётные данные" in error.value.message
