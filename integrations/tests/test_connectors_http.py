@@ -22,7 +22,13 @@ from integrations.connectors.http import (
     address_allowed,
     authorization,
 )
-from integrations.tests.fixture_server import Answer, Sleeps, json_answer, server_fixture  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
+    Answer,
+    Sleeps,
+    json_answer,
+    loopback_only_fixture,
+    server_fixture,
+)
 
 PRODUCTION = override_settings(INTEGRATION_ALLOW_HTTP=False, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
 PRODUCTION_BUT_HTTP = override_settings(INTEGRATION_ALLOW_HTTP=True, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
@@ -407,3 +413,32 @@ def test_messages_are_translated(server):
         client().get(server.url("/items"))
 
     assert "Источник отклонил учётные данные" in error.value.message
+
+
+def test_an_answer_trickling_past_the_page_time_fails(server):
+    server.route("/slow", Answer(200, b"z" * (1024 * 1024)))
+    ticks = iter(range(0, 10_000, 100))  # each look at the clock: 100 s later
+
+    with override_settings(INTEGRATION_HTTP_PAGE_SECONDS=300), pytest.raises(ConnectorError) as error:
+        client(clock=lambda: next(ticks)).get(server.url("/slow"))
+
+    assert "300 seconds" in error.value.message
+
+
+def test_an_invalid_address_is_a_connector_error():
+    with pytest.raises(ConnectorError) as error:
+        client().get("https://[::1/x")
+
+    assert "not a valid URL" in error.value.message
+
+
+def test_an_address_without_a_host_is_refused():
+    with pytest.raises(ConnectorError):
+        client().get("https://")
+
+
+def test_these_tests_cannot_look_up_a_name_or_leave_the_loopback():
+    with pytest.raises(AssertionError):
+        socket.getaddrinfo("example.com", 443)
+    with pytest.raises(AssertionError):
+        socket.create_connection(("93.184.216.34", 443))

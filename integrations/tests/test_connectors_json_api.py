@@ -7,7 +7,14 @@ import pytest
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits, connector_for
 from integrations.connectors.json_api import JsonApiConnector, flatten, value_at
-from integrations.tests.fixture_server import Answer, Sleeps, json_answer, paged_json, server_fixture  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
+    Answer,
+    Sleeps,
+    json_answer,
+    loopback_only_fixture,
+    paged_json,
+    server_fixture,
+)
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 RECORDS = [
