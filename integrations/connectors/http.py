@@ -88,8 +88,9 @@ class Page:
 def origin_of(url: httpx.URL | str) -> str:
     """``scheme://host[:port]``: what a message may say of a URL (never its path or query)."""
     url = httpx.URL(str(url))
+    host = f"[{url.host}]" if ":" in url.host else url.host
     port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}"
+    return f"{url.scheme}://{host}{port}"
 
 
 # --- addresses -----------------------------------------------------------------------------------

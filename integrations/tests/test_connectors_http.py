@@ -315,11 +315,12 @@ def test_one_disallowed_address_among_public_ones_refuses_the_host():
 
 
 @PRODUCTION
-def test_an_ip_literal_url_is_checked_too():
+@pytest.mark.parametrize("url", ["https://169.254.169.254/latest/meta-data", "https://[::1]:8443/admin"])
+def test_an_ip_literal_url_is_checked_too(url):
     backend = RecordingBackend()
 
     with pytest.raises(BlockedAddress):
-        client(network_backend=backend).get("https://169.254.169.254/latest/meta-data")
+        client(network_backend=backend).get(url)
 
     assert backend.connected == []
 
