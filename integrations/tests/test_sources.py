@@ -281,7 +281,7 @@ def test_credentials_are_encrypted_in_the_database_and_never_logged(acme, fake, 
     with caplog.at_level(logging.DEBUG):
         run(source)
     # then the raw column holds a Fernet token, not the secret, and no log line holds it
-    with connection.cursor() as cursor:
+    with company_context(acme.company.id), connection.cursor() as cursor:  # row-level security
         cursor.execute("SELECT credentials FROM integrations_integrationsource WHERE id = %s", [source.id])
         (raw,) = cursor.fetchone()
     assert SECRET not in raw
