@@ -256,6 +256,16 @@ IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=15 * 60)  # then 
 # A file that kills the worker this many times fails instead (bench/faults.py raises it for its drill).
 IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
 
+# --- Integration sources' HTTP client (issue 20, item 4; integrations/connectors/http.py) ---------
+# Outside development only https, and no private, loopback, link-local or reserved address (SSRF),
+# checked against the address connected to. production.py turns both off whatever DEBUG says.
+INTEGRATION_ALLOW_HTTP = env.bool("INTEGRATION_ALLOW_HTTP", default=DEBUG)
+INTEGRATION_ALLOW_PRIVATE_HOSTS = env.bool("INTEGRATION_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+INTEGRATION_HTTP_CONNECT_TIMEOUT = env.float("INTEGRATION_HTTP_CONNECT_TIMEOUT", default=10.0)
+INTEGRATION_HTTP_READ_TIMEOUT = env.float("INTEGRATION_HTTP_READ_TIMEOUT", default=60.0)
+INTEGRATION_HTTP_RETRIES = env.int("INTEGRATION_HTTP_RETRIES", default=4)  # after the first try: 1+2+4+8 s
+INTEGRATION_HTTP_MAX_WAIT = env.float("INTEGRATION_HTTP_MAX_WAIT", default=120.0)  # cap of Retry-After
+
 # The largest request body besides an uploaded file (Django's default is 2.5 MB): a batch of 5,000
 # actions with long comments fits. Larger: 413 with the API's error body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=16 * 1024 * 1024)
@@ -307,5 +317,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs each request's full URL at INFO and httpcore its headers at DEBUG: an
+        # integration source's token may be in either (Bitrix24's webhook has it in the path).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
