@@ -14,7 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +61,14 @@ def kind_list_link(kind: str) -> dict | None:
     return {
         "url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
         "name": opts.verbose_name_plural,
+    }
+
+
+def _sources_link() -> dict:
+    """A source's run links back to the list of sources."""
+    return {
+        "url": reverse("admin:integrations_integrationsource_changelist"),
+        "name": IntegrationSource._meta.verbose_name_plural,
     }
 
 
@@ -136,7 +146,7 @@ class ImportJobAdmin(CompanyModelAdmin):
             "total": total,
             "page_errors": job.errors[:PAGE_ERRORS],
             "more_errors": job.error_count - min(job.error_count, PAGE_ERRORS),
-            "kind_list": kind_list_link(job.kind),
+            "kind_list": _sources_link() if job.source_id else kind_list_link(job.kind),
         }
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
@@ -219,9 +229,9 @@ class WriteOnlyTextarea(forms.Textarea):
 
 
 class IntegrationSourceForm(ServiceModelForm):
-    kind = forms.ChoiceField(label=_("kind"), choices=kinds)
+    kind = forms.ChoiceField(label=_("Kind"), choices=kinds)
     new_credentials = forms.JSONField(
-        label=_("credentials"),
+        label=_("Credentials"),
         required=False,
         widget=WriteOnlyTextarea(attrs={"rows": 3}),
         help_text=_(
@@ -230,25 +240,25 @@ class IntegrationSourceForm(ServiceModelForm):
         ),
     )
     mapping_person = forms.CharField(
-        label=_("person field"), help_text=_("The record's field naming the person.")
+        label=_("Person field"), help_text=_("The record's field naming the person.")
     )
-    mapping_person_key = forms.ChoiceField(label=_("the person field holds"), choices=PersonKey.choices)
+    mapping_person_key = forms.ChoiceField(label=_("The person field holds"), choices=PersonKey.choices)
     mapping_kpi = forms.CharField(
         label=_("KPI field"), required=False, help_text=_("The field holding a KPI's integration name…")
     )
     mapping_kpi_fixed = forms.CharField(
-        label=_("or one KPI"),
+        label=_("Or one KPI"),
         required=False,
         help_text=_("…or the integration name of the KPI of every record."),
     )
     mapping_value = forms.CharField(
-        label=_("value field"), required=False, help_text=_("Leave empty to count 1 per record.")
+        label=_("Value field"), required=False, help_text=_("Leave empty to count 1 per record.")
     )
     mapping_time = forms.CharField(
-        label=_("time field"), required=False, help_text=_("Leave empty to use when the record last changed.")
+        label=_("Time field"), required=False, help_text=_("Leave empty to use when the record last changed.")
     )
     mapping_filters = forms.CharField(
-        label=_("filters"),
+        label=_("Filters"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One “field = value” a line: only records matching them all count."),
@@ -285,6 +295,10 @@ class IntegrationSourceForm(ServiceModelForm):
         return {key: data[f"mapping_{key}"] for key in keys}
 
 
+def _moment(moment) -> str:
+    return date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
 @admin.register(IntegrationSource)
 class IntegrationSourceAdmin(CompanyModelAdmin):
     """Sources with their health at a glance; runs are import jobs, linked to their pages."""
@@ -292,7 +306,6 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
     form = IntegrationSourceForm
     change_form_template = "admin/integrations/integrationsource/change_form.html"
     list_display = ["name", "kind_label", "health", "last_run", "last_run_created", "day_created", "next_run"]
-    list_filter = ["enabled"]
     actions = ["run_now"]
     readonly_fields = ["health", "last_run", "next_run"]
     fieldsets = [
@@ -341,7 +354,7 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
         if source.last_run_id is None:
             return "—"
         url = reverse("admin:integrations_importjob_change", args=[source.last_run_id])
-        return format_html('<a href="{}">{}</a>', url, source.last_run_at.strftime("%Y-%m-%d %H:%M"))
+        return format_html('<a href="{}">{}</a>', url, _moment(source.last_run_at))
 
     @admin.display(description=_("records in the last run"))
     def last_run_created(self, source: IntegrationSource) -> int | str:
