@@ -20,7 +20,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from integrations.connectors import kinds
+from integrations.connectors import connector_for, kinds
 from integrations.exports import FORMATS, export_response
 from integrations.models import ImportJob, ImportKind, ImportStatus, IntegrationSource, PersonKey
 from integrations.reports import error_report_response
@@ -270,6 +270,11 @@ class IntegrationSourceForm(ServiceModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["settings"].help_text = gettext("A JSON object of the kind's settings: %(kinds)s.") % {
+            "kinds": "; ".join(
+                f"{kind}: {', '.join(connector_for(kind).settings_fields)}" for kind, _label in kinds()
+            )
+        }
         mapping = self.instance.mapping or {}
         for key in ("person", "person_key", "kpi", "kpi_fixed", "value", "time"):
             self.fields[f"mapping_{key}"].initial = mapping.get(key, "")
