@@ -761,6 +761,9 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
                     if not _record_matches(record, mapping["filters"]):
                         continue
                     item = _record_item(source, record, mapping)
+                    if (message := _person_error(item["user"], mapping["person_key"])) is not None:
+                        outcome.add_error(record.position, columns_of["user"], message)
+                        continue
                     if mapping["time"] and item["occurred_at"] is None:
                         outcome.add_error(
                             record.position, columns_of["occurred_at"], columns.required_message()
@@ -781,6 +784,7 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
                 outcome.total_rows += len(chunk)
                 _publish_progress(job.id, outcome.total_rows, outcome.total_rows)
             if outcome.error_count:
+                outcome.errors.sort(key=lambda error: error["row"] or 0)  # in the records' order
                 raise _Undo()
     except CredentialsRejected:
         outcome.pause_reason = _("credentials rejected by the source")
@@ -793,6 +797,16 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
         raise _Undo() from None
     source.cursor = pull.cursor or ""
     source.save(update_fields=["cursor", "updated_at"])  # committed with what the run recorded
+
+
+def _person_error(person: str, key: str) -> str | None:
+    """The recording service tells e-mails (with an "@") from external ids; the mapping says which
+    the field holds, so a value of the other kind is refused rather than looked up as it."""
+    if not person or ("@" in person) == (key == PersonKey.EMAIL):
+        return None
+    if key == PersonKey.EMAIL:
+        return _("Expected an e-mail address.")
+    return _("Expected an external id, not an e-mail address.")
 
 
 def _record_matches(record: Record, filters: list[dict]) -> bool:

@@ -131,14 +131,18 @@ def test_a_record_changed_after_it_was_recorded_is_a_conflict_naming_the_record(
 
 
 def test_a_bad_record_fails_the_run_naming_its_position_and_field(acme, fake, clock):
-    # given records with a value that is no number and one with no person
-    fake.rows = [row(1), row(2, amount="lots"), row(3, email="")]
+    # given records with a value that is no number, one with no person, one with no e-mail
+    fake.rows = [row(1), row(2, amount="lots"), row(3, email=""), row(4, email="e-ann")]
     source = make_source(acme.company)
     # when the source runs
     job = run(source)
     # then the run failed, each error names the record's position and the source's field
     assert job.status == ImportStatus.FAILED
-    assert [(error["row"], error["column"]) for error in job.errors] == [(2, "amount"), (3, "email")]
+    assert [(error["row"], error["column"]) for error in job.errors] == [
+        (2, "amount"),
+        (3, "email"),
+        (4, "email"),
+    ]
     assert recorded(acme.company) == []
     assert source.cursor == ""
 
