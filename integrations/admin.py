@@ -15,9 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from integrations.connectors import connector_for, kinds
@@ -300,6 +300,9 @@ class IntegrationSourceForm(ServiceModelForm):
         return {key: data[f"mapping_{key}"] for key in keys}
 
 
+RECENT_RUNS = 10
+
+
 def _moment(moment) -> str:
     return date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
 
@@ -312,7 +315,7 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
     change_form_template = "admin/integrations/integrationsource/change_form.html"
     list_display = ["name", "kind_label", "health", "last_run", "last_run_created", "day_created", "next_run"]
     actions = ["run_now"]
-    readonly_fields = ["health", "last_run", "next_run"]
+    readonly_fields = ["health", "last_run", "next_run", "recent_runs"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "settings", "new_credentials", "schedule", "enabled"]}),
         (
@@ -329,7 +332,7 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
                 ]
             },
         ),
-        (_("Health"), {"fields": ["health", "last_run", "next_run"]}),
+        (_("Health"), {"fields": ["health", "last_run", "next_run", "recent_runs"]}),
     ]
 
     def get_queryset(self, request: HttpRequest):
@@ -378,6 +381,25 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
             if source.next_run_at
             else gettext("Within a minute")
         )
+
+    @admin.display(description=_("recent runs"))
+    def recent_runs(self, source: IntegrationSource) -> str:
+        """The last runs, each a link to its import page, with its status and records."""
+        runs = source.runs.order_by("-id")[:RECENT_RUNS]
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {}, {}</li>',
+            (
+                (
+                    reverse("admin:integrations_importjob_change", args=[run.pk]),
+                    _moment(run.created_at),
+                    run.get_status_display(),
+                    ngettext("%(n)d record", "%(n)d records", run.created) % {"n": run.created},
+                )
+                for run in runs
+            ),
+        )
+        return format_html('<ul class="integrations-runs">{}</ul>', items) if items else "—"
 
     def save_via_services(self, request: HttpRequest, form: IntegrationSourceForm, change: bool):
         data = form.cleaned_data

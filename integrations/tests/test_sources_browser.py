@@ -90,3 +90,9 @@ def test_an_admin_connects_a_sheet_maps_its_columns_runs_it_and_sees_the_result(
     assert "Succeeded" in row
     assert "Sales sheet" in row
     shot(page, "sources_04_list")
+
+    # and the source's page lists the run among its recent ones
+    page.click("#result_list tbody tr th a")
+    page.locator(".integrations-runs").scroll_into_view_if_needed()
+    assert "2 records" in page.inner_text(".integrations-runs")
+    shot(page, "sources_05_recent_runs")

@@ -135,6 +135,10 @@ def test_run_now_in_the_admin_opens_the_runs_import_page_and_the_list_shows_heal
     listing = admin_client.get(ADMIN).content.decode()
     assert f"/admin/integrations/importjob/{job.id}/change/" in listing
     assert "Succeeded" in listing
+    # and the source's page lists the run, linked to it
+    page = admin_client.get(f"{ADMIN}{source.id}/change/").content.decode()
+    assert f'<a href="/admin/integrations/importjob/{job.id}/change/">' in page
+    assert "1 record" in page
 
 
 def test_a_failing_source_is_flagged_on_its_admins_home_only(acme, fake, clock, admin_client):
