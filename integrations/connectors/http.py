@@ -49,6 +49,7 @@ MAX_REDIRECTS = 5
 ERROR_BODY_BYTES = 64 * 1024  # enough of an error answer to read its JSON description
 CHUNK = 64 * 1024
 Resolver = Callable[..., list]
+default_sleep = time.sleep  # what a client waits with unless given another (tests of runs patch it)
 
 
 class SourceAnswerError(ConnectorError):
@@ -87,8 +88,9 @@ class Page:
 def origin_of(url: httpx.URL | str) -> str:
     """``scheme://host[:port]``: what a message may say of a URL (never its path or query)."""
     url = httpx.URL(str(url))
+    host = f"[{url.host}]" if ":" in url.host else url.host
     port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}"
+    return f"{url.scheme}://{host}{port}"
 
 
 # --- addresses -----------------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class HttpClient:
         network_backend: httpcore.NetworkBackend | None = None,
     ):
         self.limits = limits
-        self.sleep = sleep if sleep is not None else time.sleep
+        self.sleep = sleep if sleep is not None else default_sleep
         self.clock = clock
         self.pages = 0
         self.bytes_read = 0
@@ -237,9 +239,10 @@ class HttpClient:
                 % {"pages": self.limits.max_pages}
             )
         self.pages += 1
+        target = _parsed(lambda: httpx.URL(url).copy_merge_params(params or {}))
         attempt = 0
         while True:
-            page = self._follow(httpx.URL(url).copy_merge_params(params or {}), dict(headers or {}), into)
+            page = self._follow(target, dict(headers or {}), into)
             retryable = page.status == 429 or page.status >= 500
             if retryable and retry_when is not None and not retry_when(page.status, page.content):
                 retryable = False
@@ -278,7 +281,7 @@ class HttpClient:
             location = page.headers.get("location")
             if page.status not in (301, 302, 303, 307, 308) or not location:
                 return page
-            url = url.join(location)
+            url = _parsed(lambda url=url, location=location: url.join(location))
             if origin_of(url) != origin:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         raise ConnectorError(
@@ -302,6 +305,11 @@ class HttpClient:
                     sink = into if success and into is not None else None
                     content = self._read(response, sink, limit=None if success else ERROR_BODY_BYTES)
                     return Page(response.status_code, response.headers, content, url)
+            except httpx.DecodingError as exc:
+                raise ConnectorError(
+                    _("Could not read %(origin)s: %(reason)s.")
+                    % {"origin": origin_of(url), "reason": _("the answer is malformed")}
+                ) from exc
             except httpx.TransportError as exc:
                 if attempt >= settings.INTEGRATION_HTTP_RETRIES:
                     raise ConnectorError(
@@ -314,7 +322,14 @@ class HttpClient:
     def _read(self, response: httpx.Response, sink: IO[bytes] | None, *, limit: int | None) -> bytes:
         chunks: list[bytes] = []
         kept = 0
+        # The read timeout bounds each wait; this bounds a source that trickles bytes forever.
+        deadline = self.clock() + settings.INTEGRATION_HTTP_PAGE_SECONDS
         for chunk in response.iter_bytes(CHUNK):
+            if self.clock() > deadline:
+                raise ConnectorError(
+                    _("%(origin)s took more than %(seconds)d seconds to send one answer.")
+                    % {"origin": origin_of(response.url), "seconds": settings.INTEGRATION_HTTP_PAGE_SECONDS}
+                )
             self.bytes_read += len(chunk)
             if self.bytes_read > self.limits.max_bytes:
                 raise ConnectorError(
@@ -327,6 +342,13 @@ class HttpClient:
                 chunks.append(chunk)
                 kept += len(chunk)
         return b"".join(chunks)
+
+
+def _parsed(make_url: Callable[[], httpx.URL]) -> httpx.URL:
+    try:
+        return make_url()
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ConnectorError(_("The source's address is not a valid URL.")) from exc
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

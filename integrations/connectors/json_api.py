@@ -170,16 +170,16 @@ def value_at(data: Any, path: str) -> Any:
     return data
 
 
-def flatten(item: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}, "c": [1]}`` → ``{"a.b": 1, "c": [1]}``."""
-    flat: dict[str, Any] = {}
+def flatten(item: dict) -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c": [1]}`` → ``{"a.b": 1, "c": [1]}`` (a flat object is returned as is)."""
+    flat: dict[str, Any] | None = None
     for key, value in item.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+        if type(value) is dict and value:  # exact type: this runs per field
+            if flat is None:
+                flat = {k: v for k, v in item.items() if not (type(v) is dict and v)}
+            for inner_key, inner_value in flatten(value).items():
+                flat[f"{key}.{inner_key}"] = inner_value
+    return item if flat is None else flat
 
 
 def parse_time(value: Any) -> datetime.datetime | None:

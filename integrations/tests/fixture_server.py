@@ -16,8 +16,10 @@ answers (``result``, ``total``, ``next``, ``time``) with its ``start`` paging of
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -48,6 +50,7 @@ class Request:
 
 
 Route = Callable[[Request], Answer]
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
 class FixtureServer:
@@ -81,6 +84,8 @@ class FixtureServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        # A client that stops reading (a byte limit) is expected: no traceback on stderr.
+        self.httpd.handle_error = lambda request, client_address: None
         self.port = self.httpd.server_address[1]
 
     def url(self, path: str) -> str:
@@ -118,6 +123,28 @@ def server_fixture() -> Iterator[FixtureServer]:
     """The fixture ``server``, for a test module that imports ``server_fixture``."""
     with serve() as running:
         yield running
+
+
+@pytest.fixture(autouse=True, name="loopback_only")
+def loopback_only_fixture(monkeypatch):
+    """A DNS lookup of any name, or a connection outside 127.0.0.0/8, fails the test (autouse
+    where imported): tests resolve names with a stub resolver, and this proves none got past it.
+    """
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
+
+    def getaddrinfo(host, *args, **kwargs):
+        try:
+            ipaddress.ip_address(host)  # a literal: no lookup leaves the machine
+        except ValueError:
+            raise AssertionError(f"a test tried to look up {host!r}") from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def create_connection(address, *args, **kwargs):
+        assert ipaddress.ip_address(address[0]) in LOOPBACK, f"a test tried to connect to {address[0]!r}"
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
 
 
 class Sleeps(list):

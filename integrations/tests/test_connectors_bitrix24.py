@@ -6,11 +6,12 @@ import pytest
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits, connector_for
 from integrations.connectors.bitrix24 import Bitrix24Connector
-from integrations.tests.fixture_server import (  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
     Answer,
     Sleeps,
     bitrix_list,
     json_answer,
+    loopback_only_fixture,
     server_fixture,
 )
 

@@ -6,7 +6,13 @@ import pytest
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits, connector_for
 from integrations.connectors.csv_url import CsvUrlConnector
-from integrations.tests.fixture_server import Answer, Sleeps, csv_answer, server_fixture, xlsx_answer  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
+    Answer,
+    csv_answer,
+    loopback_only_fixture,
+    server_fixture,
+    xlsx_answer,
+)
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 SHEET = (

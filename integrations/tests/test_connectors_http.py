@@ -12,6 +12,7 @@ import socket
 import httpcore
 import pytest
 from django.test import override_settings
+from django.utils import translation
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits
 from integrations.connectors.http import (
@@ -21,7 +22,13 @@ from integrations.connectors.http import (
     address_allowed,
     authorization,
 )
-from integrations.tests.fixture_server import Answer, Sleeps, json_answer, server_fixture  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
+    Answer,
+    Sleeps,
+    json_answer,
+    loopback_only_fixture,
+    server_fixture,
+)
 
 PRODUCTION = override_settings(INTEGRATION_ALLOW_HTTP=False, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
 PRODUCTION_BUT_HTTP = override_settings(INTEGRATION_ALLOW_HTTP=True, INTEGRATION_ALLOW_PRIVATE_HOSTS=False)
@@ -308,11 +315,12 @@ def test_one_disallowed_address_among_public_ones_refuses_the_host():
 
 
 @PRODUCTION
-def test_an_ip_literal_url_is_checked_too():
+@pytest.mark.parametrize("url", ["https://169.254.169.254/latest/meta-data", "https://[::1]:8443/admin"])
+def test_an_ip_literal_url_is_checked_too(url):
     backend = RecordingBackend()
 
     with pytest.raises(BlockedAddress):
-        client(network_backend=backend).get("https://169.254.169.254/latest/meta-data")
+        client(network_backend=backend).get(url)
 
     assert backend.connected == []
 
@@ -397,3 +405,41 @@ def test_no_url_of_a_source_reaches_the_logs(server, caplog):
         client().get(server.url("/rest/1/SECRET-4/crm.deal.list") + "?auth=SECRET-5")
 
     assert "SECRET" not in caplog.text
+
+
+def test_messages_are_translated(server):
+    server.route("/items", Answer(403))
+
+    with translation.override("ru"), pytest.raises(CredentialsRejected) as error:
+        client().get(server.url("/items"))
+
+    assert "Источник отклонил учётные данные" in error.value.message
+
+
+def test_an_answer_trickling_past_the_page_time_fails(server):
+    server.route("/slow", Answer(200, b"z" * (1024 * 1024)))
+    ticks = iter(range(0, 10_000, 100))  # each look at the clock: 100 s later
+
+    with override_settings(INTEGRATION_HTTP_PAGE_SECONDS=300), pytest.raises(ConnectorError) as error:
+        client(clock=lambda: next(ticks)).get(server.url("/slow"))
+
+    assert "300 seconds" in error.value.message
+
+
+def test_an_invalid_address_is_a_connector_error():
+    with pytest.raises(ConnectorError) as error:
+        client().get("https://[::1/x")
+
+    assert "not a valid URL" in error.value.message
+
+
+def test_an_address_without_a_host_is_refused():
+    with pytest.raises(ConnectorError):
+        client().get("https://")
+
+
+def test_these_tests_cannot_look_up_a_name_or_leave_the_loopback():
+    with pytest.raises(AssertionError):
+        socket.getaddrinfo("example.com", 443)
+    with pytest.raises(AssertionError):
+        socket.create_connection(("93.184.216.34", 443))

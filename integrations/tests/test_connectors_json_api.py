@@ -7,7 +7,14 @@ import pytest
 
 from integrations.connectors import ConnectorError, CredentialsRejected, Limits, connector_for
 from integrations.connectors.json_api import JsonApiConnector, flatten, value_at
-from integrations.tests.fixture_server import Answer, Sleeps, json_answer, paged_json, server_fixture  # noqa: F401  # the fixture "server"
+from integrations.tests.fixture_server import (  # noqa: F401  # fixtures
+    Answer,
+    Sleeps,
+    json_answer,
+    loopback_only_fixture,
+    paged_json,
+    server_fixture,
+)
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 RECORDS = [
@@ -255,3 +262,16 @@ def test_check_settings():
         "cursor_path",
         "page_size",
     }
+
+
+def test_a_record_changed_between_reads_comes_again_with_its_id_and_new_fields(server):
+    # given: record 2's amount is changed upstream after the first read
+    changed = [RECORDS[0], {**RECORDS[1], "amount": 999, "updated_at": "2026-02-10T10:00:00Z"}]
+    server.route("/items", paged_json(RECORDS[:2], style="none"), paged_json(changed, style="none"))
+    settings = {"updated_since_param": "updated_since"}
+    _first, pull = read(server.url("/items"), **settings)
+    # when
+    second, later = read(server.url("/items"), cursor=pull.cursor, **settings)
+    # then: only the changed record, same id, its new amount; the cursor moves to its change
+    assert [(r.id, r.fields["amount"]) for r in second] == [("2", 999)]
+    assert later.cursor == "2026-02-10T10:00:00Z"

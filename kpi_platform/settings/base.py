@@ -265,6 +265,7 @@ INTEGRATION_HTTP_CONNECT_TIMEOUT = env.float("INTEGRATION_HTTP_CONNECT_TIMEOUT",
 INTEGRATION_HTTP_READ_TIMEOUT = env.float("INTEGRATION_HTTP_READ_TIMEOUT", default=60.0)
 INTEGRATION_HTTP_RETRIES = env.int("INTEGRATION_HTTP_RETRIES", default=4)  # after the first try: 1+2+4+8 s
 INTEGRATION_HTTP_MAX_WAIT = env.float("INTEGRATION_HTTP_MAX_WAIT", default=120.0)  # cap of Retry-After
+INTEGRATION_HTTP_PAGE_SECONDS = env.int("INTEGRATION_HTTP_PAGE_SECONDS", default=300)  # one answer, whole
 
 # The largest request body besides an uploaded file (Django's default is 2.5 MB): a batch of 5,000
 # actions with long comments fits. Larger: 413 with the API's error body.
