@@ -230,12 +230,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.imports_sweep",
         "schedule": crontab(minute="*/5"),
     },
+    # Issue 20: each company's due integration sources are queued.
+    "integration-sources-dispatch": {
+        "task": "integrations.tasks.integration_sources_dispatch",
+        "schedule": crontab(minute="*"),
+    },
     # D5: each company's KPI report goes out at its chosen hour of its time zone, once per period.
     "kpi-reports-dispatch": {
         "task": "ratings.tasks.kpi_reports_dispatch",
         "schedule": crontab(minute=2),
     },
 }
+
+# --- Integration sources (issue 20) --------------------------------------------------------------
+# Fernet keys (urlsafe base64 of 32 bytes) for sources' credentials: the first encrypts, all
+# decrypt. Empty: one derived from SECRET_KEY (development); set them in production (README).
+INTEGRATION_KEYS = env.list("INTEGRATION_KEYS", default=[])
 
 # --- Imports (PRODUCT I3) ---------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)  # larger uploads: 413
