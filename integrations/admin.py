@@ -313,7 +313,16 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
 
     form = IntegrationSourceForm
     change_form_template = "admin/integrations/integrationsource/change_form.html"
-    list_display = ["name", "kind_label", "health", "last_run", "last_run_created", "day_created", "next_run"]
+    list_display = [
+        "name",
+        "kind_label",
+        "health",
+        "last_run",
+        "last_run_created",
+        "day_created",
+        "next_run",
+        "run_button",
+    ]
     actions = ["run_now"]
     readonly_fields = ["health", "last_run", "next_run", "recent_runs"]
     fieldsets = [
@@ -380,6 +389,16 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
             source.next_run_at.strftime("%Y-%m-%d %H:%M")
             if source.next_run_at
             else gettext("Within a minute")
+        )
+
+    @admin.display(description=_("run"))
+    def run_button(self, source: IntegrationSource) -> str:
+        """ "Run now" on each row: the list's own form (its CSRF token) posted to the run's URL."""
+        url = reverse("admin:integrations_integrationsource_run", args=[source.pk])
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post">{}</button>',
+            url,
+            _("Run now"),
         )
 
     @admin.display(description=_("recent runs"))

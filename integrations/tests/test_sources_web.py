@@ -119,9 +119,12 @@ def test_run_now_in_the_admin_opens_the_runs_import_page_and_the_list_shows_heal
     # given a source and a system with one record
     fake.rows = [row(1)]
     source = make_source(acme.company)
-    # when its admin presses "Run now"
+    # and the list offers "Run now" on the source's row, posting the list's form to its run
+    button = f'formaction="{ADMIN}{source.id}/run/" formmethod="post">Run now</button>'
+    assert button in admin_client.get(ADMIN).content.decode()
+    # when its admin presses it (the list's form: its action fields come along, unread)
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(f"{ADMIN}{source.id}/run/")
+        response = admin_client.post(f"{ADMIN}{source.id}/run/", {"action": "", "index": "0"})
     # then the run's page (an import job's) shows the result
     with company_context(acme.company.id):
         job = ImportJob.objects.get(source=source)
