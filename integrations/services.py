@@ -793,7 +793,7 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
         )
         raise _Undo() from None
     except ConnectorError as exc:
-        outcome.add_error(None, None, exc.message)
+        outcome.add_error(exc.position, exc.field, exc.message)
         raise _Undo() from None
     source.cursor = pull.cursor or ""
     source.save(update_fields=["cursor", "updated_at"])  # committed with what the run recorded

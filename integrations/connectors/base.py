@@ -20,11 +20,14 @@ from typing import Any, ClassVar
 
 
 class ConnectorError(Exception):
-    """The run cannot go on; ``message`` says why, for the source's admins (never a credential)."""
+    """The run cannot go on; ``message`` says why, for the source's admins (never a credential).
+    An error of one record gives its ``position`` and the source's ``field``: the run's error names
+    them as it names a row and a column."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, position: int | None = None, field: str | None = None):
         super().__init__(message)
         self.message = str(message)
+        self.position, self.field = position, field
 
 
 class CredentialsRejected(ConnectorError):

@@ -91,7 +91,9 @@ def _rows(table, id_column: str) -> Iterator[Record]:
             if value is None or not str(value).strip():
                 raise ConnectorError(
                     _("Row %(row)d has no value in the column “%(column)s”.")
-                    % {"row": number, "column": id_column}
+                    % {"row": number, "column": id_column},
+                    position=number,
+                    field=id_column,
                 )
             record_id = _cell_text(value)
         else:

@@ -200,7 +200,9 @@ def make_record(item: Any, position: int, id_field: str, updated_field: str) -> 
     record_id = fields.get(id_field)
     if record_id is None or record_id == "" or isinstance(record_id, dict | list):
         raise ConnectorError(
-            _("Record %(position)d has no “%(field)s” field.") % {"position": position, "field": id_field}
+            _("Record %(position)d has no “%(field)s” field.") % {"position": position, "field": id_field},
+            position=position,
+            field=id_field,
         )
     updated_at = None
     if updated_field and fields.get(updated_field) not in (None, ""):
@@ -208,7 +210,9 @@ def make_record(item: Any, position: int, id_field: str, updated_field: str) -> 
         if updated_at is None:
             raise ConnectorError(
                 _("Record %(position)d: “%(field)s” is not a date and time (ISO 8601).")
-                % {"position": position, "field": updated_field}
+                % {"position": position, "field": updated_field},
+                position=position,
+                field=updated_field,
             )
     return Record(id=str(record_id), fields=fields, position=position, updated_at=updated_at)
 

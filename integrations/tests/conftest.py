@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 
 from integrations.tests.fake_connector import fake  # noqa: F401 - a fixture: the in-memory connector
+from integrations.tests.fixture_server import Sleeps
 from kpi_platform.celery import app
 from kpis.tests.factories import make_active_kpi
 from orgs.models import Role
@@ -16,6 +17,24 @@ def eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+RUN_NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """The clock stopped at ``RUN_NOW`` (a test module may stop it elsewhere with its own)."""
+    time_machine.move_to(RUN_NOW, tick=False)
+    return RUN_NOW
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """What the runs' HTTP clients waited (1, 2, 4 … s, or Retry-After), without waiting."""
+    waited = Sleeps()
+    monkeypatch.setattr("integrations.connectors.http.default_sleep", waited)
+    return waited
 
 
 @pytest.fixture

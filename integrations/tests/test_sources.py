@@ -15,6 +15,7 @@ from django.db import connection
 
 from integrations import crypto, services
 from integrations.models import ImportJob, ImportStatus, IntegrationSource, Schedule
+from integrations.tests.runs import run
 from orgs.tenancy import company_context
 from ratings.models import ActionSource, KpiAction
 
@@ -52,17 +53,6 @@ def make_source(company, *, mapping=None, settings=None, **fields) -> Integratio
             mapping=mapping or MAPPING,
             **fields,
         )
-
-
-def run(source: IntegrationSource) -> ImportJob:
-    """Queue a run and let the worker's code run it, as the task would."""
-    with company_context(source.company_id):
-        with mock.patch("integrations.services.integration_source_run_task"):
-            services.integration_source_run_now(source=source)
-        job = services.integration_source_run(source_id=source.id)
-        job.refresh_from_db()
-        source.refresh_from_db()
-        return job
 
 
 def recorded(company) -> list[tuple]:

@@ -1,47 +1,32 @@
 """A CSV-at-URL integration source end to end (issue 20): the real connector against the fixture
 server on 127.0.0.1, each run an import job, exactly once, a changed row a conflict."""
 
-import datetime
-from unittest import mock
-
-import pytest
-
 from integrations import services
 from integrations.models import ImportStatus
 from integrations.tests.fixture_server import csv_answer, server_fixture  # noqa: F401  # the fixture "server"
+from integrations.tests.runs import run
 from orgs.tenancy import company_context
 from ratings.models import ActionSource, KpiAction
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 HEADER = "user,kpi,value,occurred_at,deal\n"
 MAPPING = {"person": "user", "kpi": "kpi", "value": "value", "time": "occurred_at"}
 
 
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(NOW, tick=False)
-
-
-def run(source):
-    with company_context(source.company_id):
-        with mock.patch("integrations.services.integration_source_run_task"):
-            services.integration_source_run_now(source=source)
-        job = services.integration_source_run(source_id=source.id)
-        job.refresh_from_db()
-        return job
+def sheet_source(acme, server):
+    with company_context(acme.company.id):
+        return services.integration_source_create(
+            name="Sheet",
+            kind="csv_url",
+            settings={"url": server.url("/export.csv"), "id_column": "deal"},
+            mapping=MAPPING,
+        )
 
 
 def test_a_sheet_at_a_url_is_recorded_once_and_a_changed_row_is_a_conflict(acme, server, clock):
     # given a published sheet of two rows, connected as a source
     sheet = HEADER + "ann@acme.example,calls,1,2026-02-01,D-1\nbob@acme.example,calls,2,2026-02-02,D-2\n"
     server.route("/export.csv", csv_answer(sheet))
-    with company_context(acme.company.id):
-        source = services.integration_source_create(
-            name="Sheet",
-            kind="csv_url",
-            settings={"url": server.url("/export.csv"), "id_column": "deal"},
-            mapping=MAPPING,
-        )
+    source = sheet_source(acme, server)
     # when it runs twice
     first, second = run(source), run(source)
     # then both rows are recorded once, as the source's
@@ -63,3 +48,17 @@ def test_a_sheet_at_a_url_is_recorded_once_and_a_changed_row_is_a_conflict(acme,
     assert f"src:{source.id}:D-2" in third.errors[0]["message"]
     with company_context(acme.company.id):
         assert KpiAction.objects.count() == 2
+
+
+def test_a_row_without_its_id_fails_the_run_naming_the_row_and_column(acme, server, clock):
+    # given a sheet whose third row has no deal id
+    sheet = HEADER + "ann@acme.example,calls,1,2026-02-01,D-1\nbob@acme.example,calls,2,2026-02-02,\n"
+    server.route("/export.csv", csv_answer(sheet))
+    source = sheet_source(acme, server)
+    # when it runs
+    job = run(source)
+    # then the run failed on that row and column, and recorded nothing
+    assert job.status == ImportStatus.FAILED
+    assert [(error["row"], error["column"]) for error in job.errors] == [(3, "deal")]
+    with company_context(acme.company.id):
+        assert KpiAction.objects.count() == 0
