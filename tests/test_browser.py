@@ -415,9 +415,12 @@ def test_a_company_admin_changes_the_company_settings_in_the_browser(
     page.screenshot(path=os.path.join(artifacts_dir, "settings_admin_05_ru_390.png"), full_page=True)
 
 
-# Two animation frames: the charts a page drew when it loaded (pages.js, on DOMContentLoaded, before
-# the "load" that page.goto waits for) have had their resize observers and Chart.js's resize run.
-SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+# In place of waiting for the network's silence (networkidle: half a second per page): the pages
+# make no request after "load", which page.goto waits for, and pages.js draws the charts on
+# DOMContentLoaded, before it. Once the fonts are ready, two animation frames let the resize
+# observers and Chart.js's resize run.
+SETTLED = """() => document.fonts.ready.then(
+  () => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true)))))"""
 
 
 @pytest.mark.django_db(transaction=True)
