@@ -14,15 +14,32 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from integrations.connectors import connector_for, kinds
 from integrations.exports import FORMATS, export_response
-from integrations.models import ImportJob, ImportKind
+from integrations.models import ImportJob, ImportKind, ImportStatus, IntegrationSource, PersonKey
 from integrations.reports import error_report_response
-from integrations.selectors import action_export_header, action_export_rows, import_job_progress
-from integrations.services import SUPPORTED_KINDS, import_job_create, import_job_record
-from kpi_platform.admin import CompanyModelAdmin, admin_member
+from integrations.selectors import (
+    action_export_header,
+    action_export_rows,
+    import_job_progress,
+    integration_source_list,
+)
+from integrations.services import (
+    SUPPORTED_KINDS,
+    import_job_create,
+    import_job_record,
+    integration_source_create,
+    integration_source_delete,
+    integration_source_run_now,
+    integration_source_update,
+)
+from kpi_platform.admin import CompanyModelAdmin, ServiceModelForm, admin_member
 from kpi_platform.errors import DomainError
 
 PAGE_ERRORS = 20  # the first errors on the page; every one in the report
@@ -44,6 +61,14 @@ def kind_list_link(kind: str) -> dict | None:
     return {
         "url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
         "name": opts.verbose_name_plural,
+    }
+
+
+def _sources_link() -> dict:
+    """A source's run links back to the list of sources."""
+    return {
+        "url": reverse("admin:integrations_integrationsource_changelist"),
+        "name": IntegrationSource._meta.verbose_name_plural,
     }
 
 
@@ -121,7 +146,7 @@ class ImportJobAdmin(CompanyModelAdmin):
             "total": total,
             "page_errors": job.errors[:PAGE_ERRORS],
             "more_errors": job.error_count - min(job.error_count, PAGE_ERRORS),
-            "kind_list": kind_list_link(job.kind),
+            "kind_list": _sources_link() if job.source_id else kind_list_link(job.kind),
         }
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
@@ -191,3 +216,231 @@ def export_actions_xlsx(model_admin, request: HttpRequest, queryset) -> HttpResp
 @admin.action(description=_("Export selected actions to csv"))
 def export_actions_csv(model_admin, request: HttpRequest, queryset) -> HttpResponse:
     return export_response("kpi-actions", "csv", action_export_header(), action_export_rows(queryset))
+
+
+# --- Integration sources (issue 20) ----------------------------------------------------------------
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value: a saved secret is not shown again, not even after a form error."""
+
+    def format_value(self, value) -> str:
+        return ""
+
+
+class IntegrationSourceForm(ServiceModelForm):
+    kind = forms.ChoiceField(label=_("Kind"), choices=kinds)
+    new_credentials = forms.JSONField(
+        label=_("Credentials"),
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3}),
+        help_text=_(
+            'A JSON object, e.g. {"token": "…"}. Stored encrypted and never shown again; '
+            "leave empty to keep the saved credentials."
+        ),
+    )
+    mapping_person = forms.CharField(
+        label=_("Person field"), help_text=_("The record's field naming the person.")
+    )
+    mapping_person_key = forms.ChoiceField(label=_("The person field holds"), choices=PersonKey.choices)
+    mapping_kpi = forms.CharField(
+        label=_("KPI field"), required=False, help_text=_("The field holding a KPI's integration name…")
+    )
+    mapping_kpi_fixed = forms.CharField(
+        label=_("Or one KPI"),
+        required=False,
+        help_text=_("…or the integration name of the KPI of every record."),
+    )
+    mapping_value = forms.CharField(
+        label=_("Value field"), required=False, help_text=_("Leave empty to count 1 per record.")
+    )
+    mapping_time = forms.CharField(
+        label=_("Time field"), required=False, help_text=_("Leave empty to use when the record last changed.")
+    )
+    mapping_filters = forms.CharField(
+        label=_("Filters"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("One “field = value” a line: only records matching them all count."),
+    )
+
+    class Meta:
+        model = IntegrationSource
+        fields = ["name", "kind", "settings", "schedule", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["settings"].help_text = gettext("A JSON object of the kind's settings: %(kinds)s.") % {
+            "kinds": "; ".join(
+                f"{kind}: {', '.join(connector_for(kind).settings_fields)}" for kind, _label in kinds()
+            )
+        }
+        mapping = self.instance.mapping or {}
+        for key in ("person", "person_key", "kpi", "kpi_fixed", "value", "time"):
+            self.fields[f"mapping_{key}"].initial = mapping.get(key, "")
+        filters = mapping.get("filters") or []
+        self.fields["mapping_filters"].initial = "\n".join(
+            f"{each['field']} = {each['equals']}" for each in filters
+        )
+
+    def clean_mapping_filters(self) -> list[dict]:
+        filters = []
+        for line in self.cleaned_data["mapping_filters"].splitlines():
+            if not line.strip():
+                continue
+            name, equals, value = line.partition("=")
+            if not equals or not name.strip():
+                raise forms.ValidationError(_("Write each filter as “field = value”."))
+            filters.append({"field": name.strip(), "equals": value.strip()})
+        return filters
+
+    def mapping(self) -> dict:
+        data = self.cleaned_data
+        keys = ("person", "person_key", "kpi", "kpi_fixed", "value", "time", "filters")
+        return {key: data[f"mapping_{key}"] for key in keys}
+
+
+RECENT_RUNS = 10
+
+
+def _moment(moment) -> str:
+    return date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
+@admin.register(IntegrationSource)
+class IntegrationSourceAdmin(CompanyModelAdmin):
+    """Sources with their health at a glance; runs are import jobs, linked to their pages."""
+
+    form = IntegrationSourceForm
+    change_form_template = "admin/integrations/integrationsource/change_form.html"
+    list_display = ["name", "kind_label", "health", "last_run", "last_run_created", "day_created", "next_run"]
+    actions = ["run_now"]
+    readonly_fields = ["health", "last_run", "next_run", "recent_runs"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "settings", "new_credentials", "schedule", "enabled"]}),
+        (
+            _("Mapping"),
+            {
+                "fields": [
+                    "mapping_person",
+                    "mapping_person_key",
+                    "mapping_kpi",
+                    "mapping_kpi_fixed",
+                    "mapping_value",
+                    "mapping_time",
+                    "mapping_filters",
+                ]
+            },
+        ),
+        (_("Health"), {"fields": ["health", "last_run", "next_run", "recent_runs"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        if not self.is_company_admin(request):
+            return IntegrationSource.dangerously_unscoped.none()
+        return integration_source_list()
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        return self.fieldsets if obj is not None else self.fieldsets[:2]
+
+    @admin.display(description=_("kind"))
+    def kind_label(self, source: IntegrationSource) -> str:
+        return dict(kinds()).get(source.kind, source.kind)
+
+    @admin.display(description=_("status"))
+    def health(self, source: IntegrationSource) -> str:
+        if source.paused_at:
+            return gettext("Paused: %(reason)s") % {"reason": source.pause_reason}
+        if not source.enabled:
+            return gettext("Off")
+        if source.last_run_status is None:
+            return gettext("Not run yet")
+        return ImportStatus(source.last_run_status).label
+
+    @admin.display(description=_("last run"))
+    def last_run(self, source: IntegrationSource) -> str:
+        if source.last_run_id is None:
+            return "—"
+        url = reverse("admin:integrations_importjob_change", args=[source.last_run_id])
+        return format_html('<a href="{}">{}</a>', url, _moment(source.last_run_at))
+
+    @admin.display(description=_("records in the last run"))
+    def last_run_created(self, source: IntegrationSource) -> int | str:
+        return "—" if source.last_run_id is None else source.last_run_created
+
+    @admin.display(description=_("records in the last day"))
+    def day_created(self, source: IntegrationSource) -> int:
+        return source.day_created
+
+    @admin.display(description=_("next run"))
+    def next_run(self, source: IntegrationSource) -> str:
+        if not source.enabled or source.paused_at:
+            return "—"
+        return (
+            source.next_run_at.strftime("%Y-%m-%d %H:%M")
+            if source.next_run_at
+            else gettext("Within a minute")
+        )
+
+    @admin.display(description=_("recent runs"))
+    def recent_runs(self, source: IntegrationSource) -> str:
+        """The last runs, each a link to its import page, with its status and records."""
+        runs = source.runs.order_by("-id")[:RECENT_RUNS]
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {}, {}</li>',
+            (
+                (
+                    reverse("admin:integrations_importjob_change", args=[run.pk]),
+                    _moment(run.created_at),
+                    run.get_status_display(),
+                    ngettext("%(n)d record", "%(n)d records", run.created) % {"n": run.created},
+                )
+                for run in runs
+            ),
+        )
+        return format_html('<ul class="integrations-runs">{}</ul>', items) if items else "—"
+
+    def save_via_services(self, request: HttpRequest, form: IntegrationSourceForm, change: bool):
+        data = form.cleaned_data
+        fields = {name: data[name] for name in ("name", "kind", "settings", "schedule", "enabled")}
+        fields["settings"] = fields["settings"] or {}
+        if change:
+            source = IntegrationSource.objects.get(pk=form.instance.pk)
+            return integration_source_update(
+                source=source, credentials=data["new_credentials"] or None, mapping=form.mapping(), **fields
+            )
+        return integration_source_create(
+            credentials=data["new_credentials"] or {},
+            mapping=form.mapping(),
+            actor=admin_member(request),
+            **fields,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: IntegrationSource) -> None:
+        integration_source_delete(source=obj)
+
+    def get_urls(self):
+        run = self.admin_site.admin_view(self.run_view)
+        return [
+            path("<path:object_id>/run/", run, name="integrations_integrationsource_run"),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """ "Run now" from the source's page: queue a run and open its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        source = self.get_object(request, unquote(object_id))
+        if source is None:
+            raise Http404
+        job = integration_source_run_now(source=source)
+        return HttpResponseRedirect(reverse("admin:integrations_importjob_change", args=[job.pk]))
+
+    @admin.action(description=_("Run the selected sources now"))
+    def run_now(self, request: HttpRequest, queryset) -> None:
+        for source in queryset:
+            integration_source_run_now(source=source)
+        self.message_user(request, gettext("Runs were queued; their results are among the imports."))

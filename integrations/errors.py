@@ -10,3 +10,12 @@ class ImportErrorCode(StrEnum):
     NOT_RECORDABLE = "not_recordable"
     QUEUE_UNAVAILABLE = "queue_unavailable"  # 503: the broker is down; nothing was stored
     NOT_FOUND = "not_found"  # a row names a role, department or team the company does not have
+
+
+class SourceErrorCode(StrEnum):
+    """The codes of the integration sources API (issue 20)."""
+
+    KIND_INVALID = "kind_invalid"
+    SETTINGS_INVALID = "settings_invalid"
+    MAPPING_INVALID = "mapping_invalid"
+    NAME_TAKEN = "unique"

@@ -1,11 +1,14 @@
 """Reads of imports: the company's jobs and their live progress (PRODUCT I3)."""
 
+import datetime
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from integrations.models import ImportJob, ImportStatus
+from integrations.models import ImportJob, ImportStatus, IntegrationSource
 from integrations.progress import progress_key
 from kpi_platform.cache import cache_get
 from orgs.models import Company
@@ -83,3 +86,41 @@ def action_export_rows(actions: QuerySet) -> Iterator[tuple]:
         if len(page) < EXPORT_PAGE:
             return
         last_id = page[-1][0]
+
+
+def integration_source_list(*, now: datetime.datetime | None = None) -> QuerySet[IntegrationSource]:
+    """The company's sources with their health (issue 20): the last run's id, status, start and
+    records, and the records of the runs that finished in the last day. One query."""
+    now = now or timezone.now()
+    runs = ImportJob.objects.filter(source=OuterRef("pk")).order_by("-id")
+    day = (
+        ImportJob.objects.filter(
+            source=OuterRef("pk"),
+            status=ImportStatus.SUCCEEDED,
+            finished_at__gte=now - datetime.timedelta(days=1),
+        )
+        .order_by()
+        .values("source")
+        .annotate(total=Sum("created"))
+        .values("total")
+    )
+    return IntegrationSource.objects.annotate(
+        last_run_id=Subquery(runs.values("id")[:1]),
+        last_run_status=Subquery(runs.values("status")[:1]),
+        last_run_at=Subquery(runs.values("created_at")[:1]),
+        last_run_created=Subquery(runs.values("created")[:1]),
+        day_created=Coalesce(Subquery(day), 0),
+    )
+
+
+def integration_source_get(*, source_id: int) -> IntegrationSource:
+    return integration_source_list().get(id=source_id)
+
+
+def integration_sources_failing() -> list[IntegrationSource]:
+    """Enabled sources that are paused or whose last run failed, for the admins' Home."""
+    return [
+        source
+        for source in integration_source_list().filter(enabled=True)
+        if source.paused_at or source.last_run_status == ImportStatus.FAILED
+    ]

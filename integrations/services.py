@@ -35,23 +35,34 @@ from itertools import islice
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from integrations import columns
-from integrations.errors import ImportErrorCode
-from integrations.models import FINISHED, ImportJob, ImportKind, ImportStatus
+from integrations import columns, crypto
+from integrations.connectors import ConnectorError, CredentialsRejected, Limits, Record, connector_for, kinds
+from integrations.errors import ImportErrorCode, SourceErrorCode
+from integrations.models import (
+    FINISHED,
+    ImportJob,
+    ImportKind,
+    ImportStatus,
+    IntegrationSource,
+    PersonKey,
+    Schedule,
+)
 from integrations.parsing import Table, Unreadable, file_format, open_table
 from integrations.progress import progress_key
 from integrations.tasks import import_job_run as import_job_run_task
+from integrations.tasks import integration_source_run as integration_source_run_task
 from kpi_platform.cache import cache_delete, cache_set
 from kpi_platform.celery import broker_reachable
 from kpi_platform.errors import DomainError
 from kpis.imports import kpis_import, units_import
-from orgs.models import Department, Member, Role, Team
+from orgs.models import Company, Department, Member, Role, Team
 from orgs.services import member_create
 from orgs.tenancy import company_context, current_company_id
 from ratings.models import ActionSource
@@ -137,21 +148,24 @@ def import_job_record(*, job: ImportJob, actor: Member | None = None) -> ImportJ
 
 
 def _enqueue_on_commit(job: ImportJob) -> None:
-    company_id, job_id = current_company_id(), job.id
+    _send_on_commit(import_job_run_task, f"Import {job.id}", job_id=job.id)
 
-    def enqueue() -> None:
+
+def _send_on_commit(task, what: str, **kwargs) -> None:
+    """Send ``task`` once the transaction commits, in the current company."""
+    company_id = current_company_id()
+
+    def send() -> None:
         # on_commit may run after the caller's context ended (an outer transaction's commit).
         with company_context(company_id):
             try:
-                import_job_run_task.delay(job_id=job_id)
+                task.delay(**kwargs)
             except OperationalError:
-                # The broker went away after the upload committed: the job stays queued, and
+                # The broker went away after the write committed: the job stays queued, and
                 # the sweep (``imports_resume_stale``) sends it once the broker is back.
-                logger.warning(
-                    "Import %s is queued but could not be sent to a worker.", job_id, exc_info=True
-                )
+                logger.warning("%s is queued but could not be sent to a worker.", what, exc_info=True)
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(send)
 
 
 # --- The run -------------------------------------------------------------------------------------
@@ -164,6 +178,7 @@ class Outcome:
     duplicates: int = 0
     errors: list[dict] = field(default_factory=list)
     error_count: int = 0
+    pause_reason: str = ""  # a source's run: why the source must stop (its credentials were refused)
 
     def add_error(self, row: int | None, column: str | None, message: str) -> None:
         self.error_count += 1
@@ -196,6 +211,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
             )
             if job.is_finished:
                 return job  # another runner finished it while we waited for the lock
+            if job.source_id is not None:
+                # Runs of one source never overlap: the next waits here, then reads the cursor
+                # this one committed.
+                job.source = IntegrationSource.objects.select_for_update().get(id=job.source_id)
             outcome = Outcome()
             try:
                 with transaction.atomic(), translation.override(job.language or None):
@@ -247,9 +266,13 @@ def _finish(job: ImportJob, outcome: Outcome) -> None:
         ]
     )
     cache_delete(progress_key(job.id))
+    if job.source is not None and outcome.pause_reason:
+        _source_pause(job.source, outcome.pause_reason)
 
 
 def _run(job: ImportJob, outcome: Outcome) -> None:
+    if job.source is not None:
+        return _import_source(job, outcome)
     with job.file.open("rb") as file:
         table = open_table(file, job.file_name)
         _publish_progress(job.id, 0, table.estimated_rows)
@@ -469,3 +492,345 @@ def imports_resume_stale(*, now: datetime.datetime | None = None) -> list[int]:
             _enqueue_on_commit(ImportJob(id=job_id))
         resumed.append(job_id)
     return resumed
+
+
+# --- Integration sources (issue 20) ----------------------------------------------------------------
+# A source's run is an import job with ``source`` set: ``import_job_run`` claims and locks it as any
+# job, locks the source too (runs of one source never overlap), and ``_import_source`` feeds the
+# connector's records to the recording service, all or nothing, storing the cursor in the same
+# transaction. External ids ``src:<source>:<record>`` make re-reading a record count nothing twice.
+
+
+def integration_source_create(
+    *,
+    name: str,
+    kind: str,
+    settings: dict | None = None,
+    credentials: dict | None = None,
+    mapping: dict,
+    schedule: int = Schedule.HOURLY,
+    enabled: bool = True,
+    actor: Member | None = None,
+) -> IntegrationSource:
+    settings, credentials = settings or {}, credentials or {}
+    _source_check(name=name, kind=kind, settings=settings, credentials=credentials, mapping=mapping)
+    with transaction.atomic():
+        return IntegrationSource.objects.create(
+            name=name,
+            kind=kind,
+            settings=settings,
+            credentials=crypto.encrypt(credentials),
+            mapping=_mapping_clean(mapping),
+            schedule=schedule,
+            enabled=enabled,
+            created_by=actor,
+        )
+
+
+SOURCE_FIELDS = ("name", "kind", "settings", "mapping", "schedule", "enabled")
+
+
+@transaction.atomic
+def integration_source_update(
+    *, source: IntegrationSource, credentials: dict | None = None, **changes
+) -> IntegrationSource:
+    """Change a source; ``credentials`` None keeps the saved ones. Saving a paused source resumes
+    it: its admin has seen why it stopped (its credentials changed, or they say it is fixed)."""
+    unknown = set(changes) - set(SOURCE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    for name, value in changes.items():
+        setattr(source, name, value)
+    kept = crypto.decrypt(source.credentials) if credentials is None else credentials
+    _source_check(
+        name=source.name,
+        kind=source.kind,
+        settings=source.settings,
+        credentials=kept,
+        mapping=source.mapping,
+        exclude_id=source.id,
+    )
+    source.mapping = _mapping_clean(source.mapping)
+    if credentials is not None:
+        source.credentials = crypto.encrypt(credentials)
+    source.paused_at, source.pause_reason = None, ""
+    source.save(update_fields=[*SOURCE_FIELDS, "credentials", "paused_at", "pause_reason", "updated_at"])
+    return source
+
+
+def integration_source_delete(*, source: IntegrationSource) -> None:
+    """The source goes; its runs stay among the imports, and what they recorded stays recorded."""
+    source.delete()
+
+
+def integration_source_run_now(*, source: IntegrationSource) -> ImportJob:
+    """Queue a run of ``source`` (its unfinished run, if one is queued or running already)."""
+    with transaction.atomic():
+        return _source_queue(source)
+
+
+def integration_source_run(*, source_id: int) -> ImportJob:
+    """The worker: run the source's oldest unfinished run (one is made if none is queued). A run
+    left unfinished by a worker that died is run again from the start: nothing of it committed."""
+    job = ImportJob.objects.filter(source_id=source_id).exclude(status__in=FINISHED).order_by("id").first()
+    if job is None:
+        with transaction.atomic():
+            job = _source_job_create(IntegrationSource.objects.get(id=source_id))
+    return import_job_run(job_id=job.id)
+
+
+def integration_sources_queue_due(*, now: datetime.datetime | None = None) -> list[int]:
+    """Queue a run of each of the company's enabled, unpaused sources whose time has come; the ids."""
+    now = now or timezone.now()
+    due = IntegrationSource.objects.filter(enabled=True, paused_at=None).filter(
+        Q(next_run_at=None) | Q(next_run_at__lte=now)
+    )
+    queued = []
+    for source in due:
+        with transaction.atomic():
+            source.next_run_at = now + source.interval
+            source.save(update_fields=["next_run_at", "updated_at"])
+            _source_queue(source)
+        queued.append(source.id)
+    return queued
+
+
+def _source_queue(source: IntegrationSource) -> ImportJob:
+    job = source.runs.exclude(status__in=FINISHED).order_by("id").first()
+    if job is not None:
+        return job  # runs never pile up behind a slow or stuck one
+    job = _source_job_create(source)
+    _send_on_commit(integration_source_run_task, f"A run of source {source.id}", source_id=source.id)
+    return job
+
+
+def _source_job_create(source: IntegrationSource) -> ImportJob:
+    return ImportJob.objects.create(
+        kind=ImportKind.ACTIONS, source=source, file_name=source.name[:255], language=settings.LANGUAGE_CODE
+    )
+
+
+def _source_check(
+    *, name: str, kind: str, settings: dict, credentials: dict, mapping: dict, exclude_id: int | None = None
+) -> None:
+    errors = []
+    if not name.strip():
+        errors.append(
+            DomainError(SourceErrorCode.SETTINGS_INVALID, _("This field is required."), field="name")
+        )
+    elif IntegrationSource.objects.filter(name=name).exclude(id=exclude_id).exists():
+        errors.append(
+            DomainError(
+                SourceErrorCode.NAME_TAKEN, _("A source with this name exists already."), field="name"
+            )
+        )
+    if kind not in dict(kinds()):
+        errors.append(
+            DomainError(
+                SourceErrorCode.KIND_INVALID,
+                _("Choose a kind of source: %(kinds)s.") % {"kinds": ", ".join(dict(kinds()))},
+                field="kind",
+            )
+        )
+    else:
+        connector = connector_for(kind)
+        for what, given, known in (
+            ("settings", settings, connector.settings_fields),
+            ("credentials", credentials, connector.credential_fields),
+        ):
+            if not isinstance(given, dict):
+                errors.append(
+                    DomainError(SourceErrorCode.SETTINGS_INVALID, _("Expected an object."), field=what)
+                )
+            for key in set(given) - set(known) if isinstance(given, dict) else ():
+                errors.append(
+                    DomainError(
+                        SourceErrorCode.SETTINGS_INVALID,
+                        _("This kind of source has no setting “%(name)s”.") % {"name": key},
+                        field=what,
+                    )
+                )
+        if not errors:
+            for key, message in connector.check_settings(settings, credentials).items():
+                errors.append(DomainError(SourceErrorCode.SETTINGS_INVALID, message, field=key))
+    errors += _mapping_errors(mapping)
+    if errors:
+        raise DomainError.many(errors)
+
+
+MAPPING_TEXT = ("person", "kpi", "kpi_fixed", "value", "time")
+
+
+def _mapping_clean(mapping: dict) -> dict:
+    clean = {key: (mapping.get(key) or "").strip() for key in MAPPING_TEXT}
+    clean["person_key"] = mapping.get("person_key") or PersonKey.EMAIL
+    clean["filters"] = [
+        {"field": each["field"].strip(), "equals": str(each.get("equals", ""))}
+        for each in mapping.get("filters") or []
+    ]
+    return clean
+
+
+def _mapping_errors(mapping) -> list[DomainError]:
+    def error(message: str, name: str) -> DomainError:
+        return DomainError(SourceErrorCode.MAPPING_INVALID, message, field=f"mapping.{name}")
+
+    if not isinstance(mapping, dict):
+        return [DomainError(SourceErrorCode.MAPPING_INVALID, _("Expected an object."), field="mapping")]
+    errors = [
+        error(_("Expected a text."), key)
+        for key in MAPPING_TEXT
+        if not isinstance(mapping.get(key) or "", str)
+    ]
+    if errors:
+        return errors
+    if not (mapping.get("person") or "").strip():
+        errors.append(error(_("Name the field that holds the person."), "person"))
+    if mapping.get("person_key", PersonKey.EMAIL) not in PersonKey.values:
+        errors.append(error(_("The person is an e-mail or an external id."), "person_key"))
+    if bool((mapping.get("kpi") or "").strip()) == bool((mapping.get("kpi_fixed") or "").strip()):
+        errors.append(
+            error(_("Name either the field that holds the KPI or one KPI for every record."), "kpi")
+        )
+    filters = mapping.get("filters") or []
+    if not isinstance(filters, list) or not all(
+        isinstance(each, dict) and isinstance(each.get("field"), str) and each["field"].strip()
+        for each in filters
+    ):
+        errors.append(error(_("Each filter names a field and the value it must equal."), "filters"))
+    return errors
+
+
+def _source_pause(source: IntegrationSource, reason: str) -> None:
+    source.paused_at, source.pause_reason = timezone.now(), reason[:255]
+    source.save(update_fields=["paused_at", "pause_reason", "updated_at"])
+    company_id, source_id = current_company_id(), source.id
+    transaction.on_commit(lambda: _source_tell_admins(company_id, source_id))
+
+
+def _source_tell_admins(company_id: int, source_id: int) -> None:
+    """E-mail the company's admins, each in their language, that a source was paused."""
+    with company_context(company_id):
+        source = IntegrationSource.objects.get(id=source_id)
+        company = Company.objects.get(id=company_id)
+        admins = Member.objects.filter(role=Role.ADMIN, user__is_active=True).select_related("user")
+        with get_connection() as connection:
+            messages = []
+            for admin in admins:
+                with translation.override(admin.user.language or company.default_language):
+                    subject = _("Integration source “%(name)s” is paused") % {"name": source.name}
+                    body = _(
+                        "The source “%(name)s” of %(company)s stopped: %(reason)s\n\n"
+                        "Change its credentials in the admin to resume it."
+                    ) % {"name": source.name, "company": company.name, "reason": source.pause_reason}
+                messages.append(
+                    EmailMessage(
+                        subject, body, settings.DEFAULT_FROM_EMAIL, [admin.user.email], connection=connection
+                    )
+                )
+            connection.send_messages(messages)
+
+
+def _import_source(job: ImportJob, outcome: Outcome) -> None:
+    """The source's records through one recorder, as a file's rows; the cursor on success."""
+    source = job.source
+    mapping = _mapping_clean(source.mapping)
+    columns_of = {
+        "user": mapping["person"],
+        "kpi": mapping["kpi"] or "kpi",
+        "value": mapping["value"] or "value",
+        "occurred_at": mapping["time"] or "time",
+        "external_id": "id",
+    }
+    if source.kind not in dict(kinds()):
+        outcome.add_error(None, None, _("This kind of source is not available."))
+        raise _Undo()
+    try:
+        connector = connector_for(source.kind)
+        pull = connector.pull(
+            settings=source.settings,
+            credentials=crypto.decrypt(source.credentials),
+            cursor=source.cursor or None,
+            limits=Limits(),
+            now=timezone.now(),
+        )
+        with actions_recorder(source=ActionSource.INTEGRATION) as recorder:
+            for chunk in _chunks(pull.records, IMPORT_CHUNK):
+                items, positions = [], []
+                for record in chunk:
+                    if not _record_matches(record, mapping["filters"]):
+                        continue
+                    item = _record_item(source, record, mapping)
+                    if (message := _person_error(item["user"], mapping["person_key"])) is not None:
+                        outcome.add_error(record.position, columns_of["user"], message)
+                        continue
+                    if mapping["time"] and item["occurred_at"] is None:
+                        outcome.add_error(
+                            record.position, columns_of["occurred_at"], columns.required_message()
+                        )
+                        continue
+                    items.append(item)
+                    positions.append(record.position)
+                try:
+                    result = recorder.add(items)
+                except DomainError as exc:
+                    for error in exc.errors:
+                        outcome.add_error(
+                            positions[error.index], columns_of.get(error.field, error.field), error.message
+                        )
+                else:
+                    outcome.created += result.created
+                    outcome.duplicates += result.duplicates
+                outcome.total_rows += len(chunk)
+                _publish_progress(job.id, outcome.total_rows, outcome.total_rows)
+            if outcome.error_count:
+                outcome.errors.sort(key=lambda error: error["row"] or 0)  # in the records' order
+                raise _Undo()
+    except CredentialsRejected:
+        outcome.pause_reason = _("credentials rejected by the source")
+        outcome.add_error(
+            None, None, _("Credentials rejected by the source: the source is paused until they are changed.")
+        )
+        raise _Undo() from None
+    except ConnectorError as exc:
+        outcome.add_error(None, None, exc.message)
+        raise _Undo() from None
+    source.cursor = pull.cursor or ""
+    source.save(update_fields=["cursor", "updated_at"])  # committed with what the run recorded
+
+
+def _person_error(person: str, key: str) -> str | None:
+    """The recording service tells e-mails (with an "@") from external ids; the mapping says which
+    the field holds, so a value of the other kind is refused rather than looked up as it."""
+    if not person or ("@" in person) == (key == PersonKey.EMAIL):
+        return None
+    if key == PersonKey.EMAIL:
+        return _("Expected an e-mail address.")
+    return _("Expected an external id, not an e-mail address.")
+
+
+def _record_matches(record: Record, filters: list[dict]) -> bool:
+    return all(
+        columns.text_cell(record.fields.get(each["field"])) == (each["equals"] or None) for each in filters
+    )
+
+
+def _record_item(source: IntegrationSource, record: Record, mapping: dict) -> dict:
+    fields = record.fields
+    item = {
+        "user": columns.text_cell(fields.get(mapping["person"])) or "",
+        "kpi": mapping["kpi_fixed"] or columns.text_cell(fields.get(mapping["kpi"])) or "",
+        "external_id": f"src:{source.id}:{record.id}",
+    }
+    if mapping["value"]:
+        value = columns.value_cell(fields.get(mapping["value"]))
+        if value is not None:
+            item["value"] = value
+    else:
+        item["value"] = "1"
+    item["occurred_at"] = (
+        columns.moment_cell(fields.get(mapping["time"])) if mapping["time"] else record.updated_at
+    )
+    if not mapping["time"] and item["occurred_at"] is None:
+        del item["occurred_at"]  # no time at all: the moment it is recorded
+    return item

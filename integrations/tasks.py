@@ -27,3 +27,26 @@ def imports_sweep() -> None:
     for company_id in company_ids():
         with company_context(company_id):
             imports_resume_stale.delay()
+
+
+# Like ``import_job_run``: a run a dying worker left is delivered again and redone from the start.
+@app.task(acks_late=True, reject_on_worker_lost=True)
+def integration_source_run(source_id: int) -> None:
+    from integrations.services import integration_source_run
+
+    integration_source_run(source_id=source_id)
+
+
+@app.task
+def integration_sources_queue_due() -> None:
+    from integrations.services import integration_sources_queue_due
+
+    integration_sources_queue_due()
+
+
+@app.task(base=GlobalTask)
+def integration_sources_dispatch() -> None:
+    """Periodic dispatcher (every minute): each company queues its sources that are due."""
+    for company_id in company_ids():
+        with company_context(company_id):
+            integration_sources_queue_due.delay()

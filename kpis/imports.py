@@ -276,11 +276,12 @@ class _Rows:
 
 # --- Units (K3) --------------------------------------------------------------------------------------
 
-UNIT_COLUMNS = ("id", *(f"name_{language}" for language in LANGUAGES))
+UNIT_COLUMNS = ("id", *(f"name_{language}" for language in LANGUAGES), "decimals")
 
 
 class _UnitRows(_Rows):
-    """Columns ``id`` (optional: the unit to change) and ``name_<language>``.
+    """Columns ``id`` (optional: the unit to change), ``name_<language>`` and ``decimals`` (0, 1 or
+    2; optional: an empty cell keeps a unit's, and a new unit gets 2).
 
     Without an id, a row that has the name of one existing unit in the same language
     (case-insensitively) changes that unit; otherwise it creates one. So a file imported twice
@@ -289,7 +290,7 @@ class _UnitRows(_Rows):
 
     model = Unit
     columns = UNIT_COLUMNS
-    history_fields = tuple(f"name_{language}" for language in LANGUAGES)
+    history_fields = (*(f"name_{language}" for language in LANGUAGES), "decimals")
 
     def read_row(self, values, problems):
         unit = self.find_by_id(values, problems, Unit.objects.all())
@@ -297,7 +298,7 @@ class _UnitRows(_Rows):
         names = self.localized(values, "name", creating=unit is None)
         if unit is None and not id_given and names:
             unit = self._same_names(names)
-        return unit, {"name": names}
+        return unit, {"name": names, "decimals": values.get("decimals", "").strip() or None}
 
     @staticmethod
     def _same_names(names: dict[str, str]) -> Unit | None:
@@ -312,9 +313,10 @@ class _UnitRows(_Rows):
         return matches.pop() if len(matches) == 1 else None
 
     def write_row(self, target, fields):
+        decimals = fields["decimals"]
         if target is None:
-            return services.unit_create(name=fields["name"] or {}, actor=self.actor)
-        return services.unit_update(unit=target, name=fields["name"], actor=self.actor)
+            return services.unit_create(name=fields["name"] or {}, decimals=decimals, actor=self.actor)
+        return services.unit_update(unit=target, name=fields["name"], decimals=decimals, actor=self.actor)
 
 
 # --- KPIs (K1, K2, K4–K9) --------------------------------------------------------------------------

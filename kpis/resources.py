@@ -65,7 +65,7 @@ class CompanyResource(resources.ModelResource):
 
 
 class UnitResource(CompanyResource):
-    """Units (K3): ``id`` and ``name_<language>``."""
+    """Units (K3): ``id``, ``name_<language>`` and ``decimals``."""
 
     columns = UNIT_COLUMNS
 
@@ -79,6 +79,8 @@ class UnitResource(CompanyResource):
     def cell(self, column, unit, *, native):
         if column == "id":
             return unit.pk
+        if column == "decimals":
+            return unit.decimals if native else str(unit.decimals)
         return self._localized_cell(unit, column)
 
 

@@ -35,6 +35,7 @@ class ActionSource(models.TextChoices):
     LOGGER = "logger", _("Activity logger")
     API = "api", _("API")
     IMPORT = "import", _("File import")
+    INTEGRATION = "sync", _("Integration source")  # pulled by a worker (issue 20)
 
 
 # A foreign key that is neither a constraint nor an index of its own (the ORM still protects it):

@@ -11,4 +11,7 @@ urlpatterns = [
         views.ImportErrorReportApi.as_view(),
         name="import-error-report",
     ),
+    path("integrations/", views.SourceListApi.as_view(), name="integration-list"),
+    path("integrations/<object_id:source_id>/", views.SourceDetailApi.as_view(), name="integration-detail"),
+    path("integrations/<object_id:source_id>/run/", views.SourceRunApi.as_view(), name="integration-run"),
 ]

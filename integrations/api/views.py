@@ -14,13 +14,24 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from integrations.api.serializers import ImportJobOutputSerializer, ImportStartedSerializer
+from integrations.api.serializers import (
+    ImportJobOutputSerializer,
+    ImportStartedSerializer,
+    SourceMappingSerializer,
+    SourceOutputSerializer,
+)
 from integrations.errors import ImportErrorCode
 from integrations.exports import FORMATS
-from integrations.models import ImportKind
+from integrations.models import ImportKind, Schedule
 from integrations.reports import error_report_response
-from integrations.selectors import import_job_get
-from integrations.services import import_job_create
+from integrations.selectors import import_job_get, integration_source_get, integration_source_list
+from integrations.services import (
+    import_job_create,
+    integration_source_create,
+    integration_source_delete,
+    integration_source_run_now,
+    integration_source_update,
+)
 from kpi_platform.errors import DomainError
 from kpi_platform.ids import MAX_ID, parse_whole
 from orgs import access
@@ -115,3 +126,105 @@ class ImportErrorReportApi(CompanyApi):
         if fmt not in FORMATS:
             raise exceptions.NotFound()
         return error_report_response(job, fmt)
+
+
+# --- Integration sources (issue 20) ----------------------------------------------------------------
+# A company admin's, or a token's with the ``org`` scope to change them (``read`` to read them).
+# Credentials are write-only: no answer carries them.
+
+
+def _source_id() -> OpenApiParameter:
+    return OpenApiParameter("source_id", int, OpenApiParameter.PATH, description="An integration source id.")
+
+
+class SourceInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    kind = serializers.CharField(help_text=_("A kind of connector: csv_url, json, bitrix24."))
+    settings = serializers.DictField(required=False, default=dict)
+    credentials = serializers.DictField(
+        required=False, write_only=True, help_text=_("Stored encrypted, never returned; omit to keep.")
+    )
+    mapping = SourceMappingSerializer()
+    schedule = serializers.ChoiceField(Schedule.choices, default=Schedule.HOURLY)
+    enabled = serializers.BooleanField(default=True)
+
+    class Meta:
+        ref_name = "IntegrationSourceInput"
+
+
+class SourceListApi(CompanyApi):
+    """The company's integration sources with their health; creating one."""
+
+    write_scope = TokenScope.ORG
+
+    @extend_schema(operation_id="integrations_list", responses=SourceOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        require(access.may_manage_company(self.viewer))
+        return self.paginated_response(integration_source_list(), SourceOutputSerializer)
+
+    @extend_schema(
+        operation_id="integrations_create",
+        request=SourceInputSerializer,
+        responses={201: SourceOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        require(access.may_manage_company(self.viewer))
+        data = self.validated(SourceInputSerializer, request.data)
+        source = integration_source_create(actor=self.viewer, **data)
+        source = integration_source_get(source_id=source.id)
+        return Response(SourceOutputSerializer(source, context={"request": request}).data, status=201)
+
+
+class SourceDetailApi(CompanyApi):
+    """One integration source; changing it (a paused source resumes) or deleting it (its runs stay)."""
+
+    write_scope = TokenScope.ORG
+
+    @extend_schema(
+        operation_id="integrations_retrieve", parameters=[_source_id()], responses=SourceOutputSerializer
+    )
+    def get(self, request: Request, source_id: int) -> Response:
+        source = integration_source_get(source_id=source_id)
+        require(access.may_manage_company(self.viewer))
+        return Response(SourceOutputSerializer(source, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="integrations_partial_update",
+        parameters=[_source_id()],
+        request=SourceInputSerializer(partial=True),
+        responses=SourceOutputSerializer,
+    )
+    def patch(self, request: Request, source_id: int) -> Response:
+        source = integration_source_get(source_id=source_id)
+        require(access.may_manage_company(self.viewer))
+        serializer = SourceInputSerializer(data=request.data, partial=True, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        integration_source_update(source=source, **serializer.validated_data)
+        source = integration_source_get(source_id=source_id)
+        return Response(SourceOutputSerializer(source, context={"request": request}).data)
+
+    @extend_schema(operation_id="integrations_destroy", parameters=[_source_id()], responses={204: None})
+    def delete(self, request: Request, source_id: int) -> Response:
+        source = integration_source_get(source_id=source_id)
+        require(access.may_manage_company(self.viewer))
+        integration_source_delete(source=source)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SourceRunApi(CompanyApi):
+    """Run a source now (or its run that is already queued); follow the run at the answer's ``url``."""
+
+    write_scope = TokenScope.ORG
+
+    @extend_schema(
+        operation_id="integrations_run",
+        parameters=[_source_id()],
+        request=None,
+        responses={202: ImportStartedSerializer},
+    )
+    def post(self, request: Request, source_id: int) -> Response:
+        source = integration_source_get(source_id=source_id)
+        require(access.may_manage_company(self.viewer))
+        job = integration_source_run_now(source=source)
+        url = request.build_absolute_uri(reverse("import-detail", args=[job.id]))
+        return Response({"id": job.id, "status": job.status, "url": url}, status=status.HTTP_202_ACCEPTED)

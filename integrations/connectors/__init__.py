@@ -31,3 +31,6 @@ __all__ = [
     "kinds",
     "register",
 ]
+
+# Each kind registers itself when its module is imported.
+from integrations.connectors import bitrix24, csv_url, json_api  # noqa: F401

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from integrations.tests.fake_connector import fake  # noqa: F401 - a fixture: the in-memory connector
 from kpi_platform.celery import app
 from kpis.tests.factories import make_active_kpi
 from orgs.models import Role

@@ -230,12 +230,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.imports_sweep",
         "schedule": crontab(minute="*/5"),
     },
+    # Issue 20: each company's due integration sources are queued.
+    "integration-sources-dispatch": {
+        "task": "integrations.tasks.integration_sources_dispatch",
+        "schedule": crontab(minute="*"),
+    },
     # D5: each company's KPI report goes out at its chosen hour of its time zone, once per period.
     "kpi-reports-dispatch": {
         "task": "ratings.tasks.kpi_reports_dispatch",
         "schedule": crontab(minute=2),
     },
 }
+
+# --- Integration sources (issue 20) --------------------------------------------------------------
+# Fernet keys (urlsafe base64 of 32 bytes) for sources' credentials: the first encrypts, all
+# decrypt. Empty: one derived from SECRET_KEY (development); set them in production (README).
+INTEGRATION_KEYS = env.list("INTEGRATION_KEYS", default=[])
 
 # --- Imports (PRODUCT I3) ---------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)  # larger uploads: 413
@@ -245,6 +255,17 @@ IMPORT_MAX_STORED_ERRORS = 10_000  # a job keeps (and its report lists) at most 
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=15 * 60)  # then a sweep queues it again
 # A file that kills the worker this many times fails instead (bench/faults.py raises it for its drill).
 IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
+
+# --- Integration sources' HTTP client (issue 20, item 4; integrations/connectors/http.py) ---------
+# Outside development only https, and no private, loopback, link-local or reserved address (SSRF),
+# checked against the address connected to. production.py turns both off whatever DEBUG says.
+INTEGRATION_ALLOW_HTTP = env.bool("INTEGRATION_ALLOW_HTTP", default=DEBUG)
+INTEGRATION_ALLOW_PRIVATE_HOSTS = env.bool("INTEGRATION_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+INTEGRATION_HTTP_CONNECT_TIMEOUT = env.float("INTEGRATION_HTTP_CONNECT_TIMEOUT", default=10.0)
+INTEGRATION_HTTP_READ_TIMEOUT = env.float("INTEGRATION_HTTP_READ_TIMEOUT", default=60.0)
+INTEGRATION_HTTP_RETRIES = env.int("INTEGRATION_HTTP_RETRIES", default=4)  # after the first try: 1+2+4+8 s
+INTEGRATION_HTTP_MAX_WAIT = env.float("INTEGRATION_HTTP_MAX_WAIT", default=120.0)  # cap of Retry-After
+INTEGRATION_HTTP_PAGE_SECONDS = env.int("INTEGRATION_HTTP_PAGE_SECONDS", default=300)  # one answer, whole
 
 # The largest request body besides an uploaded file (Django's default is 2.5 MB): a batch of 5,000
 # actions with long comments fits. Larger: 413 with the API's error body.
@@ -297,5 +318,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs each request's full URL at INFO and httpcore its headers at DEBUG: an
+        # integration source's token may be in either (Bitrix24's webhook has it in the path).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -10,6 +10,10 @@ from .base import MIDDLEWARE, env
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")  # required: no default in production
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# Integration sources: https only, public addresses only (SSRF). A source on a private network
+# (an on-premise Bitrix24) needs INTEGRATION_ALLOW_PRIVATE_HOSTS=true, a decision made on purpose.
+INTEGRATION_ALLOW_HTTP = env.bool("INTEGRATION_ALLOW_HTTP", default=False)
+INTEGRATION_ALLOW_PRIVATE_HOSTS = env.bool("INTEGRATION_ALLOW_PRIVATE_HOSTS", default=False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The proxy appends the client's address to X-Forwarded-For: sign-in throttling counts by it.

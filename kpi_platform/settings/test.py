@@ -17,6 +17,10 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="kpi-test-media-")
 # STATIC_ROOT each time (0.03 s of CPU per test, some 45 s of a run). Looking a static URL up
 # when it is asked for serves the same files with the same headers.
 WHITENOISE_AUTOREFRESH = True
+# The fixture servers of the integration tests listen on http://127.0.0.1; the SSRF tests turn
+# these off with override_settings.
+INTEGRATION_ALLOW_HTTP = True
+INTEGRATION_ALLOW_PRIVATE_HOSTS = True
 if not REDIS_URL:
     # Each test run gets its own filesystem broker, so a `make run` worker never takes its tasks.
     _broker = tempfile.mkdtemp(prefix="kpi-test-broker-")

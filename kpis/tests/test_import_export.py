@@ -580,29 +580,37 @@ def test_units_import_create_update_and_refuse_with_the_service_rules(acme_admin
     # company's id
     content = csv_bytes(
         [
-            ["", "calls", "звонки"],
-            [acme.hours.id, "hours", "часы работы"],
+            ["", "calls", "звонки", "0"],
+            [acme.hours.id, "hours", "часы работы", ""],
         ],
-        ["ID", "Name_En", "Name_Ru"],
+        ["ID", "Name_En", "Name_Ru", "Decimals"],
     )
     # when it is imported
     import_file(acme_admin, content, kind="units", name="units.csv")
-    # then the unit is created and the other renamed
+    # then the unit is created with its decimals, and the other renamed keeping its own
     with company_context(acme.company.id):
-        assert Unit.objects.get(name_en="calls").name_ru == "звонки"
-        assert Unit.objects.get(pk=acme.hours.pk).name_ru == "часы работы"
+        calls = Unit.objects.get(name_en="calls")
+        assert (calls.name_ru, calls.decimals) == ("звонки", 0)
+        hours = Unit.objects.get(pk=acme.hours.pk)
+        assert (hours.name_ru, hours.decimals) == ("часы работы", 2)
     # when a file breaks the rules
     bad = csv_bytes(
-        [["", "deals", "HOURS"], [globex.widgets.id, "widgets", ""], ["", "a" * 19, ""]],
-        ["id", "name_en", "name_ru"],
+        [
+            ["", "deals", "HOURS", ""],
+            [globex.widgets.id, "widgets", "", ""],
+            ["", "a" * 19, "", ""],
+            ["", "litres", "литры", "3"],
+        ],
+        ["id", "name_en", "name_ru", "decimals"],
     )
     job = upload(acme_admin, bad, kind="units", name="units.csv", dry_run=False)
     # then every row is refused with the service's reasons, and nothing is written
     errors = row_errors(job)
-    assert list(errors) == [2, 3, 4]
+    assert list(errors) == [2, 3, 4, 5]
     assert list(errors[2]) == ["name_ru"]
     assert list(errors[3]) == ["id"]
     assert list(errors[4]) == ["name_en"]
+    assert list(errors[5]) == ["decimals"]
     assert reload(globex.widgets, globex.company).name_en == "widgets"
     with company_context(acme.company.id):
         assert not Unit.objects.filter(name_en="deals").exists()
@@ -612,8 +620,8 @@ def test_units_export_is_this_companys_and_imports_again_unchanged(acme_admin, a
     # when Acme's admin exports the units
     content = export(acme_admin, url=UNIT_EXPORT)
     rows = csv_rows(content)
-    # then Acme's units only, "points" among them
-    assert sorted(row["name_en"] for row in rows) == ["hours", "points"]
+    # then Acme's units only, "points" among them, each with its decimals
+    assert sorted((row["name_en"], row["decimals"]) for row in rows) == [("hours", "2"), ("points", "2")]
     # and importing the file again changes nothing
     checked = check(acme_admin, content, kind="units", name="units.csv")
     assert (checked.status, checked.created, checked.duplicates) == (ImportStatus.SUCCEEDED, 0, 2)
@@ -691,4 +699,4 @@ def test_import_exports_in_request_import_is_gone(acme_admin, acme, model):
 def test_resources_are_importable_with_no_request(in_company):
     # the admin's export form instantiates the resources with no arguments
     assert "integration_name" in KpiResource().get_export_headers()
-    assert UnitResource().get_export_headers() == ["id", "name_en", "name_ru"]
+    assert UnitResource().get_export_headers() == ["id", "name_en", "name_ru", "decimals"]

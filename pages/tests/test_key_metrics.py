@@ -409,7 +409,7 @@ def _queries(client, url: str) -> int:
     return len(queries)
 
 
-def test_the_page_reads_a_fixed_number_of_queries_at_100_kpis_and_50_teams(client, org):
+def test_the_page_reads_a_fixed_number_of_queries_at_1000_kpis_and_500_teams(client, org):
     client.force_login(org.admin.user)
     urls = [
         "/organization/metrics/",
@@ -429,15 +429,15 @@ def test_the_page_reads_a_fixed_number_of_queries_at_100_kpis_and_50_teams(clien
                 **holder,
             )
     few = {url: _queries(client, url) for url in urls}
-    # given 50 teams in 5 departments and 100 KPIs at every level, with hides, audiences and targets
+    # given 500 teams in 50 departments and 1,000 KPIs at every level, with hides, audiences and targets
     with company_context(org.company.id):
-        departments = [org.sales] + [department_create(name=f"Department {n}") for n in range(4)]
-        teams = [team_create(name=f"Team {n}", department=departments[n % 5]) for n in range(47)]
-        for n in range(100):
+        departments = [org.sales] + [department_create(name=f"Department {n}") for n in range(49)]
+        teams = [team_create(name=f"Team {n}", department=departments[n % 50]) for n in range(497)]
+        for n in range(1000):
             level = ("company", "department", "team")[n % 3]
-            unit = {"department": departments[n % 5]} if level == "department" else {}
+            unit = {"department": departments[n % 50]} if level == "department" else {}
             if level == "team":
-                unit = {"team": org.alpha if n % 2 else teams[n % 47]}
+                unit = {"team": org.alpha if n % 2 else teams[n % 497]}
             kpi = make_active_kpi(
                 org.company,
                 name={"en": f"Bulk {n}", "ru": f"Пачка {n}"},
@@ -448,7 +448,7 @@ def test_the_page_reads_a_fixed_number_of_queries_at_100_kpis_and_50_teams(clien
             )
             if level == "company" and n % 2:
                 services.kpi_hide(kpi=kpi, team=org.alpha)
-                services.kpi_hide(kpi=kpi, department=departments[n % 5])
+                services.kpi_hide(kpi=kpi, department=departments[n % 50])
             december = {"kpi": kpi, "period": "month", "start": datetime.date(2026, 12, 1)}
             services.target_create(**december, value="10", scope=level, **unit)
             if level == "company":

@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from integrations.selectors import integration_sources_failing
 from kpis.models import KpiKind
 from kpis.selectors import kpi_list_for_member
 from orgs import access
@@ -53,6 +54,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "board": board,
         **_team_context(member, windows[KpiKind.PRIMARY], languages),
         "overviews": _overviews(member, windows[KpiKind.PRIMARY], languages),
+        # Issue 20: a company admin sees integration sources that stopped or whose last run failed.
+        "failing_sources": integration_sources_failing() if access.is_company_admin(member) else [],
     }
     return render(request, "home.html", context)
 
