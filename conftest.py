@@ -1,13 +1,16 @@
 """Fixtures every app's tests share: two companies, an organization, the company context, and the
 isolation check."""
 
+import contextlib
 import datetime
 import os
 import shutil
+import sys
 from types import SimpleNamespace
 
 import pytest
 import time_machine
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from orgs.models import Company, Role
@@ -17,6 +20,11 @@ TEST_PASSWORD = "pass-2026-word"
 
 
 def pytest_collection_modifyitems(config, items):
+    _skip_postgres_only(items)
+    _browser_tests_last(items)
+
+
+def _skip_postgres_only(items) -> None:
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -48,6 +56,32 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="session")
+def made_once(django_db_setup, django_db_blocker):
+    """``with made_once(make) as made:`` in a class- or module-scoped fixture: ``make()``'s rows, made
+    once for tests that only read them, in a transaction rolled back after the last of them (each
+    test's own transaction, of ``db``, nests inside as a savepoint). Tests that write make their own."""
+
+    @contextlib.contextmanager
+    def made(make):
+        with django_db_blocker.unblock():
+            block = transaction.atomic()
+            block.__enter__()
+            try:
+                result = make()
+            except BaseException:
+                block.__exit__(*sys.exc_info())
+                raise
+        try:
+            yield result
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                block.__exit__(None, None, None)
+
+    return made
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -224,20 +258,45 @@ def _no_leaked_company_context():
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    """A page in Debian's chromium, driven by Playwright (its own browser download is not used)."""
+def _browser_tests_last(items) -> None:
+    """The tests with a browser run after all others, in their order: they share one chromium
+    (``_browser``), and Playwright's event loop, running from the first of them to the end of the
+    session, would make Django refuse the ORM in a test without a browser (SynchronousOnlyOperation)."""
+    items.sort(key=lambda item: "browser_page" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    """Debian's chromium, driven by Playwright (its own browser download is not used), started once
+    for the session: a launch costs about a second, a fresh context per test (``browser_page``) a
+    quarter of that, with the same isolation (cookies, storage, viewport)."""
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.path.exists(chromium):
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright runs an event loop in the test's thread; the test's ORM calls are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
-        browser.close()
+    # Playwright runs an event loop in the tests' thread; the tests' ORM calls are synchronous.
+    allow = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if allow is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allow
+
+
+@pytest.fixture
+def browser_page(_browser, live_server):
+    """A page of its own browser context (no cookie or storage of another test) in the session's
+    chromium."""
+    context = _browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture
