@@ -144,8 +144,7 @@ class GuardedBackend(httpcore.NetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
-        assert error is not None
-        raise error
+        raise error or httpcore.ConnectError("no address of the host answered")
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
         raise BlockedAddress(_("A source cannot be a local socket."))
