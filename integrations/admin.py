@@ -15,7 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.text import format_lazy
 from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -221,24 +222,20 @@ def export_actions_csv(model_admin, request: HttpRequest, queryset) -> HttpRespo
 # --- Integration sources (issue 20) ----------------------------------------------------------------
 
 
-class WriteOnlyTextarea(forms.Textarea):
-    """Never renders a value: a saved secret is not shown again, not even after a form error."""
+def _setting_field(kind: str, key: str) -> str:
+    return f"setting_{kind}_{key}"
 
-    def format_value(self, value) -> str:
-        return ""
+
+def _credential_field(kind: str, key: str) -> str:
+    return f"credential_{kind}_{key}"
 
 
 class IntegrationSourceForm(ServiceModelForm):
+    """A source's form: each kind's settings and credentials as fields of their own (from its
+    connector's ``settings_fields`` and ``credential_fields``), shown in the kind's fieldset; only
+    the chosen kind's are saved. Credentials are write-only: never shown, kept when left empty."""
+
     kind = forms.ChoiceField(label=_("Kind"), choices=kinds)
-    new_credentials = forms.JSONField(
-        label=_("Credentials"),
-        required=False,
-        widget=WriteOnlyTextarea(attrs={"rows": 3}),
-        help_text=_(
-            'A JSON object, e.g. {"token": "…"}. Stored encrypted and never shown again; '
-            "leave empty to keep the saved credentials."
-        ),
-    )
     mapping_person = forms.CharField(
         label=_("Person field"), help_text=_("The record's field naming the person.")
     )
@@ -266,15 +263,30 @@ class IntegrationSourceForm(ServiceModelForm):
 
     class Meta:
         model = IntegrationSource
-        fields = ["name", "kind", "settings", "schedule", "enabled"]
+        fields = ["name", "kind", "schedule", "enabled"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["settings"].help_text = gettext("A JSON object of the kind's settings: %(kinds)s.") % {
-            "kinds": "; ".join(
-                f"{kind}: {', '.join(connector_for(kind).settings_fields)}" for kind, _label in kinds()
-            )
-        }
+        saved = self.instance.settings or {}
+        for kind, _label in kinds():
+            connector = connector_for(kind)
+            for key, help_text in connector.settings_fields.items():
+                # The admin prints help texts as HTML: a connector's are text ("https://<portal>/…").
+                self.fields[_setting_field(kind, key)] = forms.CharField(
+                    label=key, required=False, help_text=escape(help_text)
+                )
+                if self.instance.kind == kind:
+                    self.fields[_setting_field(kind, key)].initial = saved.get(key, "")
+            for key, help_text in connector.credential_fields.items():
+                self.fields[_credential_field(kind, key)] = forms.CharField(
+                    label=key,
+                    required=False,
+                    strip=False,
+                    widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                    help_text=escape(
+                        f"{help_text} {gettext('Stored encrypted and never shown again; empty keeps it.')}"
+                    ),
+                )
         mapping = self.instance.mapping or {}
         for key in ("person", "person_key", "kpi", "kpi_fixed", "value", "time"):
             self.fields[f"mapping_{key}"].initial = mapping.get(key, "")
@@ -282,6 +294,30 @@ class IntegrationSourceForm(ServiceModelForm):
         self.fields["mapping_filters"].initial = "\n".join(
             f"{each['field']} = {each['equals']}" for each in filters
         )
+
+    def kind_settings(self) -> dict:
+        """The chosen kind's settings that were filled in."""
+        kind, data = self.cleaned_data.get("kind"), self.cleaned_data
+        keys = connector_for(kind).settings_fields if kind in dict(kinds()) else {}
+        given = {key: data.get(_setting_field(kind, key)) for key in keys}
+        return {key: value for key, value in given.items() if value}
+
+    def kind_credentials(self) -> dict | None:
+        """The chosen kind's credentials, or None when none were typed (the saved ones are kept)."""
+        kind, data = self.cleaned_data.get("kind"), self.cleaned_data
+        keys = connector_for(kind).credential_fields if kind in dict(kinds()) else {}
+        given = {
+            key: data[_credential_field(kind, key)] for key in keys if data.get(_credential_field(kind, key))
+        }
+        return given or None
+
+    def field_named(self, name: str) -> str | None:
+        """The form's field for a name a service's error gives (a setting's or credential's key)."""
+        kind = self.cleaned_data.get("kind")
+        for field in (_setting_field(kind, name), _credential_field(kind, name)):
+            if field in self.fields:
+                return field
+        return None
 
     def clean_mapping_filters(self) -> list[dict]:
         filters = []
@@ -313,6 +349,10 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
 
     form = IntegrationSourceForm
     change_form_template = "admin/integrations/integrationsource/change_form.html"
+
+    class Media:
+        js = ["integrations/source_form.js"]
+
     list_display = [
         "name",
         "kind_label",
@@ -326,7 +366,7 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
     actions = ["run_now"]
     readonly_fields = ["health", "last_run", "next_run", "recent_runs"]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "settings", "new_credentials", "schedule", "enabled"]}),
+        (None, {"fields": ["name", "kind", "schedule", "enabled"]}),
         (
             _("Mapping"),
             {
@@ -349,8 +389,27 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
             return IntegrationSource.dangerously_unscoped.none()
         return integration_source_list()
 
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        # The kinds' fields are the form's own (made in its ``__init__``), not the model's.
+        kwargs["fields"] = IntegrationSourceForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def get_fieldsets(self, request: HttpRequest, obj=None):
-        return self.fieldsets if obj is not None else self.fieldsets[:2]
+        """The source, then a fieldset of each kind's settings and credentials (the chosen kind's
+        open, the others folded), the mapping, and, once saved, its health."""
+        chosen = obj.kind if obj is not None else None
+        by_kind = []
+        for kind, label in kinds():
+            connector = connector_for(kind)
+            fields = [_setting_field(kind, key) for key in connector.settings_fields]
+            fields += [_credential_field(kind, key) for key in connector.credential_fields]
+            # Folded; static/integrations/source_form.js opens the chosen kind's (the saved kind's
+            # is open without JavaScript too).
+            classes = [f"source-kind-{kind}"] if kind == chosen else ["collapse", f"source-kind-{kind}"]
+            title = format_lazy("{}: {}", _("Settings"), label)
+            by_kind.append((title, {"fields": fields, "classes": classes}))
+        source, mapping, health = self.fieldsets
+        return [source, *by_kind, mapping, *([health] if obj is not None else [])]
 
     @admin.display(description=_("kind"))
     def kind_label(self, source: IntegrationSource) -> str:
@@ -422,15 +481,17 @@ class IntegrationSourceAdmin(CompanyModelAdmin):
 
     def save_via_services(self, request: HttpRequest, form: IntegrationSourceForm, change: bool):
         data = form.cleaned_data
-        fields = {name: data[name] for name in ("name", "kind", "settings", "schedule", "enabled")}
-        fields["settings"] = fields["settings"] or {}
+        fields = {name: data[name] for name in ("name", "kind", "schedule", "enabled")}
+        fields["settings"] = form.kind_settings()
         if change:
             source = IntegrationSource.objects.get(pk=form.instance.pk)
+            kept = source.kind == fields["kind"]  # another kind's saved credentials are not its own
+            credentials = form.kind_credentials() if kept else form.kind_credentials() or {}
             return integration_source_update(
-                source=source, credentials=data["new_credentials"] or None, mapping=form.mapping(), **fields
+                source=source, credentials=credentials, mapping=form.mapping(), **fields
             )
         return integration_source_create(
-            credentials=data["new_credentials"] or {},
+            credentials=form.kind_credentials() or {},
             mapping=form.mapping(),
             actor=admin_member(request),
             **fields,

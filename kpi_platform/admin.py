@@ -132,6 +132,9 @@ def show_domain_error(form: forms.Form, error: DomainError) -> None:
     field = error.field.replace(".", "_") if error.field else None
     if field not in form.fields:
         field = error.field if error.field in form.fields else None
+    named = getattr(form, "field_named", None)  # a form whose fields are not the service's names
+    if field is None and error.field and named is not None:
+        field = named(error.field)
     form.add_error(field, error.message)
 
 

@@ -1,7 +1,6 @@
 """A company admin connects a CSV-at-URL source in a real browser (issue 20): creates it in the
 admin, maps its columns, runs it, and sees the run's result; then the list shows its health."""
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -57,7 +56,8 @@ def test_an_admin_connects_a_sheet_maps_its_columns_runs_it_and_sees_the_result(
     page.goto(f"{live_server.url}/admin/integrations/integrationsource/add/")
     page.fill("#id_name", "Sales sheet")
     page.select_option("#id_kind", "csv_url")
-    page.fill("#id_settings", json.dumps({"url": server.url("/sheet.csv"), "id_column": "deal"}))
+    page.fill("#id_setting_csv_url_url", server.url("/sheet.csv"))
+    page.fill("#id_setting_csv_url_id_column", "deal")
     page.fill("#id_mapping_person", "user")
     page.fill("#id_mapping_kpi", "kpi")
     page.fill("#id_mapping_value", "value")

@@ -83,8 +83,8 @@ def test_an_admin_adds_a_source_and_never_sees_its_credentials_again(acme, fake,
     form = {
         "name": "CRM",
         "kind": "fake",
-        "settings": '{"overlap": 0}',
-        "new_credentials": f'{{"token": "{SECRET}"}}',
+        "setting_fake_overlap": "0",
+        "credential_fake_token": SECRET,
         "schedule": "60",
         "enabled": "on",
         "mapping_person": "email",
@@ -106,7 +106,7 @@ def test_an_admin_adds_a_source_and_never_sees_its_credentials_again(acme, fake,
     assert "Run now" in page
     assert SECRET not in admin_client.get(ADMIN).content.decode()
     # and saving it again with the credentials left empty keeps them
-    form["name"], form["new_credentials"] = "CRM 2", ""
+    form["name"], form["credential_fake_token"] = "CRM 2", ""
     assert admin_client.post(f"{ADMIN}{source.id}/change/", form).status_code == 302
     with company_context(acme.company.id):
         source = IntegrationSource.objects.get()
@@ -173,3 +173,44 @@ def test_the_source_list_takes_the_same_queries_for_1_and_10_sources(
             make_source(acme.company, name=f"s{n}")
         with django_assert_num_queries(1):
             assert len(list(integration_source_list())) == 10
+
+
+def test_each_kind_has_its_own_fields_and_a_refused_setting_shows_beside_its_field(acme, fake, admin_client):
+    # when a company admin opens the form
+    page = admin_client.get(f"{ADMIN}add/").content.decode()
+    # then each kind's settings and credentials are fields of their own, credentials as passwords
+    assert 'name="setting_csv_url_url"' in page
+    assert 'name="setting_json_records_path"' in page
+    assert '<input type="password" name="credential_bitrix24_webhook_url"' in page
+    # when they choose a sheet at a URL and give no address, and a JSON API's path besides
+    form = {
+        "name": "Sheet",
+        "kind": "csv_url",
+        "setting_csv_url_url": "",
+        "setting_json_records_path": "data.items",
+        "schedule": "60",
+        "enabled": "on",
+        "mapping_person": "user",
+        "mapping_person_key": "email",
+        "mapping_kpi": "kpi",
+    }
+    response = admin_client.post(f"{ADMIN}add/", form)
+    # then the refusal stands beside the address, and nothing is saved
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["setting_csv_url_url"]
+    # and once the address is given, only the chosen kind's settings are saved
+    form["setting_csv_url_url"] = "https://example.com/sheet.csv"
+    assert admin_client.post(f"{ADMIN}add/", form).status_code == 302
+    with company_context(acme.company.id):
+        source = IntegrationSource.objects.get()
+    assert (source.settings, crypto.decrypt(source.credentials)) == (
+        {"url": "https://example.com/sheet.csv"},
+        {},
+    )
+
+
+def test_a_connectors_help_is_shown_as_text_not_as_html(acme, fake, admin_client):
+    # Bitrix24's help names the webhook as https://<portal>/rest/<user id>/<code>/
+    page = admin_client.get(f"{ADMIN}add/").content.decode()
+    assert "https://&lt;portal&gt;/rest/&lt;user id&gt;/&lt;code&gt;/" in page
+    assert "<code>" not in page
