@@ -605,8 +605,12 @@ def _source_queue(source: IntegrationSource) -> ImportJob:
 
 
 def _source_job_create(source: IntegrationSource) -> ImportJob:
+    """A run of ``source``, its errors written in the language of the admin who connected it, or
+    else in the company's (a scheduled run has no one's request to take it from)."""
+    creator = Member.objects.filter(pk=source.created_by_id).values_list("user__language", flat=True).first()
+    language = creator or Company.objects.get(id=current_company_id()).default_language
     return ImportJob.objects.create(
-        kind=ImportKind.ACTIONS, source=source, file_name=source.name[:255], language=settings.LANGUAGE_CODE
+        kind=ImportKind.ACTIONS, source=source, file_name=source.name[:255], language=language
     )
 
 

@@ -4,6 +4,7 @@ cursor committed with what they recorded; credentials encrypted and never shown.
 import datetime
 import io
 import logging
+import re
 import threading
 import time
 from unittest import mock
@@ -16,6 +17,7 @@ from django.db import connection
 from integrations import crypto, services
 from integrations.models import ImportJob, ImportStatus, IntegrationSource, Schedule
 from integrations.tests.runs import run
+from orgs.models import Company, User
 from orgs.tenancy import company_context
 from ratings.models import ActionSource, KpiAction
 
@@ -366,3 +368,16 @@ def _someone_waits_on_a_lock() -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def test_a_runs_errors_are_in_its_creators_language_else_the_companys(acme, globex, fake, clock):
+    # given a Russian-speaking company whose source no one connected in a language (the API's token)
+    Company.objects.filter(id=acme.company.id).update(default_language="ru")
+    fake.rows = [row(1, email="zed@globex.example")]
+    anonymous = make_source(acme.company)
+    # when it runs, then its error is in Russian
+    assert re.search("[а-яё]", run(anonymous).errors[0]["message"])
+    # and a source its English-speaking admin connected reports in English
+    User.objects.filter(id=acme.admin.user_id).update(language="en")
+    theirs = make_source(acme.company, name="CRM 2", actor=acme.admin)
+    assert not re.search("[а-яё]", run(theirs).errors[0]["message"])
