@@ -541,7 +541,7 @@ def integration_source_update(
         raise TypeError(f"unknown fields {sorted(unknown)}")
     for name, value in changes.items():
         setattr(source, name, value)
-    kept = crypto.decrypt(source.credentials) if credentials is None else credentials
+    kept = _saved_credentials(source) if credentials is None else credentials
     _source_check(
         name=source.name,
         kind=source.kind,
@@ -750,10 +750,16 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
         outcome.add_error(None, None, _("This kind of source is not available."))
         raise _Undo()
     try:
+        credentials = _saved_credentials(source)
+    except DomainError as exc:  # paused until they are entered again
+        outcome.pause_reason = outcome_message = exc.errors[0].message
+        outcome.add_error(None, None, outcome_message)
+        raise _Undo() from None
+    try:
         connector = connector_for(source.kind)
         pull = connector.pull(
             settings=source.settings,
-            credentials=crypto.decrypt(source.credentials),
+            credentials=credentials,
             cursor=source.cursor or None,
             limits=Limits(),
             now=timezone.now(),
@@ -801,6 +807,19 @@ def _import_source(job: ImportJob, outcome: Outcome) -> None:
         raise _Undo() from None
     source.cursor = pull.cursor or ""
     source.save(update_fields=["cursor", "updated_at"])  # committed with what the run recorded
+
+
+def _saved_credentials(source: IntegrationSource) -> dict:
+    """The source's credentials; a clear refusal, not a 500, when no key of ``INTEGRATION_KEYS``
+    opens them any more (the key they were saved under was dropped without a rotation)."""
+    try:
+        return crypto.decrypt(source.credentials)
+    except crypto.InvalidToken:
+        raise DomainError(
+            SourceErrorCode.SETTINGS_INVALID,
+            _("The saved credentials can no longer be read (their key was removed): enter them again."),
+            field="credentials",
+        ) from None
 
 
 def _person_error(person: str, key: str) -> str | None:

@@ -381,3 +381,30 @@ def test_a_runs_errors_are_in_its_creators_language_else_the_companys(acme, glob
     User.objects.filter(id=acme.admin.user_id).update(language="en")
     theirs = make_source(acme.company, name="CRM 2", actor=acme.admin)
     assert not re.search("[а-яё]", run(theirs).errors[0]["message"])
+
+
+def test_credentials_whose_key_was_dropped_pause_the_source_until_given_again(acme, fake, clock, settings):
+    from kpi_platform.errors import DomainError
+
+    # given a source saved under a key that was then dropped without a rotation
+    settings.INTEGRATION_KEYS = [crypto.Fernet.generate_key().decode()]
+    fake.rows = [row(1)]
+    source = make_source(acme.company)
+    settings.INTEGRATION_KEYS = [crypto.Fernet.generate_key().decode()]
+    # when it runs, then the run fails saying so, records nothing, and the source is paused
+    job = run(source)
+    assert job.status == ImportStatus.FAILED
+    assert "can no longer be read" in job.errors[0]["message"]
+    assert recorded(acme.company) == []
+    with company_context(acme.company.id):
+        source.refresh_from_db()
+    assert source.paused_at is not None
+    # and saving it without credentials is refused on the credentials, not a 500
+    with company_context(acme.company.id), pytest.raises(DomainError) as refused:
+        services.integration_source_update(source=source, name="CRM 2")
+    assert [error.field for error in refused.value.errors] == ["credentials"]
+    # and entering them again resumes it, and its next run records
+    with company_context(acme.company.id):
+        services.integration_source_update(source=source, credentials={"token": SECRET})
+    assert run(source).status == ImportStatus.SUCCEEDED
+    assert len(recorded(acme.company)) == 1
