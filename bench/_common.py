@@ -40,6 +40,7 @@ AGGREGATE_TABLES = (
     "ratings_departmentdailytotal",
     "ratings_ratingtotal",
     "ratings_ratingboard",
+    "ratings_periodlatest",
 )
 
 

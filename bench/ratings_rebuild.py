@@ -19,6 +19,7 @@ import time
 from bench._common import bench_company, database_url, django_setup
 
 DAILY = "member_id, kpi_id, day, value, points, actions, low, high, last_value, last_at, last_action_id"
+LATEST = "kpi_id, period, start, member_id, last_value, last_at, last_action_id"
 
 
 def main() -> None:
@@ -44,6 +45,10 @@ def main() -> None:
                     "CREATE TEMP TABLE old_rating ON COMMIT DROP AS SELECT period, start, member_id, points"
                     " FROM ratings_ratingtotal"
                 )
+                cursor.execute(
+                    f"CREATE TEMP TABLE old_latest ON COMMIT DROP AS SELECT {LATEST}"  # noqa: S608
+                    " FROM ratings_periodlatest"
+                )
                 started = time.perf_counter()
                 from ratings.services import aggregates_rebuild
 
@@ -58,7 +63,11 @@ def main() -> None:
                     " EXCEPT ALL SELECT * FROM old_rating) z),"
                     " (SELECT COUNT(*) FROM (SELECT * FROM old_rating"
                     " EXCEPT ALL SELECT period, start, member_id,"
-                    " points FROM ratings_ratingtotal) w)"
+                    " points FROM ratings_ratingtotal) w),"
+                    f" (SELECT COUNT(*) FROM (SELECT {LATEST} FROM ratings_periodlatest"
+                    " EXCEPT ALL SELECT * FROM old_latest) v),"
+                    f" (SELECT COUNT(*) FROM (SELECT * FROM old_latest EXCEPT ALL SELECT {LATEST}"
+                    " FROM ratings_periodlatest) u)"
                 )
                 differences = cursor.fetchone()
                 raise RuntimeError("roll back")
@@ -68,7 +77,8 @@ def main() -> None:
     print(
         f"aggregates_rebuild() over the existing aggregates: {total:.1f} s ({result.daily:,} daily "
         f"totals, {result.rating:,} rating totals, {result.corrected:,} corrected; goal <= 300 s); "
-        f"differences from the incrementally kept aggregates (daily +/-, rating +/-): {differences}"
+        "differences from the incrementally kept aggregates (daily +/-, rating +/-, latest values +/-): "
+        f"{differences}"
     )
 
 

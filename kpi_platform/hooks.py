@@ -31,6 +31,9 @@ The moment, and who calls it                         Its reactions, in order
 ``kpi_rating_state_changed(kpi=, counted_before=)``  ``ratings.services.kpi_rating_state_changed``
   ``kpis.services.kpi_update``, when a KPI starts      (R6)
   or stops counting in the rating
+``kpi_aggregation_changed(kpi=,                    ``ratings.services.latest_values_follow``
+  aggregation_before=)`` ``kpis.services.            (people's latest values per period, K11)
+  kpi_update``, when a KPI's aggregation changes
 ``demo_steps(demo)``                                 ``orgs.demo``: departments and teams, people,
   ``orgs.demo.demo_seed``, in the demo company's       heads; ``kpis.demo.demo_kpis``;
   context                                              ``ratings.demo.demo_actions``
@@ -104,6 +107,10 @@ class KpiRatingStateChanged(Protocol):
     def __call__(self, *, kpi: Model, counted_before: bool) -> Any: ...
 
 
+class KpiAggregationChanged(Protocol):
+    def __call__(self, *, kpi: Model, aggregation_before: str) -> Any: ...
+
+
 class DemoStep(Protocol):
     def __call__(self, demo: Any, /) -> None: ...  # an ``orgs.demo.Demo``
 
@@ -115,6 +122,7 @@ team_moved: Hook[TeamMoved] = Hook("team_moved")
 org_unit_deleted: Hook[OrgUnitDeleted] = Hook("org_unit_deleted")
 org_unit_deletion_counts: Hook[OrgUnitDeletionCounts] = Hook("org_unit_deletion_counts")
 kpi_rating_state_changed: Hook[KpiRatingStateChanged] = Hook("kpi_rating_state_changed")
+kpi_aggregation_changed: Hook[KpiAggregationChanged] = Hook("kpi_aggregation_changed")
 demo_steps: Hook[DemoStep] = Hook("demo_steps")
 
 

@@ -843,6 +843,7 @@ def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = Non
     before = snapshot(kpi, _HISTORY_FIELDS)
     counted_before = kpi.counts_in_rating
     level_before = (kpi.level, kpi.department_id, kpi.team_id)
+    aggregation_before = kpi.aggregation
     _apply_kpi_fields(errors, kpi, fields, company, creating=False)
     current_audience = kpi_audience_get(kpi)
     if not errors.has("department") and not errors.has("team"):
@@ -858,6 +859,9 @@ def kpi_update(*, kpi: Kpi, actor: Actor = None, audience: Audience | None = Non
         _drop_hides_not_inherited(kpi)
     history_record(obj=kpi, action=ChangeAction.CHANGED, actor=actor, changes=changes)
     _rating_state_changed(kpi, counted_before)
+    if kpi.aggregation != aggregation_before:
+        # The ratings app keeps people's latest values of a level KPI (K11), in this transaction.
+        hooks.kpi_aggregation_changed.send(kpi=kpi, aggregation_before=aggregation_before)
     return kpi
 
 

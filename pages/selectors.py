@@ -30,7 +30,9 @@ from ratings.selectors import (
     Scope,
     leaderboard,
     leaderboard_range,
+    people_by_rating,
     people_in_order,
+    range_cover,
     rating_parts,
     ratings_of,
 )
@@ -484,7 +486,10 @@ def _people_breakdown(
     by_kpi = {str(kpi.id): kpi for kpi in kpis}
     result.sort = sort if sort in by_kpi else BY_POINTS
     ordering = by_kpi.get(result.sort)
-    if ordering is None:
+    covered = range_cover(window.start, window.end)
+    if ordering is None and not covered[1] and len(covered[0]) == 1:  # a calendar period's ratings
+        keys = people_by_rating(people, *covered[0][0], limit=BREAKDOWN_LIMIT, offset=offset)
+    elif ordering is None:
         keys = people_in_order(
             people,
             [part.values("member_id", "points") for part in rating_parts(window.start, window.end)],
@@ -535,7 +540,7 @@ def _people_tallies(
     if latest:
         figures.add_latest(
             keyed,
-            figures.person_rows(latest, window.start, window.end).filter(member_id__in=member_ids),
+            figures.latest_rows(latest, window.start, window.end).filter(member_id__in=member_ids),
             ["member_id"],
         )
     table: dict[int, dict[int, figures.Tally]] = {member_id: {} for member_id in member_ids}

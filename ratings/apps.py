@@ -14,6 +14,8 @@ class RatingsConfig(AppConfig):
 
         # A KPI that starts or stops counting moves its points into or out of the ratings (R6).
         hooks.kpi_rating_state_changed.connect(services.kpi_rating_state_changed)
+        # A KPI that becomes a level (K11 ``last``) gets its people's latest values per period.
+        hooks.kpi_aggregation_changed.connect(services.latest_values_follow)
         # People who change department take their totals along; a deleted department's go with it
         # (after the kpis app's reaction: kpis comes first in INSTALLED_APPS).
         hooks.members_moving.connect(services.department_totals_follow)

@@ -312,7 +312,8 @@ def add_holder_latest(
 
 
 def _holder_people(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
-    people = figures.person_rows(kpis, start, end)
+    """The holder's people's rows of level ``kpis`` (``figures.latest_rows``)."""
+    people = figures.latest_rows(kpis, start, end)
     if holder.kind != TargetScope.COMPANY:
         people = people.filter(holder.members_condition())
     return people
@@ -541,8 +542,18 @@ def holder_tallies_in(
     keyed = figures.tallies_of(rows, ["span"])
     latest = figures.latest_kpis(recorded)
     if latest:
-        people = _holder_people(holder, latest, first, last).filter(days).annotate(span=which)
-        figures.add_latest(keyed, people, ["span"])
+        kept = figures.latest_rows_in(latest, spans)
+        people = kept if kept is not None else figures.person_rows(latest, first, last).filter(days)
+        if holder.kind != TargetScope.COMPANY:
+            people = people.filter(holder.members_condition())
+        if kept is None:
+            figures.add_latest(keyed, people.annotate(span=which), ["span"])
+        else:  # whole periods' rows, by their first day
+            by_start: dict = {}
+            figures.add_latest(by_start, people, ["span"])
+            index_of = {start: index for index, (start, _end) in enumerate(spans)}
+            for (start, kpi_id), part in by_start.items():
+                figures.add_latest_part(keyed.setdefault((index_of[start], kpi_id), figures.Tally()), part)
     for (index, kpi_id), tally in keyed.items():
         result[index][kpi_id] = tally
     return result

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet, Sum
+from django.db.models import F, Max, Min, QuerySet, Sum
 
+from kpi_platform import periods as calendar
 from kpis.formulas import parse_formula
 from kpis.models import Aggregation, Kpi
 from kpis.selectors import kpi_list
 from orgs.models import Member
-from ratings.models import DailyTotal
+from ratings.models import LATEST_PERIODS, DailyTotal, PeriodLatest
 
 _ZERO = Decimal(0)
 LATEST_WORK_MEM = "64MB"
@@ -207,10 +208,14 @@ def tallies_of(rows: QuerySet, group: Iterable[str] = ()) -> dict[tuple, Tally]:
 
 
 def add_latest(tallies: dict[tuple, Tally], person_rows: QuerySet, group: Iterable[str] = ()) -> None:
-    """Each person's latest value (K11 ``last``) from their day rows (``DailyTotal``), into the
-    tallies keyed by ``(*group, kpi_id)``. On PostgreSQL the database keeps only the latest row of
-    each person and KPI (``DISTINCT ON``); elsewhere they are picked here."""
+    """Each person's latest value (K11 ``last``) from their rows, into the tallies keyed by
+    ``(*group, kpi_id)``: rows of whole periods (``PeriodLatest``, ``latest_rows``), one per
+    person, or else their day rows (``DailyTotal``), of which on PostgreSQL the database keeps only
+    the latest of each person and KPI (``DISTINCT ON``) and elsewhere they are picked here."""
     group = list(group)
+    if person_rows.model is PeriodLatest:
+        _add_period_latest(tallies, person_rows, group)
+        return
     # Columns that are not the person's (an earlier window's index, ``span``): a latest value each.
     apart = [column for column in group if column != "member_id" and not column.startswith("member__")]
     rows = person_rows.filter(actions__gt=0).order_by(
@@ -261,6 +266,56 @@ def _add_latest_sums(
         )
         for *key, total in cursor.fetchall():
             tallies.setdefault(tuple(key), Tally()).latest_sum = total
+
+
+def _add_period_latest(tallies: dict[tuple, Tally], rows: QuerySet, group: list[str]) -> None:
+    """``add_latest`` of whole periods' rows: each is a person's latest value in its period, so
+    on PostgreSQL the database sums them per group (the join to a person's unit, if grouped so,
+    reads people once per row); elsewhere each person's is kept, as from day rows."""
+    if connection.vendor == "postgresql":
+        sums = (
+            rows.values(*group, "kpi_id")
+            .annotate(total=Sum("last_value"))
+            .order_by()
+            .values_list(*group, "kpi_id", "total")
+        )
+        for *key, total in sums:
+            tallies.setdefault(tuple(key), Tally()).latest_sum = total
+        return
+    columns = ("member_id", "kpi_id", "last_at", "last_action_id", "last_value")
+    for row in rows.values_list(*group, *columns):
+        *key, member_id, kpi_id, at, action_id, value = row
+        tallies.setdefault((*key, kpi_id), Tally()).latest[member_id] = (at, action_id, value)
+
+
+def whole_period(start: datetime.date, end: datetime.date) -> str | None:
+    """The week, month, quarter or year that is exactly the days ``start`` to ``end``, or None."""
+    for period in LATEST_PERIODS:
+        if calendar.period_start(period, start) == start and calendar.period_end(period, start) == end:
+            return period
+    return None
+
+
+def latest_rows(kpis: Iterable[Kpi], start: datetime.date, end: datetime.date) -> QuerySet:
+    """The rows people's latest values of level ``kpis`` from ``start`` to ``end`` are read from
+    (``add_latest``): a whole period's kept ones (``PeriodLatest``: one row per person), else
+    the days'."""
+    period = whole_period(start, end)
+    if period is None:
+        return person_rows(kpis, start, end)
+    return PeriodLatest.objects.filter(kpi_id__in=[kpi.id for kpi in kpis], period=period, start=start)
+
+
+def latest_rows_in(kpis: Iterable[Kpi], spans: list[tuple[datetime.date, datetime.date]]) -> QuerySet | None:
+    """``latest_rows`` of several spans at once, each row annotated with its span's first day
+    (``span``), when the spans are whole periods of one kind (a window's earlier ones); else None
+    (the caller reads days)."""
+    periods = {whole_period(start, end) for start, end in spans}
+    if len(periods) != 1 or None in periods:
+        return None
+    return PeriodLatest.objects.filter(
+        kpi_id__in=[kpi.id for kpi in kpis], period=periods.pop(), start__in=[start for start, _end in spans]
+    ).annotate(span=F("start"))
 
 
 def add_latest_part(tally: Tally, part: Tally) -> None:

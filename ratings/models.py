@@ -13,7 +13,9 @@ the actions to exactly the same numbers:
 * ``RatingTotal``: per person and period (ISO week, month, quarter, year, all time), the points of
   non-voided actions whose KPI counts in the rating now (Active, in the rating; R6), so a
   leaderboard is an index scan;
-* ``RatingBoard``: per period, how many people have points in it (a leaderboard's size).
+* ``RatingBoard``: per period, how many people have points in it (a leaderboard's size);
+* ``PeriodLatest``: per person, level KPI (K11 ``last``) and week, month, quarter or year, the
+  latest value in it, so a unit's level is a sum of one row per person.
 """
 
 import datetime
@@ -277,6 +279,36 @@ class RatingTotal(CompanyScopedModel):
                 "company", "period", "start", models.F("cents").desc(), "member", name="rating_total_rank"
             ),
         ]
+
+
+# The periods a person's latest value of a level KPI is kept for (``PeriodLatest``): those a
+# dashboard shows (all time is not one).
+LATEST_PERIODS = (RatingPeriod.WEEK, RatingPeriod.MONTH, RatingPeriod.QUARTER, RatingPeriod.YEAR)
+
+
+class PeriodLatest(CompanyScopedModel):
+    """A person's latest value of a level KPI (K11 ``last``) in one week, month, quarter or year:
+    of their days' rows (``DailyTotal``) in it, the ``last_*`` of the one with the greatest
+    ``(last_at, last_action_id)``. Kept only for KPIs whose aggregation is ``last``, by the same
+    upsert as the days (later wins), recomputed from the days after a void, built or dropped when
+    a KPI's aggregation changes, rebuilt by ``rebuild_ratings``; a period without an action of the
+    person's has no row.
+
+    A dashboard's level KPI in a whole period is then the sum of one row per person (a team's,
+    department's or the company's people's), not a ``DISTINCT ON`` over every day row of the
+    period (a year of a level KPI at 100,000 people: 500,000 rows sorted per page)."""
+
+    # A KPI's period is a range of the key: the company's sum reads it in order, a page's people
+    # are probes of its last column.
+    pk = models.CompositePrimaryKey("company", "kpi", "period", "start", "member")
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
+    kpi = models.ForeignKey("kpis.Kpi", **_UNCHECKED_FK)
+    period = models.CharField(max_length=8, choices=RatingPeriod)
+    start = models.DateField()
+    member = models.ForeignKey("orgs.Member", **_UNCHECKED_FK)
+    last_value = models.DecimalField(max_digits=14, decimal_places=2)
+    last_at = models.DateTimeField()
+    last_action_id = models.BigIntegerField()
 
 
 class RatingBoard(CompanyScopedModel):

@@ -336,6 +336,47 @@ def people_in_order(
         return [row[0] for row in cursor.fetchall()]
 
 
+# A unit's people in the order of their rating in one calendar period (a dashboard's breakdown by
+# person, by points): those with points, read down the period's rank index (``rating_total_rank``)
+# and stopped at the page, then those without, by user id, each checked against the period's key;
+# a page of a company of 100,000 people reads some hundred rows, not the period's every row summed
+# and sorted (``people_in_order``, which orders the same: most points first, ties and those
+# without by user id).
+_PEOPLE_BY_RATING = """
+    SELECT user_id FROM (
+        SELECT * FROM (
+            SELECT rated.member_id AS user_id, 0 AS later, rated.cents AS cents FROM ({rated}) AS rated
+            WHERE rated.member_id IN (SELECT person.user_id FROM ({people}) AS person)
+            ORDER BY rated.cents DESC, rated.member_id LIMIT %s
+        ) AS first
+        UNION ALL
+        SELECT * FROM (
+            SELECT person.user_id AS user_id, 1 AS later, 0 AS cents FROM ({people}) AS person
+            WHERE NOT EXISTS (SELECT 1 FROM ({rated}) AS rated WHERE rated.member_id = person.user_id)
+            ORDER BY person.user_id LIMIT %s
+        ) AS rest
+    ) AS ordered
+    ORDER BY later, cents DESC, user_id LIMIT %s OFFSET %s
+"""
+
+
+def people_by_rating(
+    people: QuerySet, period: str, start: datetime.date, *, limit: int, offset: int
+) -> list[int]:
+    """``people_in_order`` by points in a calendar period (R6), from the period's rating totals:
+    one page of ``people``'s user ids, most points first."""
+    rated = RatingTotal.objects.filter(period=period, start=start, cents__gt=0).values("member_id", "cents")
+    rated_sql, rated_params = rated.query.sql_with_params()
+    people_sql, people_params = people.order_by().values("user_id").query.sql_with_params()
+    # Only the querysets' own SQL is joined in; values are parameters.
+    sql = _PEOPLE_BY_RATING.format(rated=rated_sql, people=people_sql)
+    reach = offset + limit
+    params = [*rated_params, *people_params, reach, *people_params, *rated_params, reach, limit, offset]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 class _AnyOf(Func):
     """``expression IN (subquery)``, written ``= ANY(ARRAY(subquery))`` on PostgreSQL: the planner
     cannot tell how many ids the array holds, so it looks each one up in the index, where for a

@@ -25,6 +25,7 @@ def test_every_reaction_is_connected_once_in_the_order_of_the_apps():
     )
     assert hooks.org_unit_deletion_counts.receivers == (kpi_selectors.org_unit_deletion_counts,)
     assert hooks.kpi_rating_state_changed.receivers == (ratings_services.kpi_rating_state_changed,)
+    assert hooks.kpi_aggregation_changed.receivers == (ratings_services.latest_values_follow,)
     assert hooks.demo_steps.receivers == (
         org_demo.demo_departments_and_teams,
         org_demo.demo_people,

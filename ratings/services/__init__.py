@@ -16,6 +16,7 @@ from ratings.services.aggregates import (
     aggregates_rebuild,
     department_totals_delete,
     department_totals_follow,
+    latest_values_follow,
 )
 from ratings.services.points import compute_points
 from ratings.services.recalculation import (
@@ -46,6 +47,7 @@ __all__ = [
     "department_totals_follow",
     "kpi_points_recalculate",
     "kpi_rating_state_changed",
+    "latest_values_follow",
     "recalculation_run",
     "recalculation_start",
 ]

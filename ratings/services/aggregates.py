@@ -26,8 +26,9 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
+from kpi_platform import periods as calendar
 from kpi_platform.decimals import CENT
-from kpis.models import Kpi
+from kpis.models import Aggregation, Kpi
 from orgs.models import Member
 from orgs.tenancy import current_company_id
 from ratings.models import (
@@ -35,10 +36,11 @@ from ratings.models import (
     DailyTotal,
     DepartmentDailyTotal,
     KpiAction,
+    PeriodLatest,
     RatingBoard,
     RatingTotal,
 )
-from ratings.periods import period_starts
+from ratings.periods import latest_period_starts, period_starts
 
 _ZERO = Decimal(0)
 
@@ -82,6 +84,12 @@ class AggregateChange:
     # People's days an action left (a void): their low, high and last are recomputed from their
     # actions after the sums are applied, and the company's and department's days from theirs.
     recompute: set[tuple[int, int, datetime.date]] = field(default_factory=set)
+    # People's latest values of level KPIs (K11 ``last``) per period, ``(kpi, period, start,
+    # member)``: ``[value, occurred_at, action id]``, merged into ``PeriodLatest`` (later wins).
+    latest: dict[tuple[int, str, datetime.date, int], list] = field(default_factory=dict)
+    # People's days of level KPIs an action left (a void): their periods' latest values are
+    # recomputed from their days.
+    latest_recompute: set[tuple[int, int, datetime.date]] = field(default_factory=set)
 
     def add_points(self, *, member_id: int, kpi: Kpi, day: datetime.date, delta: Decimal) -> None:
         """A change of points alone (a recalculation): the values, their count, low, high and
@@ -110,6 +118,8 @@ class AggregateChange:
         entry = self.daily.get(key)
         if entry is None:
             entry = self.daily[key] = _day_entry()
+        if kpi.aggregation == Aggregation.LAST:
+            self._add_latest(key, value, sign, occurred_at, action_id)
         if sign < 0:
             value, points = -value, -points
             self.recompute.add(key)
@@ -129,6 +139,20 @@ class AggregateChange:
                 key = (period, start, member_id)
                 rating[key] = rating.get(key, _ZERO) + points
 
+    def _add_latest(self, key: tuple, value: Decimal, sign: int, occurred_at, action_id: int) -> None:
+        """A level KPI's action into its periods' latest values (``PeriodLatest``), or, taken
+        out, its day marked for their recomputation."""
+        if sign < 0:
+            self.latest_recompute.add(key)
+            return
+        member_id, kpi_id, day = key
+        latest = self.latest
+        for period, start in latest_period_starts(day):
+            entry_key = (kpi_id, period, start, member_id)
+            entry = latest.get(entry_key)
+            if entry is None or (occurred_at, action_id) > (entry[1], entry[2]):
+                latest[entry_key] = [value, occurred_at, action_id]
+
 
 def aggregates_apply(change: AggregateChange) -> None:
     """Add ``change`` to the aggregates: one upsert per table, keys in sorted order so that
@@ -141,6 +165,7 @@ def aggregates_apply(change: AggregateChange) -> None:
         with connection.cursor() as cursor:
             _sums_upsert(cursor, PERSON_DAYS, company_id, now, daily)
             _person_days_recompute(cursor, now, change.recompute)
+            _latest_apply(cursor, company_id, now, change)
             if rating:
                 cursor.execute(
                     """
@@ -251,6 +276,12 @@ DEPARTMENT_DAYS = (
     (*_SUMS, *_RANGE),
 )
 COMPANY_DAYS = ("ratings_companydailytotal", (("kpi_id", "bigint"), ("day", "date")), (*_SUMS, *_RANGE))
+# People's latest values of level KPIs per period: no sums, the later action's ``last_*``.
+PERIOD_LATEST = (
+    "ratings_periodlatest",
+    (("kpi_id", "bigint"), ("period", "text"), ("start", "date"), ("member_id", "bigint")),
+    _LAST,
+)
 
 
 def _merged(name: str, column: str) -> str:
@@ -291,6 +322,8 @@ def _sums_upsert(cursor, table: tuple[str, tuple, tuple], company_id: int, now, 
     columns = [*keys, *kept]
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{kind}[]" for _column, kind in (*typed_keys, *typed_columns))
+        # The sums (or, with none, every column: a latest value) are never null.
+        whole = len(_SUMS) if typed_columns[0][0] == "value" else len(kept)
         cursor.execute(
             f"INSERT INTO {name} (company_id, {', '.join(columns)}, created_at, updated_at)"  # noqa: S608
             f" SELECT %s, {', '.join(f't.{column}' for column in columns)}, %s, %s"
@@ -300,10 +333,10 @@ def _sums_upsert(cursor, table: tuple[str, tuple, tuple], company_id: int, now, 
                 now,
                 now,
                 *(array_literal(key[position] for key, _amounts in rows) for position in range(len(keys))),
-                *(array_literal(amounts[position] for _key, amounts in rows) for position in range(3)),
+                *(array_literal(amounts[position] for _key, amounts in rows) for position in range(whole)),
                 *(
                     _nullable_array_literal(amounts[position] for _key, amounts in rows)
-                    for position in range(3, len(kept))
+                    for position in range(whole, len(kept))
                 ),
             ],
         )
@@ -362,6 +395,71 @@ def _person_days_recompute(cursor, now, keys: set[tuple[int, int, datetime.date]
             if levels[3] is None or (occurred_at, action_id) > (levels[3], levels[4]):
                 levels[2], levels[3], levels[4] = value, occurred_at, action_id
     _levels_write(cursor, PERSON_DAYS, now, found)
+
+
+def _latest_apply(cursor, company_id: int, now, change: AggregateChange) -> None:
+    """People's latest values of level KPIs per period (``PeriodLatest``): the batch's merged in
+    (later wins, as the days' ``last_*``), then those a void left recomputed from the days (which
+    ``_person_days_recompute`` has just set)."""
+    if change.latest:
+        _sums_upsert(cursor, PERIOD_LATEST, company_id, now, sorted(change.latest.items()))
+    if not change.latest_recompute:
+        return
+    wanted = {
+        (kpi_id, period, start, member_id)
+        for member_id, kpi_id, day in change.latest_recompute
+        for period, start in latest_period_starts(day)
+    }
+    found = latest_from_days(wanted)
+    gone = sorted(wanted - found.keys())
+    for chunk in _chunks(gone, 200):
+        match = Q()
+        for kpi_id, period, start, member_id in chunk:
+            match |= Q(kpi_id=kpi_id, period=period, start=start, member_id=member_id)
+        PeriodLatest.objects.filter(match).delete()
+    if found:
+        latest_replace(cursor, company_id, now, found)
+
+
+def latest_from_days(wanted: set[tuple]) -> dict[tuple, list]:
+    """The latest values ``[value, occurred_at, action id]`` of ``(kpi, period, start, member)``
+    keys, from the people's days in those periods (``DailyTotal``); a key without an action in
+    its period is not in the result."""
+    found: dict[tuple, list] = {}
+    for chunk in _chunks(sorted(wanted), 200):
+        match = Q()
+        for kpi_id, period, start, member_id in chunk:
+            match |= Q(
+                kpi_id=kpi_id, member_id=member_id, day__range=(start, calendar.period_end(period, start))
+            )
+        days = (
+            DailyTotal.objects.filter(match, actions__gt=0)
+            .values_list("member_id", "kpi_id", "day", "last_value", "last_at", "last_action_id")
+            .order_by()
+        )
+        for member_id, kpi_id, day, value, at, action_id in days:
+            for period, start in latest_period_starts(day):
+                key = (kpi_id, period, start, member_id)
+                if key in wanted and (key not in found or (at, action_id) > tuple(found[key][1:])):
+                    found[key] = [value, at, action_id]
+    return found
+
+
+def latest_replace(cursor, company_id: int, now, rows: dict[tuple, list]) -> None:
+    """Set people's latest values per period (``PeriodLatest``) to ``rows``, whatever they were:
+    a recomputation's result. One statement per row: voids come one at a time."""
+    adapt = connection.ops.adapt_datetimefield_value
+    cursor.executemany(
+        "INSERT INTO ratings_periodlatest (company_id, kpi_id, period, start, member_id, last_value,"
+        " last_at, last_action_id, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (company_id, kpi_id, period, start, member_id) DO UPDATE SET"
+        " last_value = excluded.last_value, last_at = excluded.last_at,"
+        " last_action_id = excluded.last_action_id, updated_at = excluded.updated_at",
+        [
+            (company_id, *key, value, adapt(at), action_id, adapt(now), adapt(now))
+            for key, (value, at, action_id) in sorted(rows.items())
+        ],
+    )
 
 
 def _ranges_recompute(
@@ -475,6 +573,57 @@ def department_totals_follow(*, member_ids: list[int], department_id: int | None
             _ranges_recompute(cursor, DEPARTMENT_DAYS, now, left, leaving=member_ids)
 
 
+# People's latest values of level KPIs per period from people's days (``rebuilt_daily`` in a
+# rebuild, ``ratings_dailytotal`` when a KPI becomes a level): of each person's days in a week,
+# month, quarter or year, the ``last_*`` of the latest (PostgreSQL's ``date_trunc`` weeks start on
+# Monday, as ``kpi_platform.periods``').
+_LATEST_OF_DAYS = """
+    SELECT DISTINCT ON (d.kpi_id, p.period, p.start, d.member_id) d.kpi_id, p.period, p.start,
+        d.member_id, d.last_value, d.last_at, d.last_action_id
+    FROM {days} d CROSS JOIN LATERAL (VALUES
+        ('week'::varchar, date_trunc('week', d.day)::date),
+        ('month', date_trunc('month', d.day)::date),
+        ('quarter', date_trunc('quarter', d.day)::date),
+        ('year', date_trunc('year', d.day)::date)
+    ) AS p(period, start)
+    WHERE {where} AND d.kpi_id = ANY(%(levels)s) AND d.actions > 0
+    ORDER BY d.kpi_id, p.period, p.start, d.member_id, d.last_at DESC, d.last_action_id DESC
+"""
+
+
+def latest_values_follow(*, kpi: Kpi, aggregation_before: str) -> None:
+    """A KPI whose aggregation changed (a kpis hook, in the transaction of the change, whose
+    ``UPDATE`` holds the recorders of the KPI off): become a level (K11 ``last``), its people's
+    latest values per period are built from their days; no longer one, they are dropped."""
+    was, now_level = aggregation_before == Aggregation.LAST, kpi.aggregation == Aggregation.LAST
+    if was == now_level:
+        return
+    PeriodLatest.objects.filter(kpi_id=kpi.id).delete()
+    if not now_level:
+        return
+    company_id = current_company_id()
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO ratings_periodlatest (company_id, kpi_id, period, start, member_id,"  # noqa: S608
+                " last_value, last_at, last_action_id, created_at, updated_at)"
+                " SELECT %(company)s, l.*, %(now)s, %(now)s FROM ("
+                + _LATEST_OF_DAYS.format(days="ratings_dailytotal", where="d.company_id = %(company)s")
+                + ") l",
+                {"company": company_id, "now": now, "levels": [kpi.id]},
+            )
+        return
+    change = AggregateChange()
+    days = DailyTotal.objects.filter(kpi_id=kpi.id, actions__gt=0).values_list(
+        "member_id", "day", "last_value", "last_at", "last_action_id"
+    )
+    for member_id, day, value, at, action_id in days.iterator(chunk_size=5000):
+        change._add_latest((member_id, kpi.id, day), value, 1, at, action_id)
+    with connection.cursor() as cursor:
+        _sums_upsert(cursor, PERIOD_LATEST, company_id, now, sorted(change.latest.items()))
+
+
 def department_totals_delete(*, department, teams) -> None:
     """A deleted department's totals (``orgs.services``' hook, after its people moved out)."""
     if department is not None:
@@ -514,6 +663,7 @@ def _apply_portable(company_id: int, now, daily: list, rating: list, change: Agg
     with connection.cursor() as cursor:
         _sums_upsert(cursor, PERSON_DAYS, company_id, now, daily)
         _person_days_recompute(cursor, now, change.recompute)
+        _latest_apply(cursor, company_id, now, change)
         for chunk in _chunks(rating, 400):
             cursor.execute(
                 "INSERT INTO ratings_ratingtotal (company_id, period, start, member_id, points, created_at,"  # noqa: S608
@@ -650,6 +800,13 @@ _REBUILT = (
         "rebuilt_department",
     ),
     ("ratings_ratingtotal", ("period", "start", "member_id"), ("points",), (), "rebuilt_rating"),
+    (
+        "ratings_periodlatest",
+        ("kpi_id", "period", "start", "member_id"),
+        (),
+        ("last_value", "last_at", "last_action_id"),
+        "rebuilt_latest",
+    ),
 )
 
 
@@ -667,14 +824,16 @@ def _write_differences(
     kept_sums = ", ".join(f"t.{value}" for value in sums)
     zeros = ", ".join("0" for _ in sums)
     empty = "".join(f" AND t.{level} IS NULL" for level in levels)
+    # A table without sums (people's latest values) keeps no emptied rows: a row the rebuild has
+    # not is in excess.
+    kept_empty = f" AND NOT (r.{keys[0]} IS NULL AND ({kept_sums}, 0) = ({zeros}, 0){empty})" if sums else ""
     cursor.execute(
         f"CREATE TEMPORARY TABLE differences AS SELECT t.{keys[0]} IS NOT NULL AS present,"  # noqa: S608
         f" {', '.join(f'COALESCE(r.{key}, t.{key}) AS {key}' for key in keys)},"
         f" {', '.join(f'r.{value}' for value in values)}, r.{keys[0]} IS NOT NULL AS rebuilt"
         f" FROM {rebuilt} r FULL JOIN (SELECT {', '.join(keys + values)} FROM {table}"
         f" WHERE company_id = %(company)s) t ON {same_key}"
-        f" WHERE ({kept}, 0) IS DISTINCT FROM ({fresh}, 0)"
-        f" AND NOT (r.{keys[0]} IS NULL AND ({kept_sums}, 0) = ({zeros}, 0){empty})",
+        f" WHERE ({kept}, 0) IS DISTINCT FROM ({fresh}, 0){kept_empty}",
         params,
     )
     changed = cursor.rowcount
@@ -740,6 +899,12 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute("ANALYZE rebuilt_rating")
             cursor.execute(_REBUILT_COMPANY, params)
             cursor.execute(_REBUILT_DEPARTMENT, params)
+            levels = list(Kpi.objects.filter(aggregation=Aggregation.LAST).values_list("id", flat=True))
+            cursor.execute(
+                "CREATE TEMPORARY TABLE rebuilt_latest ON COMMIT DROP AS "
+                + _LATEST_OF_DAYS.format(days="rebuilt_daily", where="TRUE"),
+                {"levels": levels},
+            )
             for table, keys, sums, levels, rebuilt in _REBUILT:
                 corrected += _write_differences(cursor, table, keys, sums, levels, rebuilt, params)
             RatingBoard.objects.all().delete()  # a few hundred rows
@@ -749,7 +914,10 @@ def aggregates_rebuild() -> RebuildResult:
             )
             daily, rating = cursor.fetchone()
             # Not left to ON COMMIT: a caller's transaction may rebuild several companies.
-            cursor.execute("DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company, rebuilt_department")
+            cursor.execute(
+                "DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company, rebuilt_department,"
+                " rebuilt_latest"
+            )
         return RebuildResult(daily=daily, rating=rating, corrected=corrected)
     before = _aggregate_rows()
     DailyTotal.objects.all().delete()
@@ -757,6 +925,7 @@ def aggregates_rebuild() -> RebuildResult:
     DepartmentDailyTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
     RatingBoard.objects.all().delete()
+    PeriodLatest.objects.all().delete()
     change = AggregateChange()
     counting = {kpi.id: kpi for kpi in Kpi.objects.all()}
     for action in KpiAction.objects.filter(voided_at__isnull=True).iterator(chunk_size=5000):
@@ -791,6 +960,10 @@ def _aggregate_rows() -> dict[tuple, tuple]:
         "department_id", "kpi_id", "day", *_DAY_SUMS, "low", "high"
     )
     rows.update({("department", *row[:3]): row[3:] for row in department if _not_empty(row[3:])})
+    latest = PeriodLatest.objects.values_list(
+        "kpi_id", "period", "start", "member_id", "last_value", "last_at", "last_action_id"
+    )
+    rows.update({("latest", *row[:4]): row[4:] for row in latest})
     return rows
 
 

@@ -14,15 +14,18 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import time_machine
 
+from kpi_platform import periods as kpi_calendar
 from kpi_platform.errors import DomainError
+from kpis.services import kpi_update
 from kpis.tests.factories import make_active_kpi, make_target
 from orgs.models import Member
 from orgs.services import members_move
 from orgs.tenancy import company_context
 from pages import selectors
 from ratings import dashboards
-from ratings.models import KpiAction
-from ratings.services import action_void, actions_record
+from ratings.models import KpiAction, PeriodLatest
+from ratings.selectors import people_by_rating, people_in_order, rating_parts
+from ratings.services import action_void, actions_record, aggregates_rebuild
 from ratings.windows import CUSTOM, Window, window_of
 
 CENT = Decimal("0.01")
@@ -559,6 +562,34 @@ def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, m
         assert last.last == last.count
 
 
+def test_a_breakdown_by_points_in_a_calendar_period_reads_the_ratings_in_their_order(world):
+    """Issue 16: by points in a week, month, quarter or year a page is read down the period's rank
+    index (``people_by_rating``); it holds the same people in the same order as the sums of the
+    ratings' parts (``people_in_order``), page after page, at every scope, with people at zero
+    and someone deactivated."""
+    org, _kpis = world
+    with company_context(org.company.id):
+        org.seller.user.is_active = False
+        org.seller.user.save(update_fields=["is_active"])
+        checked = 0
+        for holder in holders(org)[:6]:
+            people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
+            size = people.count()
+            for window in windows():
+                if window.kind == CUSTOM:
+                    continue
+                parts = [
+                    part.values("member_id", "points") for part in rating_parts(window.start, window.end)
+                ]
+                for offset in range(0, size + 2, 2):
+                    fast = people_by_rating(people, window.kind, window.start, limit=2, offset=offset)
+                    assert fast == people_in_order(
+                        people, parts, "points", descending=True, limit=2, offset=offset
+                    ), (holder, window, offset)
+                    checked += bool(fast)
+        assert checked > 50
+
+
 # --- Against earlier windows (issue 18) -----------------------------------------------------------------
 
 
@@ -652,3 +683,60 @@ def test_a_year_before_is_the_same_week_month_quarter_or_range_of_the_year_befor
         datetime.date(2027, 2, 1),
         datetime.date(2027, 2, 28),
     )
+
+
+def brute_period_latest(live: list[KpiAction], level_ids: set[int]) -> dict[tuple, tuple]:
+    """Each person's latest action (by time, then id) of each level KPI in each week, month,
+    quarter and year, from the live actions."""
+    found: dict[tuple, KpiAction] = {}
+    for action in live:
+        if action.kpi_id not in level_ids:
+            continue
+        for period in ("week", "month", "quarter", "year"):
+            key = (action.kpi_id, period, kpi_calendar.period_start(period, action.day), action.member_id)
+            known = found.get(key)
+            if known is None or (action.occurred_at, action.id) > (known.occurred_at, known.id):
+                found[key] = action
+    return {key: (action.value, action.occurred_at, action.id) for key, action in found.items()}
+
+
+def kept_period_latest() -> dict[tuple, tuple]:
+    rows = PeriodLatest.objects.values_list(
+        "kpi_id", "period", "start", "member_id", "last_value", "last_at", "last_action_id"
+    )
+    return {tuple(row[:4]): tuple(row[4:]) for row in rows}
+
+
+def test_the_people_s_latest_values_kept_per_period_equal_the_actions_and_a_rebuild(world):
+    """K11 ``last``: the rows a level's whole periods are read from (``PeriodLatest``) are each
+    person's latest action in each week, month, quarter and year, through batches, voids (60 of
+    them) and moves; the rebuild computes the same rows and corrects none."""
+    org, kpis = world
+    with company_context(org.company.id):
+        live = list(KpiAction.objects.filter(voided_at__isnull=True))
+        expected = brute_period_latest(live, {kpis["last"].id})
+        assert len(expected) > 100
+        assert kept_period_latest() == expected
+        assert aggregates_rebuild().corrected == 0
+        assert kept_period_latest() == expected
+
+
+def test_a_kpi_that_becomes_a_level_gets_its_latest_values_and_loses_them_after(world):
+    """K11: a KPI's aggregation may change; become ``last``, its figures are people's latest
+    values at once (built from the days), and turned back to a sum, its kept values go."""
+    org, kpis = world
+    kpi = kpis["sum"]
+    with company_context(org.company.id):
+        live = list(KpiAction.objects.filter(voided_at__isnull=True))
+        members = {member.user_id: member for member in Member.objects.all()}
+        kpi_update(kpi=kpi, aggregation="last")
+        kpi.refresh_from_db()
+        assert kept_period_latest() == brute_period_latest(live, {kpis["last"].id, kpi.id})
+        for holder in holders(org):
+            belongs = in_holder(holder, members)
+            for window in windows():
+                (figure,) = dashboards.kpi_figures(holder, [kpi], window, ["en"])
+                assert figure.total == shown(brute("last", actions_in(live, kpi, belongs, window)))
+        kpi_update(kpi=kpi, aggregation="sum")
+        assert kept_period_latest() == brute_period_latest(live, {kpis["last"].id})
+        assert aggregates_rebuild().corrected == 0
