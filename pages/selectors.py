@@ -31,7 +31,7 @@ from ratings.selectors import (
     leaderboard,
     leaderboard_range,
     people_by_rating,
-    people_in_order,
+    people_in_order_counted,
     range_cover,
     rating_parts,
     ratings_of,
@@ -479,30 +479,24 @@ def _people_breakdown(
     from the tallies of that KPI (and the KPIs it names) of every person in the unit."""
     kpis = [figure.kpi for figure in result.kpis]
     people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
-    result.count = people.count()
-    result.pages = max(1, -(-result.count // BREAKDOWN_LIMIT))
-    result.page = min(max(page, 1), result.pages)
-    offset = (result.page - 1) * BREAKDOWN_LIMIT
     by_kpi = {str(kpi.id): kpi for kpi in kpis}
     result.sort = sort if sort in by_kpi else BY_POINTS
     ordering = by_kpi.get(result.sort)
     covered = range_cover(window.start, window.end)
-    if ordering is None and not covered[1] and len(covered[0]) == 1:  # a calendar period's ratings
-        keys = people_by_rating(people, *covered[0][0], limit=BREAKDOWN_LIMIT, offset=offset)
-    elif ordering is None:
-        keys = people_in_order(
-            people,
-            [part.values("member_id", "points") for part in rating_parts(window.start, window.end)],
-            "points",
-            descending=True,
-            limit=BREAKDOWN_LIMIT,
-            offset=offset,
-        )
-    elif ordering.is_calculated or ordering.aggregation == Aggregation.LAST:
-        keys = _people_ordered_in_memory(people, holder, ordering, tallied, window, offset)
-    else:
+
+    def ordered(offset: int) -> tuple[list[int], int | None]:
+        """A page of the people in the chosen order, and how many they are if that came along."""
+        if ordering is None and not covered[1] and len(covered[0]) == 1:  # a calendar period's ratings
+            return people_by_rating(people, *covered[0][0], limit=BREAKDOWN_LIMIT, offset=offset), None
+        if ordering is None:
+            parts = [part.values("member_id", "points") for part in rating_parts(window.start, window.end)]
+            return people_in_order_counted(
+                people, parts, "points", descending=True, limit=BREAKDOWN_LIMIT, offset=offset
+            )
+        if ordering.is_calculated or ordering.aggregation == Aggregation.LAST:
+            return _people_ordered_in_memory(people, holder, ordering, tallied, window, offset), None
         rows = dashboards.daily_totals(holder, [ordering], window.start, window.end)
-        keys = people_in_order(
+        return people_in_order_counted(
             people,
             [rows.values("member_id", "value", "points", "actions", "low", "high")],
             ordering.aggregation,
@@ -510,6 +504,16 @@ def _people_breakdown(
             limit=BREAKDOWN_LIMIT,
             offset=offset,
         )
+
+    # The page asked for, counting the people on the way where the order reads them all anyway;
+    # past the last page, the last page.
+    asked = max(page, 1)
+    keys, count = ordered((asked - 1) * BREAKDOWN_LIMIT)
+    result.count = people.count() if count is None else count
+    result.pages = max(1, -(-result.count // BREAKDOWN_LIMIT))
+    result.page = min(asked, result.pages)
+    if result.page != asked:
+        keys, _count = ordered((result.page - 1) * BREAKDOWN_LIMIT)
     recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
     table = _people_tallies(keys, recorded, window)
     points = ratings_of(keys, window.start, window.end)

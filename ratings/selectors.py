@@ -287,7 +287,7 @@ def _ranked_sums(
 # summed by the database from the rows of one KPI (or the ratings' parts) and joined to the people,
 # and only one page of ids comes back: a company of 100,000 people is one query, not 100,000 rows.
 _PEOPLE_IN_ORDER = """
-    SELECT person.user_id FROM ({people}) AS person
+    SELECT person.user_id, COUNT(*) OVER () FROM ({people}) AS person
     LEFT JOIN (
         SELECT parts.member_id, {figure} AS figure FROM ({union}) AS parts GROUP BY parts.member_id
     ) AS per ON per.member_id = person.user_id
@@ -312,6 +312,16 @@ def people_in_order(
     of FIGURE_SQL) of their rows in ``parts`` (querysets of day rows or rating parts with the
     columns the figure reads): best first, no figure last; a sum, a count and points are 0 for
     someone with no rows, as the rows show them."""
+    return people_in_order_counted(people, parts, figure, descending=descending, limit=limit, offset=offset)[
+        0
+    ]
+
+
+def people_in_order_counted(
+    people: QuerySet, parts: list[QuerySet], figure: str, *, descending: bool, limit: int, offset: int
+) -> tuple[list[int], int | None]:
+    """``people_in_order``, and how many ``people`` there are, counted in the same pass over them
+    (None when the page is past the last one: it has no row to carry the count)."""
     compiled = [part.order_by().query.sql_with_params() for part in parts]
     # Only the querysets' own SQL and the constant expressions above are joined in; values are
     # parameters.
@@ -333,7 +343,8 @@ def people_in_order(
             # by a hash that is not shared): twice the work for no gain on two cores.
             cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
         cursor.execute(sql, [*params, limit, offset])
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], (rows[0][1] if rows else None)
 
 
 # A unit's people in the order of their rating in one calendar period (a dashboard's breakdown by
