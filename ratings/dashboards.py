@@ -290,7 +290,10 @@ def add_holder_latest(
         return
     group = list(group)
     unit = f"member__{holder.sub_org_unit_field}" if holder.sub_org_unit_field else None
-    if unit is None or group not in ([], [unit]):
+    # A whole period's total is one sum of its people's kept rows: cheaper alone than through the
+    # sub-units' (a join to every person), which a page by person does not show.
+    whole = not group and figures.whole_period(start, end) is not None
+    if unit is None or group not in ([], [unit]) or whole:
         figures.add_latest(tallies, _holder_people(holder, latest, start, end), group)
         return
     # The holder's total and its breakdown by sub-unit both come from the values per sub-unit,
