@@ -38,6 +38,7 @@ AGGREGATE_TABLES = (
     "ratings_dailytotal",
     "ratings_companydailytotal",
     "ratings_departmentdailytotal",
+    "ratings_departmentmonthtotal",
     "ratings_ratingtotal",
     "ratings_ratingboard",
     "ratings_periodlatest",

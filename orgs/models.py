@@ -194,6 +194,9 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Recording looks people up by their stored (lower-case) e-mail, as the unique column
             # it replaces was: ratings.services.recording._load_people.
             models.Index(fields=["email"], name="user_email"),
+            # The few deactivated people, whom a list of a unit's active people leaves out
+            # (``active_people``) without joining every person to their account.
+            models.Index(fields=["id"], condition=models.Q(is_active=False), name="user_inactive"),
         ]
 
     def __str__(self) -> str:

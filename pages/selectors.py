@@ -22,9 +22,10 @@ from kpis.selectors import KpiReach, kpis_reaching
 from orgs import access
 from orgs.i18n import localized
 from orgs.models import Department, Member, Team
+from orgs.selectors import active_people
 from ratings import dashboards, figures
 from ratings.dashboards import CENT, Holder, KpiFigure
-from ratings.models import DepartmentDailyTotal, KpiAction, RatingPeriod, RatingTotal
+from ratings.models import KpiAction, RatingPeriod, RatingTotal
 from ratings.selectors import (
     Leaderboard,
     Scope,
@@ -406,16 +407,14 @@ def breakdown(
     if by == BY_MEMBERS and holder.kind != TargetScope.USER:
         return _people_breakdown(result, holder, tallied, window, sort=sort, page=page)
     by_departments = by == BY_ORG_UNITS and holder.kind == TargetScope.COMPANY
-    if by_departments:  # the departments' own totals, not every person's rows
-        group = "department_id"
-        rows = DepartmentDailyTotal.objects.filter(
-            kpi_id__in=[kpi.id for kpi in recorded], day__range=(window.start, window.end)
-        )
+    if by_departments:  # the departments' own totals (of months, where whole), not their people's
+        keyed = dashboards.department_tallies(recorded, window.start, window.end)
+        latest_group = ["member__department_id"]
     else:
         group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_org_unit_field}"
         rows = dashboards.daily_totals(holder, recorded, window.start, window.end)
-    keyed = figures.tallies_of(rows, [group])
-    latest_group = ["member__department_id" if by_departments else group]
+        keyed = figures.tallies_of(rows, [group])
+        latest_group = [group]
     dashboards.add_holder_latest(keyed, holder, recorded, window.start, window.end, latest_group)
     table: dict[int | None, dict[int, figures.Tally]] = defaultdict(dict)
     for (key, kpi_id), tally in keyed.items():
@@ -478,7 +477,7 @@ def _people_breakdown(
     tallies of every KPI (issue 16). A level (``last``) or a calculated KPI orders in memory
     from the tallies of that KPI (and the KPIs it names) of every person in the unit."""
     kpis = [figure.kpi for figure in result.kpis]
-    people = Member.objects.filter(holder.scope.members_condition(prefix=""), user__is_active=True)
+    people = active_people(holder.scope.members_condition(prefix=""))
     by_kpi = {str(kpi.id): kpi for kpi in kpis}
     result.sort = sort if sort in by_kpi else BY_POINTS
     ordering = by_kpi.get(result.sort)

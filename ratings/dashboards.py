@@ -35,7 +35,7 @@ from orgs import access
 from orgs.i18n import localized
 from orgs.models import Company, Department, Member, Team
 from ratings import figures
-from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal
+from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, DepartmentMonthTotal
 from ratings.selectors import Scope
 from ratings.windows import CUSTOM, Window, frequency_window
 
@@ -85,6 +85,17 @@ class Holder:
     def sub_org_unit_field(self) -> str | None:
         """The member field that groups this holder's people by sub-unit (None: by person only)."""
         return {TargetScope.COMPANY: "department_id", TargetScope.DEPARTMENT: "team_id"}.get(self.kind)
+
+
+# A holder's memo says the page breaks it down by sub-unit (``shown_by_sub_units``).
+BY_SUB_UNITS = "by sub-units"
+
+
+def shown_by_sub_units(holder: Holder) -> None:
+    """Say that the holder's page also shows it by sub-unit (the company's departments, a
+    department's teams): its level totals (K11 ``last``) are then the sums of the sub-units'
+    latest values, read once for both, not read apart first (``add_holder_latest``)."""
+    holder.memo[BY_SUB_UNITS] = True
 
 
 def company_holder(name: str) -> Holder:
@@ -291,8 +302,8 @@ def add_holder_latest(
     group = list(group)
     unit = f"member__{holder.sub_org_unit_field}" if holder.sub_org_unit_field else None
     # A whole period's total is one sum of its people's kept rows: cheaper alone than through the
-    # sub-units' (a join to every person), which a page by person does not show.
-    whole = not group and figures.whole_period(start, end) is not None
+    # sub-units' (a join to every person), unless the page shows the sub-units too.
+    whole = not group and figures.whole_period(start, end) is not None and not holder.memo.get(BY_SUB_UNITS)
     if unit is None or group not in ([], [unit]) or whole:
         figures.add_latest(tallies, _holder_people(holder, latest, start, end), group)
         return
@@ -590,6 +601,35 @@ def kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: d
             department_id=holder.id, kpi_id__in=ids, day__range=(start, end)
         )
     return daily_totals(holder, kpis, start, end)
+
+
+def department_tallies(kpis: list[Kpi], start: datetime.date, end: datetime.date) -> dict:
+    """The company's departments' tallies of ``kpis`` from ``start`` to ``end`` (K11), keyed by
+    ``(department_id, kpi_id)``: the whole calendar months inside from the months' rows
+    (``DepartmentMonthTotal``), the days before and after them from the days': one query for a
+    week, a month, a quarter or a year, two for a range with whole months and edge days."""
+    ids = [kpi.id for kpi in kpis]
+    day = datetime.timedelta(days=1)
+    first = start if start.day == 1 else calendar.period_end("month", start.replace(day=1)) + day
+    last = end if end == calendar.period_end("month", end.replace(day=1)) else end.replace(day=1) - day
+    if first > last:  # no whole month
+        return figures.tallies_of(
+            DepartmentDailyTotal.objects.filter(kpi_id__in=ids, day__range=(start, end)), ["department_id"]
+        )
+    tallies = figures.tallies_of(
+        DepartmentMonthTotal.objects.filter(kpi_id__in=ids, month__range=(first, last.replace(day=1))),
+        ["department_id"],
+    )
+    edges = Q()
+    if start < first:
+        edges |= Q(day__range=(start, first - day))
+    if end > last:
+        edges |= Q(day__range=(last + day, end))
+    if edges:
+        days = DepartmentDailyTotal.objects.filter(edges, kpi_id__in=ids)
+        for key, tally in figures.tallies_of(days, ["department_id"]).items():
+            tallies[key] = tallies[key].merge(tally) if key in tallies else tally
+    return tallies
 
 
 def split_by_kind(figures: list[KpiFigure]) -> tuple[list[KpiFigure], list[KpiFigure]]:

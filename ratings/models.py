@@ -146,7 +146,24 @@ class KpiAction(CompanyScopedModel):
 # ``_UNCHECKED_FK``.
 
 
-class _DaySums(CompanyScopedModel):
+class _Sums(CompanyScopedModel):
+    """What K11 keeps of some non-voided actions on one KPI: the sums of their values and points,
+    their count, and their lowest and highest value (``_DaySums`` and ``DepartmentMonthTotal``)."""
+
+    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
+    kpi = models.ForeignKey("kpis.Kpi", **_UNCHECKED_FK)
+    value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    actions = models.IntegerField(default=0)
+    # Decimals like KpiAction.value; null when the row has no action (all voided).
+    low = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    high = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class _DaySums(_Sums):
     """Non-voided actions on one KPI on one local day: the sums of their values and points, their
     count, and their lowest and highest value (K11).
 
@@ -157,15 +174,7 @@ class _DaySums(CompanyScopedModel):
     from the people's rows (``DailyTotal``). ``low`` and ``high`` cannot be taken back as a sum
     can: a void recomputes them (``ratings.services.aggregates``)."""
 
-    company = models.ForeignKey("orgs.Company", default=current_company_id, editable=False, **_UNCHECKED_FK)
-    kpi = models.ForeignKey("kpis.Kpi", **_UNCHECKED_FK)
     day = models.DateField()
-    value = models.DecimalField(max_digits=20, decimal_places=2, default=0)
-    points = models.DecimalField(max_digits=20, decimal_places=2, default=0)
-    actions = models.IntegerField(default=0)
-    # Decimals like KpiAction.value; null when the row has no action (all voided).
-    low = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    high = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -241,6 +250,17 @@ class DepartmentDailyTotal(_DaySums):
                 name="department_daily_kpi_day",
             ),
         ]
+
+
+class DepartmentMonthTotal(_Sums):
+    """A department's days of one KPI in one calendar month (``month``: its first day), added up:
+    ``DepartmentDailyTotal`` rolled up, kept by the same upserts, voids, moves and rebuild, so
+    that a company's quarter or year by department reads twelve rows per department and KPI, not
+    365 (at 50 departments and 20 KPIs: 12,000 rows instead of 365,000, issue 16)."""
+
+    pk = models.CompositePrimaryKey("company", "department", "kpi", "month")
+    department = models.ForeignKey("orgs.Department", **{**_UNCHECKED_FK, "on_delete": models.DO_NOTHING})
+    month = models.DateField()
 
 
 class RatingPeriod(models.TextChoices):

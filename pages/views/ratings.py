@@ -112,6 +112,11 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     period picker, the breakdown switch, a KPI's chart) gets the dashboard's body only."""
     viewer, holder, windows, languages = _org_unit_view(request, kind, org_unit_id)
     window = windows[0]
+    # By sub-unit where there are sub-units (the company's departments, a department's teams).
+    by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
+    by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
+    if by != BY_MEMBERS:
+        dashboards.shown_by_sub_units(holder)
     figures = dashboards.kind_figures(holder, dashboards.holder_kpis(holder), windows, languages)
     sections = selectors.kpi_sections(
         holder, figures, window, wanted=request.GET.get("kpi", ""), secondary_window=windows[1]
@@ -126,9 +131,6 @@ def dashboard(request: HttpRequest, kind: str, org_unit_id: int | None = None) -
     # The goal summary counts every KPI; a count's link shows that status's rows only.
     summary = selectors.goal_summary(figures, request.GET.get("status", ""))
     shown = {part: selectors.with_status(sections[part], summary.status) for part in ("primary", "secondary")}
-    # By sub-unit where there are sub-units (the company's departments, a department's teams).
-    by = request.GET.get("by", selectors.breakdown_choices(holder)[-1])
-    by = by if by in selectors.breakdown_choices(holder) else BY_MEMBERS
     breakdown = selectors.breakdown(
         holder,
         sections["primary"] or sections["secondary"],

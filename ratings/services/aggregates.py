@@ -3,10 +3,10 @@ or takes from them, ``aggregates_apply`` adds it in one sorted upsert per table 
 transaction, and ``aggregates_rebuild`` recomputes them from the actions (``rebuild_ratings``).
 
 The aggregates are daily totals per person and KPI (and per KPI for the whole company and for each
-department's people), rating totals per person and period of the KPIs that count, and each
-board's size. Recording, voiding, a recalculation and a KPI that starts or stops counting keep
-them through this module; ``department_totals_follow`` and ``department_totals_delete`` keep the
-departments' totals when people move or a department goes.
+department's people, whose days are also rolled up by month), rating totals per person and period
+of the KPIs that count, and each board's size. Recording, voiding, a recalculation and a KPI that
+starts or stops counting keep them through this module; ``department_totals_follow`` and
+``department_totals_delete`` keep the departments' totals when people move or a department goes.
 
 Beside the sums, the days keep what K11's other aggregations need: each day's lowest and highest
 value (``low``, ``high``) and, per person, the latest action's value (``last_*``). Recording merges
@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from kpi_platform import periods as calendar
@@ -35,6 +36,7 @@ from ratings.models import (
     CompanyDailyTotal,
     DailyTotal,
     DepartmentDailyTotal,
+    DepartmentMonthTotal,
     KpiAction,
     PeriodLatest,
     RatingBoard,
@@ -223,20 +225,53 @@ def _shared_rows_apply(
         for entry in entries:
             _shared_merge(entry, amounts)
     _sums_upsert(cursor, DEPARTMENT_DAYS, company_id, now, sorted(department_days.items()))
+    _sums_upsert(cursor, DEPARTMENT_MONTHS, company_id, now, _by_month(department_days.items()))
     _sums_upsert(cursor, COMPANY_DAYS, company_id, now, sorted(company_days.items()))
     if change.recompute:
-        _ranges_recompute(
-            cursor,
-            DEPARTMENT_DAYS,
-            now,
-            {
-                (departments[member_id], kpi_id, day)
-                for member_id, kpi_id, day in change.recompute
-                if departments.get(member_id) is not None
-            },
-        )
+        voided = {
+            (departments[member_id], kpi_id, day)
+            for member_id, kpi_id, day in change.recompute
+            if departments.get(member_id) is not None
+        }
+        _ranges_recompute(cursor, DEPARTMENT_DAYS, now, voided)
+        _month_ranges_recompute(cursor, now, voided)
         _ranges_recompute(cursor, COMPANY_DAYS, now, {key[1:] for key in change.recompute})
     _boards_apply(cursor, company_id, now, boards)
+
+
+def _by_month(department_days: Iterable[tuple[tuple, list]]) -> list[tuple[tuple, list]]:
+    """Departments' day changes (``(department, KPI, day)``, ``_shared_entry``) merged into their
+    months' (``DEPARTMENT_MONTHS``), keys sorted (locked in order)."""
+    months: dict[tuple, list] = defaultdict(_shared_entry)
+    for (department_id, kpi_id, day), amounts in department_days:
+        _shared_merge(months[(department_id, kpi_id, day.replace(day=1))], amounts)
+    return sorted(months.items())
+
+
+def _month_ranges_recompute(cursor, now, department_days: set[tuple]) -> None:
+    """Set the low and high of the months of ``department_days`` (``(department, KPI, day)``)
+    from the departments' days, recomputed already (one grouped read of those months' days)."""
+    if not department_days:
+        return
+    keys = {(department_id, kpi_id, day.replace(day=1)) for department_id, kpi_id, day in department_days}
+    months = [key[-1] for key in keys]
+    last = max(months)
+    days = DepartmentDailyTotal.objects.filter(
+        department_id__in={key[0] for key in keys},
+        kpi_id__in={key[1] for key in keys},
+        day__range=(min(months), calendar.period_end("month", last)),
+    )
+    found: dict[tuple, list] = {key: [None, None] for key in keys}
+    ranges = (
+        days.values("department_id", "kpi_id", month=TruncMonth("day"))
+        .annotate(lowest=Min("low"), highest=Max("high"))
+        .order_by()
+    )
+    for row in ranges:
+        key = (row["department_id"], row["kpi_id"], row["month"])
+        if key in found:
+            found[key] = [row["lowest"], row["highest"]]
+    _levels_write(cursor, DEPARTMENT_MONTHS, now, found)
 
 
 def _shared_entry() -> list:
@@ -273,6 +308,12 @@ PERSON_DAYS = (
 DEPARTMENT_DAYS = (
     "ratings_departmentdailytotal",
     (("department_id", "bigint"), ("kpi_id", "bigint"), ("day", "date")),
+    (*_SUMS, *_RANGE),
+)
+# The departments' days rolled up by calendar month (``month``: its first day).
+DEPARTMENT_MONTHS = (
+    "ratings_departmentmonthtotal",
+    (("department_id", "bigint"), ("kpi_id", "bigint"), ("month", "date")),
     (*_SUMS, *_RANGE),
 )
 COMPANY_DAYS = ("ratings_companydailytotal", (("kpi_id", "bigint"), ("day", "date")), (*_SUMS, *_RANGE))
@@ -570,7 +611,9 @@ def department_totals_follow(*, member_ids: list[int], department_id: int | None
         now = timezone.now()
         with connection.cursor() as cursor:
             _sums_upsert(cursor, DEPARTMENT_DAYS, current_company_id(), now, sorted(changes.items()))
+            _sums_upsert(cursor, DEPARTMENT_MONTHS, current_company_id(), now, _by_month(changes.items()))
             _ranges_recompute(cursor, DEPARTMENT_DAYS, now, left, leaving=member_ids)
+            _month_ranges_recompute(cursor, now, left)
 
 
 # People's latest values of level KPIs per period from people's days (``rebuilt_daily`` in a
@@ -628,6 +671,7 @@ def department_totals_delete(*, department, teams) -> None:
     """A deleted department's totals (``orgs.services``' hook, after its people moved out)."""
     if department is not None:
         DepartmentDailyTotal.objects.filter(department_id=department.id).delete()
+        DepartmentMonthTotal.objects.filter(department_id=department.id).delete()
 
 
 def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, datetime.date], int]]:
@@ -780,6 +824,13 @@ _REBUILT_DEPARTMENT = """
     GROUP BY m.department_id, d.kpi_id, d.day
 """
 
+_REBUILT_DEPARTMENT_MONTH = """
+    CREATE TEMPORARY TABLE rebuilt_department_month ON COMMIT DROP AS
+    SELECT department_id, kpi_id, date_trunc('month', day)::date AS month, SUM(value) AS value,
+        SUM(points) AS points, SUM(actions)::int AS actions, MIN(low) AS low, MAX(high) AS high
+    FROM rebuilt_department GROUP BY 1, 2, 3
+"""
+
 # (table, key columns, summed columns (zero when empty), level columns (null when empty: K11), the
 # temporary table's rows)
 _DAY_SUMS = ("value", "points", "actions")
@@ -798,6 +849,13 @@ _REBUILT = (
         _DAY_SUMS,
         ("low", "high"),
         "rebuilt_department",
+    ),
+    (
+        "ratings_departmentmonthtotal",
+        ("department_id", "kpi_id", "month"),
+        _DAY_SUMS,
+        ("low", "high"),
+        "rebuilt_department_month",
     ),
     ("ratings_ratingtotal", ("period", "start", "member_id"), ("points",), (), "rebuilt_rating"),
     (
@@ -899,6 +957,7 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute("ANALYZE rebuilt_rating")
             cursor.execute(_REBUILT_COMPANY, params)
             cursor.execute(_REBUILT_DEPARTMENT, params)
+            cursor.execute(_REBUILT_DEPARTMENT_MONTH)
             levels = list(Kpi.objects.filter(aggregation=Aggregation.LAST).values_list("id", flat=True))
             cursor.execute(
                 "CREATE TEMPORARY TABLE rebuilt_latest ON COMMIT DROP AS "
@@ -916,13 +975,14 @@ def aggregates_rebuild() -> RebuildResult:
             # Not left to ON COMMIT: a caller's transaction may rebuild several companies.
             cursor.execute(
                 "DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company, rebuilt_department,"
-                " rebuilt_latest"
+                " rebuilt_department_month, rebuilt_latest"
             )
         return RebuildResult(daily=daily, rating=rating, corrected=corrected)
     before = _aggregate_rows()
     DailyTotal.objects.all().delete()
     CompanyDailyTotal.objects.all().delete()
     DepartmentDailyTotal.objects.all().delete()
+    DepartmentMonthTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
     RatingBoard.objects.all().delete()
     PeriodLatest.objects.all().delete()
@@ -960,6 +1020,10 @@ def _aggregate_rows() -> dict[tuple, tuple]:
         "department_id", "kpi_id", "day", *_DAY_SUMS, "low", "high"
     )
     rows.update({("department", *row[:3]): row[3:] for row in department if _not_empty(row[3:])})
+    months = DepartmentMonthTotal.objects.values_list(
+        "department_id", "kpi_id", "month", *_DAY_SUMS, "low", "high"
+    )
+    rows.update({("department month", *row[:3]): row[3:] for row in months if _not_empty(row[3:])})
     latest = PeriodLatest.objects.values_list(
         "kpi_id", "period", "start", "member_id", "last_value", "last_at", "last_action_id"
     )

@@ -18,7 +18,13 @@ from orgs import services as org_services
 from orgs.models import Member
 from orgs.tenancy import company_context
 from ratings import services
-from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, KpiAction
+from ratings.models import (
+    CompanyDailyTotal,
+    DailyTotal,
+    DepartmentDailyTotal,
+    DepartmentMonthTotal,
+    KpiAction,
+)
 
 NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
 # Local times in the company's zone (Moscow, +03:00) on five days: a few moments a day, so that
@@ -28,7 +34,7 @@ MOMENTS = [
     f"2026-11-{day:02d}T{clock}+03:00"
     for day in range(10, 15)
     for clock in ("00:10:00", "09:00:00", "12:00:00", "12:00:00.250000", "23:50:00")
-]
+] + ["2026-10-31T23:50:00+03:00", "2026-10-01T00:10:00+03:00"]  # a month before
 
 
 @pytest.fixture
@@ -130,6 +136,18 @@ def assert_days_equal_their_actions() -> None:
     assert _kept(DailyTotal.objects, ("member_id", "kpi_id", "day"), (*day, *last)) == people
     assert _kept(CompanyDailyTotal.objects, ("kpi_id", "day"), day) == company
     assert _kept(DepartmentDailyTotal.objects, ("department_id", "kpi_id", "day"), day) == departments
+    months: dict[tuple, tuple] = {}
+    for (department_id, kpi_id, on), (value, points, count, low, high) in departments.items():
+        key = (department_id, kpi_id, on.replace(day=1))
+        before = months.get(key, (0, 0, 0, low, high))
+        months[key] = (
+            before[0] + value,
+            before[1] + points,
+            before[2] + count,
+            min(before[3], low),
+            max(before[4], high),
+        )
+    assert _kept(DepartmentMonthTotal.objects, ("department_id", "kpi_id", "month"), day) == months
 
 
 def _fresh(member) -> Member:
@@ -306,6 +324,25 @@ def test_the_migration_fills_the_days_kept_before_from_their_actions(k11):
         migration.fill_levels(apps, type("SchemaEditor", (), {"execute": staticmethod(cursor.execute)}))
 
     # then they are what the actions give, and what a rebuild finds
+    with company_context(k11.company.id):
+        assert_days_equal_their_actions()
+        assert services.aggregates_rebuild().corrected == 0
+
+
+def test_the_migration_builds_the_departments_months_from_their_days(k11):
+    """Migration 0018's data step: the departments' days kept before their months were give the
+    months, lows and highs too, as recording keeps them."""
+    rng = random.Random(18)
+    migration = importlib.import_module("ratings.migrations.0018_department_month_totals")
+    with company_context(k11.company.id):
+        services.actions_record(items=_items(rng, k11, 80), now=NOW)
+        for action in rng.sample(list(KpiAction.objects.all()), 10):
+            services.action_void(action=action, reason="wrong")
+        assert DepartmentMonthTotal.objects.count() > 1
+        DepartmentMonthTotal.objects.all().delete()  # given the days as they were before the months
+
+    migration.build_months(apps, None)
+
     with company_context(k11.company.id):
         assert_days_equal_their_actions()
         assert services.aggregates_rebuild().corrected == 0

@@ -153,6 +153,15 @@ def windows() -> list[Window]:
     return fixed + ranges + [Window(CUSTOM, FIRST_DAY, FIRST_DAY, TODAY)]
 
 
+# Ranges of whole months and days at one edge or both: a company's breakdown by department reads
+# the departments' months and the edge days apart.
+MONTHS_AND_DAYS = [
+    Window(CUSTOM, datetime.date(2026, 6, 15), datetime.date(2026, 8, 10), TODAY),
+    Window(CUSTOM, datetime.date(2026, 7, 1), datetime.date(2026, 8, 20), TODAY),
+    Window(CUSTOM, datetime.date(2026, 6, 10), datetime.date(2026, 8, 31), TODAY),
+]
+
+
 def test_every_figure_at_every_scope_and_period_equals_the_actions(world):
     org, kpis = world
     with company_context(org.company.id):
@@ -190,8 +199,16 @@ def test_every_row_of_a_breakdown_equals_the_actions(world, by):
         shown_kpis = [kpis[kind] for kind in KINDS] + [kpis["conversion"]]
         for holder in holders(org)[:3]:  # the company and the two departments
             belongs = in_holder(holder, members)
-            for window in windows()[::3]:
+            if by == selectors.BY_ORG_UNITS:  # as the page does: totals from the sub-units' values
+                dashboards.shown_by_sub_units(holder)
+            for window in windows()[::3] + MONTHS_AND_DAYS:
                 figures = dashboards.kpi_figures(holder, shown_kpis, window, ["en"])
+                for figure in figures:  # the totals above the breakdown
+                    kind = next(kind for kind in (*KINDS, "conversion") if kpis[kind].id == figure.kpi.id)
+                    assert figure.total == shown(brute_in(kind, kpis, live, belongs, window)), (
+                        holder,
+                        window,
+                    )
                 table = selectors.breakdown(holder, figures, window, by)
                 if by == selectors.BY_MEMBERS:
                     group = {

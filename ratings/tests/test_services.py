@@ -19,6 +19,7 @@ from ratings.models import (
     CompanyDailyTotal,
     DailyTotal,
     DepartmentDailyTotal,
+    DepartmentMonthTotal,
     KpiAction,
     RatingBoard,
     RatingTotal,
@@ -661,6 +662,20 @@ def _department_days(daily) -> list:
             entry = summed.setdefault((placed[member_id], kpi_id, day), [0, 0, 0])
             entry[0], entry[1], entry[2] = entry[0] + value, entry[1] + points, entry[2] + actions
     assert kept == sorted((*key, *amounts) for key, amounts in summed.items() if any(amounts))
+    # and their months are their days rolled up, lows and highs too
+    months: dict = {}
+    for d in DepartmentDailyTotal.objects.all():
+        key = (d.department_id, d.kpi_id, d.day.replace(day=1))
+        entry = months.setdefault(key, [0, 0, 0, None, None])
+        entry[0], entry[1], entry[2] = entry[0] + d.value, entry[1] + d.points, entry[2] + d.actions
+        if d.low is not None:
+            entry[3] = d.low if entry[3] is None else min(entry[3], d.low)
+            entry[4] = d.high if entry[4] is None else max(entry[4], d.high)
+    assert sorted(
+        (m.department_id, m.kpi_id, m.month, m.value, m.points, m.actions, m.low, m.high)
+        for m in DepartmentMonthTotal.objects.all()
+        if m.actions or m.value or m.points
+    ) == sorted((*key, *entry) for key, entry in months.items() if any(entry[:3]))
     return kept
 
 
@@ -709,6 +724,7 @@ def test_department_totals_follow_people_who_move_in_every_way(org, make_member)
         org_services.department_delete(department=support, move_to=org.sales)
         assert {row[0] for row in _snapshot()[-1]} == {org.sales.id}
         assert not DepartmentDailyTotal.objects.filter(department_id=support.id).exists()
+        assert not DepartmentMonthTotal.objects.filter(department_id=support.id).exists()
         org_services.department_delete(department=org.sales)  # everyone is in no department now
         assert _snapshot()[-1] == []
         record_some(20)
