@@ -39,6 +39,7 @@ AGGREGATE_TABLES = (
     "ratings_companydailytotal",
     "ratings_departmentdailytotal",
     "ratings_departmentmonthtotal",
+    "ratings_teammonthtotal",
     "ratings_ratingtotal",
     "ratings_ratingboard",
     "ratings_periodlatest",

@@ -19,6 +19,9 @@ The moment, and who calls it                         Its reactions, in order
 ``members_moving(member_ids=, department_id=)``      ``ratings.services.department_totals_follow``
   ``orgs.services``: people about to change
   department (O6), before the change
+``team_members_moving(member_ids=, team_id=)``     ``ratings.services.team_totals_follow``
+  ``orgs.services``: people about to change team,
+  before the change (after ``members_moving``)
 ``team_moved(team=)``                                ``kpis.services.kpis_follow_team``
   ``orgs.services.team_update``: after its people
   moved with it
@@ -91,6 +94,10 @@ class MembersMoving(Protocol):
     def __call__(self, *, member_ids: list[int], department_id: int | None) -> Any: ...
 
 
+class TeamMembersMoving(Protocol):
+    def __call__(self, *, member_ids: list[int], team_id: int | None) -> Any: ...
+
+
 class TeamMoved(Protocol):
     def __call__(self, *, team: Model) -> Any: ...
 
@@ -118,6 +125,7 @@ class DemoStep(Protocol):
 company_created: Hook[CompanyCreated] = Hook("company_created")
 company_settings_changed: Hook[CompanySettingsChanged] = Hook("company_settings_changed")
 members_moving: Hook[MembersMoving] = Hook("members_moving")
+team_members_moving: Hook[TeamMembersMoving] = Hook("team_members_moving")
 team_moved: Hook[TeamMoved] = Hook("team_moved")
 org_unit_deleted: Hook[OrgUnitDeleted] = Hook("org_unit_deleted")
 org_unit_deletion_counts: Hook[OrgUnitDeletionCounts] = Hook("org_unit_deletion_counts")

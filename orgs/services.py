@@ -276,6 +276,12 @@ def department_delete(*, department: Department, move_to: Department | None = No
         list(Member.objects.filter(department=department).values_list("user_id", flat=True)),
         move_to.id if move_to else None,
     )
+    _team_members_moving(
+        list(
+            Member.objects.filter(department=department, team__isnull=False).values_list("user_id", flat=True)
+        ),
+        None,
+    )
     Member.objects.filter(department=department).update(
         department=move_to, team=None, updated_at=timezone.now()
     )
@@ -289,6 +295,12 @@ def _members_moving(member_ids: list[int], department_id: int | None) -> None:
     # Before the change: apps that keep figures per department move them along (ratings).
     if member_ids:
         hooks.members_moving.send(member_ids=member_ids, department_id=department_id)
+
+
+def _team_members_moving(member_ids: list[int], team_id: int | None) -> None:
+    # Before the change, after ``_members_moving``: apps that keep figures per team move them along.
+    if member_ids:
+        hooks.team_members_moving.send(member_ids=member_ids, team_id=team_id)
 
 
 def _team_name_taken(name: str, department: Department, exclude_id: int | None = None) -> bool:
@@ -367,6 +379,8 @@ def team_delete(*, team: Team, move_to: Team | None = None) -> DeletionSummary:
             list(members.exclude(department_id=move_to.department_id).values_list("user_id", flat=True)),
             move_to.department_id,
         )
+    _team_members_moving(list(members.values_list("user_id", flat=True)), move_to.id if move_to else None)
+    if move_to is not None:
         members.update(team=move_to, department=move_to.department_id, updated_at=timezone.now())
     else:
         members.update(team=None, updated_at=timezone.now())
@@ -522,6 +536,8 @@ def member_update(
         )
         if getattr(placed, "id", None) != member.department_id:
             _members_moving([member.user_id], getattr(placed, "id", None))
+        if getattr(new_team, "id", None) != member.team_id:
+            _team_members_moving([member.user_id], getattr(new_team, "id", None))
         member.team, member.department = new_team, placed
         member_fields += ["department", "team"]
     if member_fields:
@@ -542,6 +558,8 @@ def members_move(*, members: list[Member], team: Team) -> int:
         ),
         team.department_id,
     )
+    staying = Member.objects.filter(user_id__in=ids, team_id=team.id).values_list("user_id", flat=True)
+    _team_members_moving(sorted(set(ids) - set(staying)), team.id)
     return Member.objects.filter(user_id__in=ids).update(
         team=team, department=team.department_id, updated_at=timezone.now()
     )

@@ -410,6 +410,9 @@ def breakdown(
     if by_departments:  # the departments' own totals (of months, where whole), not their people's
         keyed = dashboards.department_tallies(recorded, window.start, window.end)
         latest_group = ["member__department_id"]
+    elif by == BY_ORG_UNITS and holder.kind == TargetScope.DEPARTMENT:  # the teams' months, where whole
+        keyed = dashboards.team_tallies(holder, recorded, window.start, window.end)
+        latest_group = ["member__team_id"]
     else:
         group = "member_id" if by == BY_MEMBERS else f"member__{holder.sub_org_unit_field}"
         rows = dashboards.daily_totals(holder, recorded, window.start, window.end)

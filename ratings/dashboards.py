@@ -10,10 +10,12 @@ department, a team or one person, the same holders targets have (K9).
 """
 
 import datetime
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import reduce
 
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
@@ -35,7 +37,13 @@ from orgs import access
 from orgs.i18n import localized
 from orgs.models import Company, Department, Member, Team
 from ratings import figures
-from ratings.models import CompanyDailyTotal, DailyTotal, DepartmentDailyTotal, DepartmentMonthTotal
+from ratings.models import (
+    CompanyDailyTotal,
+    DailyTotal,
+    DepartmentDailyTotal,
+    DepartmentMonthTotal,
+    TeamMonthTotal,
+)
 from ratings.selectors import Scope
 from ratings.windows import CUSTOM, Window, frequency_window
 
@@ -603,33 +611,75 @@ def kpi_day_totals(holder: Holder, kpis: list[Kpi], start: datetime.date, end: d
     return daily_totals(holder, kpis, start, end)
 
 
+def _whole_months(start: datetime.date, end: datetime.date) -> tuple[datetime.date, datetime.date] | None:
+    """The first and last day of the calendar months wholly inside ``start`` to ``end``, or None."""
+    day = datetime.timedelta(days=1)
+    first = start if start.day == 1 else calendar.period_end("month", start.replace(day=1)) + day
+    last = end if end == calendar.period_end("month", end.replace(day=1)) else end.replace(day=1) - day
+    return (first, last) if first <= last else None
+
+
+def _edge_days(start: datetime.date, end: datetime.date, months: tuple[datetime.date, datetime.date]) -> Q:
+    """The days from ``start`` to ``end`` outside the whole ``months`` (a condition on ``day``;
+    there must be some)."""
+    day = datetime.timedelta(days=1)
+    edges = [(start, months[0] - day)] if start < months[0] else []
+    if end > months[1]:
+        edges.append((months[1] + day, end))
+    return reduce(operator.or_, (Q(day__range=edge) for edge in edges))
+
+
+def _merge_into(tallies: dict, more: dict) -> dict:
+    for key, tally in more.items():
+        tallies[key] = tallies[key].merge(tally) if key in tallies else tally
+    return tallies
+
+
 def department_tallies(kpis: list[Kpi], start: datetime.date, end: datetime.date) -> dict:
     """The company's departments' tallies of ``kpis`` from ``start`` to ``end`` (K11), keyed by
     ``(department_id, kpi_id)``: the whole calendar months inside from the months' rows
     (``DepartmentMonthTotal``), the days before and after them from the days': one query for a
     week, a month, a quarter or a year, two for a range with whole months and edge days."""
     ids = [kpi.id for kpi in kpis]
-    day = datetime.timedelta(days=1)
-    first = start if start.day == 1 else calendar.period_end("month", start.replace(day=1)) + day
-    last = end if end == calendar.period_end("month", end.replace(day=1)) else end.replace(day=1) - day
-    if first > last:  # no whole month
-        return figures.tallies_of(
-            DepartmentDailyTotal.objects.filter(kpi_id__in=ids, day__range=(start, end)), ["department_id"]
-        )
+    months = _whole_months(start, end)
+    days = DepartmentDailyTotal.objects.filter(kpi_id__in=ids, day__range=(start, end))
+    if months is None:
+        return figures.tallies_of(days, ["department_id"])
     tallies = figures.tallies_of(
-        DepartmentMonthTotal.objects.filter(kpi_id__in=ids, month__range=(first, last.replace(day=1))),
+        DepartmentMonthTotal.objects.filter(
+            kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
+        ),
         ["department_id"],
     )
-    edges = Q()
-    if start < first:
-        edges |= Q(day__range=(start, first - day))
-    if end > last:
-        edges |= Q(day__range=(last + day, end))
-    if edges:
-        days = DepartmentDailyTotal.objects.filter(edges, kpi_id__in=ids)
-        for key, tally in figures.tallies_of(days, ["department_id"]).items():
-            tallies[key] = tallies[key].merge(tally) if key in tallies else tally
+    if start < months[0] or end > months[1]:
+        _merge_into(
+            tallies, figures.tallies_of(days.filter(_edge_days(start, end, months)), ["department_id"])
+        )
     return tallies
+
+
+def team_tallies(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> dict:
+    """A department's teams' tallies of ``kpis`` from ``start`` to ``end`` (K11), keyed by
+    ``(team_id, kpi_id)``, and those of its people in no team under ``None``: the teams' whole
+    calendar months from their months' rows (``TeamMonthTotal``), the rest (the edge days, and
+    every day of the people in no team) from the people's days: 2 queries, 1 without a whole
+    month."""
+    ids = [kpi.id for kpi in kpis]
+    months = _whole_months(start, end)
+    days = daily_totals(holder, kpis, start, end)
+    if months is None:
+        return figures.tallies_of(days, ["member__team_id"])
+    teams = Team.objects.filter(department_id=holder.id).values("id")
+    tallies = figures.tallies_of(
+        TeamMonthTotal.objects.filter(
+            team_id__in=teams, kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
+        ),
+        ["team_id"],
+    )
+    rest = Q(member__team_id__isnull=True)
+    if start < months[0] or end > months[1]:
+        rest |= _edge_days(start, end, months)
+    return _merge_into(tallies, figures.tallies_of(days.filter(rest), ["member__team_id"]))
 
 
 def split_by_kind(figures: list[KpiFigure]) -> tuple[list[KpiFigure], list[KpiFigure]]:

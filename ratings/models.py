@@ -263,6 +263,19 @@ class DepartmentMonthTotal(_Sums):
     month = models.DateField()
 
 
+class TeamMonthTotal(_Sums):
+    """A team's people's actions on one KPI in one calendar month (``month``: its first day): what
+    a department's breakdown by team sums, a dozen rows per team and KPI a year instead of every
+    person's days (at 2,000 people a department: 2,000 rows a year, not 300,000).
+
+    A team's figures are its people's (O3), as its dashboard counts them: someone who changes
+    team takes their totals along (``team_totals_follow``). People in no team have no rows here."""
+
+    pk = models.CompositePrimaryKey("company", "team", "kpi", "month")
+    team = models.ForeignKey("orgs.Team", **{**_UNCHECKED_FK, "on_delete": models.DO_NOTHING})
+    month = models.DateField()
+
+
 class RatingPeriod(models.TextChoices):
     WEEK = "week", _("Week")
     MONTH = "month", _("Month")

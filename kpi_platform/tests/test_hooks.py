@@ -18,6 +18,7 @@ def test_every_reaction_is_connected_once_in_the_order_of_the_apps():
     assert hooks.company_created.receivers == (kpi_services.unit_create_default,)
     assert hooks.company_settings_changed.receivers == (kpi_history.company_change_record,)
     assert hooks.members_moving.receivers == (ratings_services.department_totals_follow,)
+    assert hooks.team_members_moving.receivers == (ratings_services.team_totals_follow,)
     assert hooks.team_moved.receivers == (kpi_services.kpis_follow_team,)
     assert hooks.org_unit_deleted.receivers == (
         kpi_services.archive_org_unit_kpis,

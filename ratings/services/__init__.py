@@ -17,6 +17,7 @@ from ratings.services.aggregates import (
     department_totals_delete,
     department_totals_follow,
     latest_values_follow,
+    team_totals_follow,
 )
 from ratings.services.points import compute_points
 from ratings.services.recalculation import (
@@ -50,4 +51,5 @@ __all__ = [
     "latest_values_follow",
     "recalculation_run",
     "recalculation_start",
+    "team_totals_follow",
 ]

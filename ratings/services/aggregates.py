@@ -3,10 +3,11 @@ or takes from them, ``aggregates_apply`` adds it in one sorted upsert per table 
 transaction, and ``aggregates_rebuild`` recomputes them from the actions (``rebuild_ratings``).
 
 The aggregates are daily totals per person and KPI (and per KPI for the whole company and for each
-department's people, whose days are also rolled up by month), rating totals per person and period
-of the KPIs that count, and each board's size. Recording, voiding, a recalculation and a KPI that
-starts or stops counting keep them through this module; ``department_totals_follow`` and
-``department_totals_delete`` keep the departments' totals when people move or a department goes.
+department's people, whose days are also rolled up by month, and per team and month), rating
+totals per person and period of the KPIs that count, and each board's size. Recording, voiding, a
+recalculation and a KPI that starts or stops counting keep them through this module;
+``department_totals_follow``, ``team_totals_follow`` and ``department_totals_delete`` keep the
+departments' and teams' totals when people move or a unit goes.
 
 Beside the sums, the days keep what K11's other aggregations need: each day's lowest and highest
 value (``low``, ``high``) and, per person, the latest action's value (``last_*``). Recording merges
@@ -41,6 +42,7 @@ from ratings.models import (
     PeriodLatest,
     RatingBoard,
     RatingTotal,
+    TeamMonthTotal,
 )
 from ratings.periods import latest_period_starts, period_starts
 
@@ -80,9 +82,10 @@ class AggregateChange:
 
     daily: dict[tuple[int, int, datetime.date], list] = field(default_factory=dict)
     rating: dict[tuple[str, datetime.date, int], Decimal] = field(default_factory=dict)
-    # The people's departments, when the caller read them in this transaction a moment ago (a
-    # batch of the API): else (``None``) they are read when the change is applied.
-    departments: dict[int, int | None] | None = None
+    # The people's departments and teams, ``{member: (department, team)}``, when the caller read
+    # them in this transaction a moment ago (a batch of the API): else (``None``) they are read
+    # when the change is applied.
+    placements: dict[int, tuple[int | None, int | None]] | None = None
     # People's days an action left (a void): their low, high and last are recomputed from their
     # actions after the sums are applied, and the company's and department's days from theirs.
     recompute: set[tuple[int, int, datetime.date]] = field(default_factory=set)
@@ -203,49 +206,93 @@ def _shared_rows_apply(
     cursor, company_id: int, now, daily: list, boards: list, change: AggregateChange
 ) -> None:
     """The rows every recorder of the company shares, last in the transaction so that they are
-    held from here to the commit only, in one order (department days, company days, boards): the
-    departments' and the company's totals per KPI and day, and the boards' sizes. The days of a
-    void are recomputed after both upserts, on rows the upserts locked already (K11)."""
-    departments = change.departments
-    if departments is None:
-        departments = dict(
-            Member.objects.filter(
-                user_id__in={key[0] for key, _amounts in daily}, department_id__isnull=False
+    held from here to the commit only, in one order (department days, department months, team
+    months, company days, boards): the departments', teams' and the company's totals per KPI and
+    day or month, and the boards' sizes. The days and months of a void are recomputed after the
+    upserts, on rows the upserts locked already (K11)."""
+    placements = change.placements
+    if placements is None:
+        placements = {
+            user_id: (department_id, team_id)
+            for user_id, department_id, team_id in Member.objects.filter(
+                Q(department_id__isnull=False) | Q(team_id__isnull=False),
+                user_id__in={key[0] for key, _amounts in daily},
             )
-            .values_list("user_id", "department_id")
+            .values_list("user_id", "department_id", "team_id")
             .order_by()
-        )
+        }
     department_days: dict[tuple, list] = defaultdict(_shared_entry)
+    team_days: dict[tuple, list] = defaultdict(_shared_entry)
     company_days: dict[tuple, list] = defaultdict(_shared_entry)
     for (member_id, kpi_id, day), amounts in daily:
         entries = [company_days[(kpi_id, day)]]
-        department_id = departments.get(member_id)
+        department_id, team_id = placements.get(member_id, (None, None))
         if department_id is not None:
             entries.append(department_days[(department_id, kpi_id, day)])
+        if team_id is not None:
+            entries.append(team_days[(team_id, kpi_id, day)])
         for entry in entries:
             _shared_merge(entry, amounts)
     _sums_upsert(cursor, DEPARTMENT_DAYS, company_id, now, sorted(department_days.items()))
     _sums_upsert(cursor, DEPARTMENT_MONTHS, company_id, now, _by_month(department_days.items()))
+    _sums_upsert(cursor, TEAM_MONTHS, company_id, now, _by_month(team_days.items()))
     _sums_upsert(cursor, COMPANY_DAYS, company_id, now, sorted(company_days.items()))
     if change.recompute:
         voided = {
-            (departments[member_id], kpi_id, day)
+            (placements[member_id][0], kpi_id, day)
             for member_id, kpi_id, day in change.recompute
-            if departments.get(member_id) is not None
+            if placements.get(member_id, (None,))[0] is not None
         }
         _ranges_recompute(cursor, DEPARTMENT_DAYS, now, voided)
         _month_ranges_recompute(cursor, now, voided)
+        _team_ranges_recompute(
+            cursor,
+            now,
+            {
+                (placements[member_id][1], kpi_id, day)
+                for member_id, kpi_id, day in change.recompute
+                if placements.get(member_id, (None, None))[1] is not None
+            },
+        )
         _ranges_recompute(cursor, COMPANY_DAYS, now, {key[1:] for key in change.recompute})
     _boards_apply(cursor, company_id, now, boards)
 
 
-def _by_month(department_days: Iterable[tuple[tuple, list]]) -> list[tuple[tuple, list]]:
-    """Departments' day changes (``(department, KPI, day)``, ``_shared_entry``) merged into their
-    months' (``DEPARTMENT_MONTHS``), keys sorted (locked in order)."""
+def _by_month(unit_days: Iterable[tuple[tuple, list]]) -> list[tuple[tuple, list]]:
+    """Departments' or teams' day changes (``(unit, KPI, day)``, ``_shared_entry``) merged into
+    their months' (``DEPARTMENT_MONTHS``, ``TEAM_MONTHS``), keys sorted (locked in order)."""
     months: dict[tuple, list] = defaultdict(_shared_entry)
-    for (department_id, kpi_id, day), amounts in department_days:
-        _shared_merge(months[(department_id, kpi_id, day.replace(day=1))], amounts)
+    for (unit_id, kpi_id, day), amounts in unit_days:
+        _shared_merge(months[(unit_id, kpi_id, day.replace(day=1))], amounts)
     return sorted(months.items())
+
+
+def _team_ranges_recompute(cursor, now, team_days: set[tuple], *, leaving: Iterable[int] = ()) -> None:
+    """Set the low and high of the months of ``team_days`` (``(team, KPI, day)``) from the days of
+    the teams' people (those in them now, but ``leaving``): one grouped read of those months."""
+    if not team_days:
+        return
+    keys = {(team_id, kpi_id, day.replace(day=1)) for team_id, kpi_id, day in team_days}
+    months = [key[-1] for key in keys]
+    people = DailyTotal.objects.filter(
+        member__team_id__in={key[0] for key in keys},
+        kpi_id__in={key[1] for key in keys},
+        day__range=(min(months), calendar.period_end("month", max(months))),
+    )
+    leaving = list(leaving)
+    if leaving:
+        people = people.exclude(member_id__in=leaving)
+    found: dict[tuple, list] = {key: [None, None] for key in keys}
+    ranges = (
+        people.values("member__team_id", "kpi_id", month=TruncMonth("day"))
+        .annotate(lowest=Min("low"), highest=Max("high"))
+        .order_by()
+    )
+    for row in ranges:
+        key = (row["member__team_id"], row["kpi_id"], row["month"])
+        if key in found:
+            found[key] = [row["lowest"], row["highest"]]
+    _levels_write(cursor, TEAM_MONTHS, now, found)
 
 
 def _month_ranges_recompute(cursor, now, department_days: set[tuple]) -> None:
@@ -314,6 +361,12 @@ DEPARTMENT_DAYS = (
 DEPARTMENT_MONTHS = (
     "ratings_departmentmonthtotal",
     (("department_id", "bigint"), ("kpi_id", "bigint"), ("month", "date")),
+    (*_SUMS, *_RANGE),
+)
+# The teams' people's days rolled up by calendar month.
+TEAM_MONTHS = (
+    "ratings_teammonthtotal",
+    (("team_id", "bigint"), ("kpi_id", "bigint"), ("month", "date")),
     (*_SUMS, *_RANGE),
 )
 COMPANY_DAYS = ("ratings_companydailytotal", (("kpi_id", "bigint"), ("day", "date")), (*_SUMS, *_RANGE))
@@ -574,6 +627,42 @@ def _levels_write(cursor, table: tuple[str, tuple, tuple], now, levels: dict[tup
     )
 
 
+def _moving(
+    member_ids: list[int], unit: str, target: int | None, span: str, of_day=None
+) -> tuple[dict[tuple, list], set[tuple]]:
+    """What people about to move out of their unit (``unit``: their ``member__department_id`` or
+    ``member__team_id``) into ``target`` take along: their days' sums per unit, KPI and ``span``
+    (the day, or ``of_day``: its month) taken from the units they leave and, lows and highs too,
+    added to ``target``'s (``_shared_entry`` by key), and the keys they leave (their lows and
+    highs to recompute). One grouped read of the people's days."""
+    days = DailyTotal.objects.filter(member_id__in=member_ids)
+    if of_day is not None:
+        days = days.annotate(**{span: of_day})
+    moving = (
+        days.values(unit, "kpi_id", span)
+        .annotate(
+            value=Sum("value"), points=Sum("points"), actions=Sum("actions"), low=Min("low"), high=Max("high")
+        )
+        .order_by()
+    )
+    changes: dict[tuple, list] = defaultdict(_shared_entry)
+    left: set[tuple] = set()
+    for row in moving:
+        source = row[unit]
+        if source == target:
+            continue
+        if source is not None:
+            key = (source, row["kpi_id"], row[span])
+            _shared_merge(changes[key], (-row["value"], -row["points"], -row["actions"], None, None))
+            left.add(key)
+        if target is not None:
+            _shared_merge(
+                changes[(target, row["kpi_id"], row[span])],
+                (row["value"], row["points"], row["actions"], row["low"], row["high"]),
+            )
+    return changes, left
+
+
 def department_totals_follow(*, member_ids: list[int], department_id: int | None) -> None:
     """People about to change department (``orgs.services``' hook) take their daily totals with
     them: out of the departments they are in, into ``department_id`` (none: out only).
@@ -584,29 +673,7 @@ def department_totals_follow(*, member_ids: list[int], department_id: int | None
     upsert as the sums); the days they leave are recomputed from their departments' people but
     them (``_ranges_recompute(leaving=...)``), which reads each old department's people's days once
     (a grouped read) rather than each day's whole company."""
-    moving = (
-        DailyTotal.objects.filter(member_id__in=member_ids)
-        .values("member__department_id", "kpi_id", "day")
-        .annotate(
-            value=Sum("value"), points=Sum("points"), actions=Sum("actions"), low=Min("low"), high=Max("high")
-        )
-        .order_by()
-    )
-    changes: dict[tuple, list] = defaultdict(_shared_entry)
-    left: set[tuple] = set()
-    for row in moving:
-        source = row["member__department_id"]
-        if source == department_id:
-            continue
-        if source is not None:
-            key = (source, row["kpi_id"], row["day"])
-            _shared_merge(changes[key], (-row["value"], -row["points"], -row["actions"], None, None))
-            left.add(key)
-        if department_id is not None:
-            _shared_merge(
-                changes[(department_id, row["kpi_id"], row["day"])],
-                (row["value"], row["points"], row["actions"], row["low"], row["high"]),
-            )
+    changes, left = _moving(member_ids, "member__department_id", department_id, "day")
     if changes:
         now = timezone.now()
         with connection.cursor() as cursor:
@@ -667,11 +734,27 @@ def latest_values_follow(*, kpi: Kpi, aggregation_before: str) -> None:
         _sums_upsert(cursor, PERIOD_LATEST, company_id, now, sorted(change.latest.items()))
 
 
+def team_totals_follow(*, member_ids: list[int], team_id: int | None) -> None:
+    """People about to change team (``orgs.services``' hook) take their totals with them: out of
+    their teams' months, into ``team_id``'s (none: out only), lows and highs too, as
+    ``department_totals_follow`` does for departments: the months they leave are recomputed from
+    their teams' people but them."""
+    changes, left = _moving(member_ids, "member__team_id", team_id, "month", TruncMonth("day"))
+    if changes:
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            _sums_upsert(cursor, TEAM_MONTHS, current_company_id(), now, sorted(changes.items()))
+            _team_ranges_recompute(cursor, now, left, leaving=member_ids)
+
+
 def department_totals_delete(*, department, teams) -> None:
-    """A deleted department's totals (``orgs.services``' hook, after its people moved out)."""
+    """A deleted department's or team's totals (``orgs.services``' hook, after its people moved
+    out)."""
     if department is not None:
         DepartmentDailyTotal.objects.filter(department_id=department.id).delete()
         DepartmentMonthTotal.objects.filter(department_id=department.id).delete()
+    if teams:
+        TeamMonthTotal.objects.filter(team_id__in=[team.id for team in teams]).delete()
 
 
 def _board_changes(totals: list[tuple], deltas: dict) -> list[tuple[tuple[str, datetime.date], int]]:
@@ -831,6 +914,15 @@ _REBUILT_DEPARTMENT_MONTH = """
     FROM rebuilt_department GROUP BY 1, 2, 3
 """
 
+_REBUILT_TEAM_MONTH = """
+    CREATE TEMPORARY TABLE rebuilt_team_month ON COMMIT DROP AS
+    SELECT m.team_id, d.kpi_id, date_trunc('month', d.day)::date AS month, SUM(d.value) AS value,
+        SUM(d.points) AS points, SUM(d.actions)::int AS actions, MIN(d.low) AS low, MAX(d.high) AS high
+    FROM rebuilt_daily d JOIN orgs_member m ON m.user_id = d.member_id
+    WHERE m.company_id = %(company)s AND m.team_id IS NOT NULL
+    GROUP BY 1, 2, 3
+"""
+
 # (table, key columns, summed columns (zero when empty), level columns (null when empty: K11), the
 # temporary table's rows)
 _DAY_SUMS = ("value", "points", "actions")
@@ -856,6 +948,13 @@ _REBUILT = (
         _DAY_SUMS,
         ("low", "high"),
         "rebuilt_department_month",
+    ),
+    (
+        "ratings_teammonthtotal",
+        ("team_id", "kpi_id", "month"),
+        _DAY_SUMS,
+        ("low", "high"),
+        "rebuilt_team_month",
     ),
     ("ratings_ratingtotal", ("period", "start", "member_id"), ("points",), (), "rebuilt_rating"),
     (
@@ -958,6 +1057,7 @@ def aggregates_rebuild() -> RebuildResult:
             cursor.execute(_REBUILT_COMPANY, params)
             cursor.execute(_REBUILT_DEPARTMENT, params)
             cursor.execute(_REBUILT_DEPARTMENT_MONTH)
+            cursor.execute(_REBUILT_TEAM_MONTH, params)
             levels = list(Kpi.objects.filter(aggregation=Aggregation.LAST).values_list("id", flat=True))
             cursor.execute(
                 "CREATE TEMPORARY TABLE rebuilt_latest ON COMMIT DROP AS "
@@ -975,7 +1075,7 @@ def aggregates_rebuild() -> RebuildResult:
             # Not left to ON COMMIT: a caller's transaction may rebuild several companies.
             cursor.execute(
                 "DROP TABLE rebuilt_daily, rebuilt_rating, rebuilt_company, rebuilt_department,"
-                " rebuilt_department_month, rebuilt_latest"
+                " rebuilt_department_month, rebuilt_team_month, rebuilt_latest"
             )
         return RebuildResult(daily=daily, rating=rating, corrected=corrected)
     before = _aggregate_rows()
@@ -983,6 +1083,7 @@ def aggregates_rebuild() -> RebuildResult:
     CompanyDailyTotal.objects.all().delete()
     DepartmentDailyTotal.objects.all().delete()
     DepartmentMonthTotal.objects.all().delete()
+    TeamMonthTotal.objects.all().delete()
     RatingTotal.objects.all().delete()
     RatingBoard.objects.all().delete()
     PeriodLatest.objects.all().delete()
@@ -1024,6 +1125,8 @@ def _aggregate_rows() -> dict[tuple, tuple]:
         "department_id", "kpi_id", "month", *_DAY_SUMS, "low", "high"
     )
     rows.update({("department month", *row[:3]): row[3:] for row in months if _not_empty(row[3:])})
+    teams = TeamMonthTotal.objects.values_list("team_id", "kpi_id", "month", *_DAY_SUMS, "low", "high")
+    rows.update({("team month", *row[:3]): row[3:] for row in teams if _not_empty(row[3:])})
     latest = PeriodLatest.objects.values_list(
         "kpi_id", "period", "start", "member_id", "last_value", "last_at", "last_action_id"
     )

@@ -599,12 +599,14 @@ class ActionsRecorder:
             raise DomainError.many(sorted(conflicts, key=lambda error: error.index))
         change = self._change
         self._batches += 1
-        # One batch (the API's): its people's departments were read a moment ago and go along to
-        # the department totals. A file's are read again when they are applied: someone may have
-        # moved meanwhile (``department_totals_follow``).
-        change.departments = None
+        # One batch (the API's): its people's departments and teams were read a moment ago and go
+        # along to the departments' and teams' totals. A file's are read again when they are
+        # applied: someone may have moved meanwhile (``department_totals_follow``).
+        change.placements = None
         if self._batches == 1:
-            change.departments = {item.member.user_id: item.member.department_id for item in parsed}
+            change.placements = {
+                item.member.user_id: (item.member.department_id, item.member.team_id) for item in parsed
+            }
         result = RecordResult()
         for item in parsed:
             if item.status == "created":

@@ -24,6 +24,7 @@ from ratings.models import (
     DepartmentDailyTotal,
     DepartmentMonthTotal,
     KpiAction,
+    TeamMonthTotal,
 )
 
 NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
@@ -136,9 +137,24 @@ def assert_days_equal_their_actions() -> None:
     assert _kept(DailyTotal.objects, ("member_id", "kpi_id", "day"), (*day, *last)) == people
     assert _kept(CompanyDailyTotal.objects, ("kpi_id", "day"), day) == company
     assert _kept(DepartmentDailyTotal.objects, ("department_id", "kpi_id", "day"), day) == departments
+    assert _kept(DepartmentMonthTotal.objects, ("department_id", "kpi_id", "month"), day) == _by_month(
+        departments.items()
+    )
+    # and the teams' months: their people's (those in them now) days rolled up
+    teamed = dict(Member.objects.filter(team__isnull=False).values_list("user_id", "team_id"))
+    team_days = [
+        ((teamed[member_id], kpi_id, on), values[:5])
+        for (member_id, kpi_id, on), values in people.items()
+        if member_id in teamed
+    ]
+    assert _kept(TeamMonthTotal.objects, ("team_id", "kpi_id", "month"), day) == _by_month(team_days)
+
+
+def _by_month(unit_days) -> dict[tuple, tuple]:
+    """Days of units ``((unit, KPI, day), (value, points, count, low, high))`` added up by month."""
     months: dict[tuple, tuple] = {}
-    for (department_id, kpi_id, on), (value, points, count, low, high) in departments.items():
-        key = (department_id, kpi_id, on.replace(day=1))
+    for (unit_id, kpi_id, on), (value, points, count, low, high) in unit_days:
+        key = (unit_id, kpi_id, on.replace(day=1))
         before = months.get(key, (0, 0, 0, low, high))
         months[key] = (
             before[0] + value,
@@ -147,7 +163,7 @@ def assert_days_equal_their_actions() -> None:
             min(before[3], low),
             max(before[4], high),
         )
-    assert _kept(DepartmentMonthTotal.objects, ("department_id", "kpi_id", "month"), day) == months
+    return months
 
 
 def _fresh(member) -> Member:
@@ -190,6 +206,23 @@ def test_the_days_equal_their_actions_through_recording_voids_moves_and_the_rebu
         void_some(8)
         org_services.member_update(member=_fresh(cid), department=k11.support)
         assert_days_equal_their_actions()
+        # and people change team in every way (their team's months follow them)
+        ann, bob = k11.people[:2]
+        beta = org_services.team_create(name="Beta", department=k11.support)
+        org_services.members_move(members=[_fresh(ann), _fresh(cid)], team=beta)
+        assert_days_equal_their_actions()
+        org_services.member_update(member=_fresh(bob), team=None)
+        assert_days_equal_their_actions()
+        org_services.member_update(member=_fresh(eve), team=k11.alpha)  # and department with it
+        assert_days_equal_their_actions()
+        void_some(6)
+        org_services.team_delete(team=k11.alpha, move_to=beta)  # Eve
+        assert_days_equal_their_actions()
+        assert not TeamMonthTotal.objects.filter(team_id=k11.alpha.id).exists()
+        org_services.department_delete(department=k11.support)  # everyone in Beta: in no team
+        assert_days_equal_their_actions()
+        services.actions_record(items=_items(rng, k11, 30), now=NOW)
+        void_some(4)
 
         # then a rebuild finds every row right
         assert services.aggregates_rebuild().corrected == 0
@@ -329,19 +362,24 @@ def test_the_migration_fills_the_days_kept_before_from_their_actions(k11):
         assert services.aggregates_rebuild().corrected == 0
 
 
-def test_the_migration_builds_the_departments_months_from_their_days(k11):
-    """Migration 0018's data step: the departments' days kept before their months were give the
-    months, lows and highs too, as recording keeps them."""
+def test_the_migrations_build_the_departments_and_teams_months_from_their_days(k11):
+    """Migrations 0018's and 0019's data steps: the days kept before the months were give the
+    departments' and the teams' months, lows and highs too, as recording keeps them."""
     rng = random.Random(18)
-    migration = importlib.import_module("ratings.migrations.0018_department_month_totals")
+    departments = importlib.import_module("ratings.migrations.0018_department_month_totals")
+    teams = importlib.import_module("ratings.migrations.0019_team_month_totals")
     with company_context(k11.company.id):
         services.actions_record(items=_items(rng, k11, 80), now=NOW)
         for action in rng.sample(list(KpiAction.objects.all()), 10):
             services.action_void(action=action, reason="wrong")
         assert DepartmentMonthTotal.objects.count() > 1
-        DepartmentMonthTotal.objects.all().delete()  # given the days as they were before the months
+        assert TeamMonthTotal.objects.count() > 1
+        # given the days as they were before the months
+        DepartmentMonthTotal.objects.all().delete()
+        TeamMonthTotal.objects.all().delete()
 
-    migration.build_months(apps, None)
+    departments.build_months(apps, None)
+    teams.build_months(apps, None)
 
     with company_context(k11.company.id):
         assert_days_equal_their_actions()

@@ -23,6 +23,7 @@ from ratings.models import (
     KpiAction,
     RatingBoard,
     RatingTotal,
+    TeamMonthTotal,
 )
 from ratings.periods import period_starts
 from ratings.selectors import Scope, leaderboard, leaderboard_range
@@ -676,6 +677,18 @@ def _department_days(daily) -> list:
         for m in DepartmentMonthTotal.objects.all()
         if m.actions or m.value or m.points
     ) == sorted((*key, *entry) for key, entry in months.items() if any(entry[:3]))
+    # and the teams' months are their people's days (where they are now) rolled up
+    teamed = dict(Member.objects.filter(team__isnull=False).values_list("user_id", "team_id"))
+    team_months: dict = {}
+    for member_id, kpi_id, day, value, points, actions in daily:
+        if member_id in teamed:
+            entry = team_months.setdefault((teamed[member_id], kpi_id, day.replace(day=1)), [0, 0, 0])
+            entry[0], entry[1], entry[2] = entry[0] + value, entry[1] + points, entry[2] + actions
+    assert sorted(
+        (m.team_id, m.kpi_id, m.month, m.value, m.points, m.actions)
+        for m in TeamMonthTotal.objects.all()
+        if m.actions or m.value or m.points
+    ) == sorted((*key, *entry) for key, entry in team_months.items() if any(entry))
     return kept
 
 
