@@ -89,6 +89,9 @@ class Tally:
         raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
+_EMPTY = Tally()  # read only
+
+
 def _lowest(first: Decimal | None, second: Decimal | None) -> Decimal | None:
     return second if first is None else first if second is None else min(first, second)
 
@@ -163,6 +166,8 @@ def figure_of(kpi: Kpi, tallies: Mapping[int, Tally], kpis: Mapping[int, Kpi]) -
     """The KPI's figure from the tallies (by KPI id) of one scope and period (K11). A calculated
     KPI's formula is evaluated on the figures of the KPIs it names, of the same scope and period;
     a name that is missing or archived, a figure that is missing or a division by zero gives None."""
+    if not kpi.is_calculated:  # most figures: no names to look up (a page asks for thousands)
+        return tallies.get(kpi.id, _EMPTY).figure(kpi.aggregation)
     by_name = {other.integration_name.lower(): other for other in kpis.values()}
     return _figure(kpi, tallies, by_name, frozenset())
 
