@@ -284,7 +284,7 @@ def kpi_chart(holder: Holder, kpi: Kpi, window: Window, *, periods: int = TREND_
 
     def figure(first: datetime.date, last: datetime.date) -> float | None:
         span = [tallies for day, tallies in days.items() if first <= day <= last]
-        return _number(figures.figure_of(kpi, _merged_by_kpi(span), tallied))
+        return _number(figures.figure_of(kpi, figures.merged_by_key(*span), tallied))
 
     def target_between(target, first: datetime.date, last: datetime.date) -> float | None:
         if target is None:
@@ -337,14 +337,6 @@ def _day_tallies(holder: Holder, kpis: dict[int, Kpi], start: datetime.date, end
     for (day, kpi_id), tally in keyed.items():
         days[day][kpi_id] = tally
     return days
-
-
-def _merged_by_kpi(tallies: list[dict[int, figures.Tally]]) -> dict[int, figures.Tally]:
-    result: dict[int, figures.Tally] = {}
-    for by_kpi in tallies:
-        for kpi_id, tally in by_kpi.items():
-            result[kpi_id] = result[kpi_id].merge(tally) if kpi_id in result else tally
-    return result
 
 
 # --- Breakdown by person or sub-unit ------------------------------------------------------------------

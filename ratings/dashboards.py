@@ -619,20 +619,16 @@ def _whole_months(start: datetime.date, end: datetime.date) -> tuple[datetime.da
     return (first, last) if first <= last else None
 
 
-def _edge_days(start: datetime.date, end: datetime.date, months: tuple[datetime.date, datetime.date]) -> Q:
-    """The days from ``start`` to ``end`` outside the whole ``months`` (a condition on ``day``;
-    there must be some)."""
+def _edge_days(
+    start: datetime.date, end: datetime.date, months: tuple[datetime.date, datetime.date]
+) -> Q | None:
+    """The days from ``start`` to ``end`` outside the whole ``months`` (a condition on ``day``), or
+    None when there are none."""
     day = datetime.timedelta(days=1)
-    edges = [(start, months[0] - day)] if start < months[0] else []
+    edges = [Q(day__range=(start, months[0] - day))] if start < months[0] else []
     if end > months[1]:
-        edges.append((months[1] + day, end))
-    return reduce(operator.or_, (Q(day__range=edge) for edge in edges))
-
-
-def _merge_into(tallies: dict, more: dict) -> dict:
-    for key, tally in more.items():
-        tallies[key] = tallies[key].merge(tally) if key in tallies else tally
-    return tallies
+        edges.append(Q(day__range=(months[1] + day, end)))
+    return reduce(operator.or_, edges) if edges else None
 
 
 def department_tallies(kpis: list[Kpi], start: datetime.date, end: datetime.date) -> dict:
@@ -645,17 +641,14 @@ def department_tallies(kpis: list[Kpi], start: datetime.date, end: datetime.date
     days = DepartmentDailyTotal.objects.filter(kpi_id__in=ids, day__range=(start, end))
     if months is None:
         return figures.tallies_of(days, ["department_id"])
-    tallies = figures.tallies_of(
-        DepartmentMonthTotal.objects.filter(
-            kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
-        ),
-        ["department_id"],
+    whole = DepartmentMonthTotal.objects.filter(
+        kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
     )
-    if start < months[0] or end > months[1]:
-        _merge_into(
-            tallies, figures.tallies_of(days.filter(_edge_days(start, end, months)), ["department_id"])
-        )
-    return tallies
+    tallies = figures.tallies_of(whole, ["department_id"])
+    edges = _edge_days(start, end, months)
+    if edges is None:
+        return tallies
+    return figures.merged_by_key(tallies, figures.tallies_of(days.filter(edges), ["department_id"]))
 
 
 def team_tallies(holder: Holder, kpis: list[Kpi], start: datetime.date, end: datetime.date) -> dict:
@@ -670,16 +663,16 @@ def team_tallies(holder: Holder, kpis: list[Kpi], start: datetime.date, end: dat
     if months is None:
         return figures.tallies_of(days, ["member__team_id"])
     teams = Team.objects.filter(department_id=holder.id).values("id")
-    tallies = figures.tallies_of(
-        TeamMonthTotal.objects.filter(
-            team_id__in=teams, kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
-        ),
-        ["team_id"],
+    whole = TeamMonthTotal.objects.filter(
+        team_id__in=teams, kpi_id__in=ids, month__range=(months[0], months[1].replace(day=1))
     )
     rest = Q(member__team_id__isnull=True)
-    if start < months[0] or end > months[1]:
-        rest |= _edge_days(start, end, months)
-    return _merge_into(tallies, figures.tallies_of(days.filter(rest), ["member__team_id"]))
+    edges = _edge_days(start, end, months)
+    if edges is not None:
+        rest |= edges
+    return figures.merged_by_key(
+        figures.tallies_of(whole, ["team_id"]), figures.tallies_of(days.filter(rest), ["member__team_id"])
+    )
 
 
 def split_by_kind(figures: list[KpiFigure]) -> tuple[list[KpiFigure], list[KpiFigure]]:

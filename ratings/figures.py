@@ -126,6 +126,15 @@ class RunningTally:
                     mine.latest_sum = (mine.latest_sum or _ZERO) + entry[2] - (known[2] if known else _ZERO)
 
 
+def merged_by_key(*tallies: Mapping) -> dict:
+    """Tallies keyed alike (by KPI, by unit and KPI), of other days or people, merged key by key."""
+    result: dict = {}
+    for keyed in tallies:
+        for key, tally in keyed.items():
+            result[key] = result[key].merge(tally) if key in result else tally
+    return result
+
+
 def merged(tallies: Iterable[Tally]) -> Tally:
     total = Tally()
     for tally in tallies:

@@ -87,7 +87,8 @@ class AggregateChange:
     # when the change is applied.
     placements: dict[int, tuple[int | None, int | None]] | None = None
     # People's days an action left (a void): their low, high and last are recomputed from their
-    # actions after the sums are applied, and the company's and department's days from theirs.
+    # actions after the sums are applied, and the company's and department's days and the
+    # departments' and teams' months from theirs.
     recompute: set[tuple[int, int, datetime.date]] = field(default_factory=set)
     # People's latest values of level KPIs (K11 ``last``) per period, ``(kpi, period, start,
     # member)``: ``[value, occurred_at, action id]``, merged into ``PeriodLatest`` (later wins).
@@ -238,22 +239,16 @@ def _shared_rows_apply(
     _sums_upsert(cursor, TEAM_MONTHS, company_id, now, _by_month(team_days.items()))
     _sums_upsert(cursor, COMPANY_DAYS, company_id, now, sorted(company_days.items()))
     if change.recompute:
-        voided = {
-            (placements[member_id][0], kpi_id, day)
-            for member_id, kpi_id, day in change.recompute
-            if placements.get(member_id, (None,))[0] is not None
-        }
-        _ranges_recompute(cursor, DEPARTMENT_DAYS, now, voided)
-        _month_ranges_recompute(cursor, now, voided)
-        _team_ranges_recompute(
-            cursor,
-            now,
-            {
-                (placements[member_id][1], kpi_id, day)
-                for member_id, kpi_id, day in change.recompute
-                if placements.get(member_id, (None, None))[1] is not None
-            },
-        )
+        department_voids, team_voids = set(), set()
+        for member_id, kpi_id, day in change.recompute:
+            department_id, team_id = placements.get(member_id, (None, None))
+            if department_id is not None:
+                department_voids.add((department_id, kpi_id, day))
+            if team_id is not None:
+                team_voids.add((team_id, kpi_id, day))
+        _ranges_recompute(cursor, DEPARTMENT_DAYS, now, department_voids)
+        _month_ranges_recompute(cursor, DEPARTMENT_MONTHS, now, department_voids)
+        _month_ranges_recompute(cursor, TEAM_MONTHS, now, team_voids)
         _ranges_recompute(cursor, COMPANY_DAYS, now, {key[1:] for key in change.recompute})
     _boards_apply(cursor, company_id, now, boards)
 
@@ -267,62 +262,45 @@ def _by_month(unit_days: Iterable[tuple[tuple, list]]) -> list[tuple[tuple, list
     return sorted(months.items())
 
 
-def _team_ranges_recompute(cursor, now, team_days: set[tuple], *, leaving: Iterable[int] = ()) -> None:
-    """Set the low and high of the months of ``team_days`` (``(team, KPI, day)``) from the days of
-    the teams' people (those in them now, but ``leaving``): one grouped read of those months."""
-    if not team_days:
+def _month_ranges_recompute(
+    cursor, table: tuple[str, tuple, tuple], now, unit_days: set[tuple], *, leaving: Iterable[int] = ()
+) -> None:
+    """Set the low and high of the months (``DEPARTMENT_MONTHS``, ``TEAM_MONTHS``) of
+    ``unit_days`` (``(unit, KPI, day)``): a department's from its days (recomputed already), a
+    team's from its people's days (those in it now, but ``leaving``). One grouped read of those
+    months' days."""
+    if not unit_days:
         return
-    keys = {(team_id, kpi_id, day.replace(day=1)) for team_id, kpi_id, day in team_days}
+    keys = {(unit_id, kpi_id, day.replace(day=1)) for unit_id, kpi_id, day in unit_days}
     months = [key[-1] for key in keys]
-    people = DailyTotal.objects.filter(
-        member__team_id__in={key[0] for key in keys},
+    if table is DEPARTMENT_MONTHS:
+        unit, days = "department_id", DepartmentDailyTotal.objects.all()
+    else:
+        unit, days = "member__team_id", DailyTotal.objects.all()
+        leaving = list(leaving)
+        if leaving:
+            days = days.exclude(member_id__in=leaving)
+    days = days.filter(
+        **{f"{unit}__in": {key[0] for key in keys}},
         kpi_id__in={key[1] for key in keys},
         day__range=(min(months), calendar.period_end("month", max(months))),
     )
-    leaving = list(leaving)
-    if leaving:
-        people = people.exclude(member_id__in=leaving)
     found: dict[tuple, list] = {key: [None, None] for key in keys}
     ranges = (
-        people.values("member__team_id", "kpi_id", month=TruncMonth("day"))
+        days.values(unit, "kpi_id", month=TruncMonth("day"))
         .annotate(lowest=Min("low"), highest=Max("high"))
         .order_by()
     )
     for row in ranges:
-        key = (row["member__team_id"], row["kpi_id"], row["month"])
+        key = (row[unit], row["kpi_id"], row["month"])
         if key in found:
             found[key] = [row["lowest"], row["highest"]]
-    _levels_write(cursor, TEAM_MONTHS, now, found)
-
-
-def _month_ranges_recompute(cursor, now, department_days: set[tuple]) -> None:
-    """Set the low and high of the months of ``department_days`` (``(department, KPI, day)``)
-    from the departments' days, recomputed already (one grouped read of those months' days)."""
-    if not department_days:
-        return
-    keys = {(department_id, kpi_id, day.replace(day=1)) for department_id, kpi_id, day in department_days}
-    months = [key[-1] for key in keys]
-    last = max(months)
-    days = DepartmentDailyTotal.objects.filter(
-        department_id__in={key[0] for key in keys},
-        kpi_id__in={key[1] for key in keys},
-        day__range=(min(months), calendar.period_end("month", last)),
-    )
-    found: dict[tuple, list] = {key: [None, None] for key in keys}
-    ranges = (
-        days.values("department_id", "kpi_id", month=TruncMonth("day"))
-        .annotate(lowest=Min("low"), highest=Max("high"))
-        .order_by()
-    )
-    for row in ranges:
-        key = (row["department_id"], row["kpi_id"], row["month"])
-        if key in found:
-            found[key] = [row["lowest"], row["highest"]]
-    _levels_write(cursor, DEPARTMENT_MONTHS, now, found)
+    _levels_write(cursor, table, now, found)
 
 
 def _shared_entry() -> list:
-    """A department's or the company's day change: ``[value, points, actions, low, high]``."""
+    """A department's, team's or the company's day or month change: ``[value, points, actions, low,
+    high]``."""
     return [_ZERO, _ZERO, 0, None, None]
 
 
@@ -680,7 +658,7 @@ def department_totals_follow(*, member_ids: list[int], department_id: int | None
             _sums_upsert(cursor, DEPARTMENT_DAYS, current_company_id(), now, sorted(changes.items()))
             _sums_upsert(cursor, DEPARTMENT_MONTHS, current_company_id(), now, _by_month(changes.items()))
             _ranges_recompute(cursor, DEPARTMENT_DAYS, now, left, leaving=member_ids)
-            _month_ranges_recompute(cursor, now, left)
+            _month_ranges_recompute(cursor, DEPARTMENT_MONTHS, now, left)
 
 
 # People's latest values of level KPIs per period from people's days (``rebuilt_daily`` in a
@@ -744,7 +722,7 @@ def team_totals_follow(*, member_ids: list[int], team_id: int | None) -> None:
         now = timezone.now()
         with connection.cursor() as cursor:
             _sums_upsert(cursor, TEAM_MONTHS, current_company_id(), now, sorted(changes.items()))
-            _team_ranges_recompute(cursor, now, left, leaving=member_ids)
+            _month_ranges_recompute(cursor, TEAM_MONTHS, now, left, leaving=member_ids)
 
 
 def department_totals_delete(*, department, teams) -> None:
