@@ -24,6 +24,8 @@ from ratings.models import (
     DepartmentDailyTotal,
     DepartmentMonthTotal,
     KpiAction,
+    PeriodLatest,
+    RatingTotal,
     TeamMonthTotal,
 )
 
@@ -36,6 +38,16 @@ MOMENTS = [
     for day in range(10, 15)
     for clock in ("00:10:00", "09:00:00", "12:00:00", "12:00:00.250000", "23:50:00")
 ] + ["2026-10-31T23:50:00+03:00", "2026-10-01T00:10:00+03:00"]  # a month before
+# Every table of aggregates the rebuild writes (the boards' sizes aside).
+AGGREGATES = (
+    DailyTotal,
+    CompanyDailyTotal,
+    DepartmentDailyTotal,
+    DepartmentMonthTotal,
+    TeamMonthTotal,
+    RatingTotal,
+    PeriodLatest,
+)
 
 
 @pytest.fixture
@@ -171,7 +183,9 @@ def _fresh(member) -> Member:
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_the_days_equal_their_actions_through_recording_voids_moves_and_the_rebuild(k11, seed):
+def test_the_days_equal_their_actions_through_recording_voids_moves_and_the_rebuild(
+    k11, seed, other_company, make_member
+):
     """K11: after every write, each day's low, high and last (and its sums) are what the actions
     give, at the person's, department's and company's level; a rebuild corrects nothing, and
     finds and corrects a wrong low and a wrong last value."""
@@ -233,6 +247,22 @@ def test_the_days_equal_their_actions_through_recording_voids_moves_and_the_rebu
         DailyTotal.objects.filter(pk=first.pk).update(low=first.low + 1)
         DailyTotal.objects.filter(pk=second.pk).update(last_value=second.last_value + 1)
         assert services.aggregates_rebuild().corrected == 2
+        assert_days_equal_their_actions()
+        assert services.aggregates_rebuild().corrected == 0
+
+        # and a company whose aggregates are all gone (its actions loaded by hand) gets every row
+        # back, and only its own: another company's rows do not count as its rows
+        kept = services.aggregates._aggregate_rows()
+        for model in AGGREGATES:
+            model.objects.all().delete()
+    zed = make_member(other_company, email="zed@globex.example")
+    with company_context(other_company.id):
+        make_active_kpi(other_company, integration_name="calls", in_rating=True)
+        services.actions_record(items=[{"kpi": "calls", "user": zed.user.email, "value": "2"}], now=NOW)
+    with company_context(k11.company.id):
+        rebuilt = services.aggregates_rebuild()
+        assert services.aggregates._aggregate_rows() == kept
+        assert rebuilt.corrected >= len(kept)  # every row came back (and rows at zero, on PostgreSQL)
         assert_days_equal_their_actions()
         assert services.aggregates_rebuild().corrected == 0
 
