@@ -32,7 +32,7 @@ from ratings.selectors import (
     leaderboard,
     leaderboard_range,
     people_by_rating,
-    people_in_order_counted,
+    people_in_order,
     range_cover,
     rating_parts,
     ratings_of,
@@ -478,19 +478,19 @@ def _people_breakdown(
     ordering = by_kpi.get(result.sort)
     covered = range_cover(window.start, window.end)
 
-    def ordered(offset: int) -> tuple[list[int], int | None]:
-        """A page of the people in the chosen order, and how many they are if that came along."""
+    def ordered(offset: int) -> list[int]:
+        """A page of the people in the chosen order."""
         if ordering is None and not covered[1] and len(covered[0]) == 1:  # a calendar period's ratings
-            return people_by_rating(people, *covered[0][0], limit=BREAKDOWN_LIMIT, offset=offset), None
+            return people_by_rating(people, *covered[0][0], limit=BREAKDOWN_LIMIT, offset=offset)
         if ordering is None:
             parts = [part.values("member_id", "points") for part in rating_parts(window.start, window.end)]
-            return people_in_order_counted(
+            return people_in_order(
                 people, parts, "points", descending=True, limit=BREAKDOWN_LIMIT, offset=offset
             )
         if ordering.is_calculated or ordering.aggregation == Aggregation.LAST:
-            return _people_ordered_in_memory(people, holder, ordering, tallied, window, offset), None
+            return _people_ordered_in_memory(people, holder, ordering, tallied, window, offset)
         rows = dashboards.daily_totals(holder, [ordering], window.start, window.end)
-        return people_in_order_counted(
+        return people_in_order(
             people,
             [rows.values("member_id", "value", "points", "actions", "low", "high")],
             ordering.aggregation,
@@ -499,15 +499,11 @@ def _people_breakdown(
             offset=offset,
         )
 
-    # The page asked for, counting the people on the way where the order reads them all anyway;
-    # past the last page, the last page.
-    asked = max(page, 1)
-    keys, count = ordered((asked - 1) * BREAKDOWN_LIMIT)
-    result.count = people.count() if count is None else count
+    # The page asked for; past the last page, the last page.
+    result.count = people.count()
     result.pages = max(1, -(-result.count // BREAKDOWN_LIMIT))
-    result.page = min(asked, result.pages)
-    if result.page != asked:
-        keys, _count = ordered((result.page - 1) * BREAKDOWN_LIMIT)
+    result.page = min(max(page, 1), result.pages)
+    keys = ordered((result.page - 1) * BREAKDOWN_LIMIT)
     recorded = [kpi for kpi in tallied.values() if not kpi.is_calculated]
     table = _people_tallies(keys, recorded, window)
     points = ratings_of(keys, window.start, window.end)

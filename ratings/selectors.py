@@ -287,13 +287,18 @@ def _ranked_sums(
 # summed by the database from the rows of one KPI (or the ratings' parts) and joined to the people,
 # and only one page of ids comes back: a company of 100,000 people is one query, not 100,000 rows.
 _PEOPLE_IN_ORDER = """
-    SELECT person.user_id, COUNT(*) OVER () FROM ({people}) AS person
-    LEFT JOIN (
-        SELECT parts.member_id, {figure} AS figure FROM ({union}) AS parts GROUP BY parts.member_id
-    ) AS per ON per.member_id = person.user_id
+    SELECT person.user_id FROM ({people}) AS person
+    LEFT JOIN ({figures}) AS per ON per.member_id = person.user_id
     ORDER BY CASE WHEN {value} IS NULL THEN 1 ELSE 0 END, {value} {direction}, person.user_id
     LIMIT %s OFFSET %s
 """
+# The first of those who have a figure that is not null (an average, a lowest or a highest value),
+# in the same order, from the figures alone: the people are not read at all.
+_FIGURES_IN_ORDER = """
+    SELECT per.member_id FROM ({figures}) AS per WHERE per.figure IS NOT NULL
+    ORDER BY per.figure {direction}, per.member_id LIMIT %s
+"""
+_FIGURES = "SELECT parts.member_id, {figure} AS figure FROM ({union}) AS parts GROUP BY parts.member_id"
 # Each figure of the day rows' columns (K11: an average is its sums' quotient, exact at any level).
 FIGURE_SQL = {
     "sum": "SUM(parts.value)",
@@ -303,6 +308,13 @@ FIGURE_SQL = {
     "max": "MAX(parts.high)",
     "points": "SUM(parts.points)",
 }
+# Figures that someone with no rows has as 0 (the others: none, and last).
+ZERO_WHEN_NONE = ("sum", "count", "points")
+# How many more of those with a figure are read than the page needs, for those of them who are not
+# among the people (deactivated); when still short, four times as many, up to the most ids checked
+# in one list; past that the page is ordered with the people joined.
+_SPARE = 16
+_MOST_CHECKED = 900
 
 
 def people_in_order(
@@ -311,40 +323,49 @@ def people_in_order(
     """One page of the user ids of ``people`` (a ``Member`` queryset), ordered by ``figure`` (a key
     of FIGURE_SQL) of their rows in ``parts`` (querysets of day rows or rating parts with the
     columns the figure reads): best first, no figure last; a sum, a count and points are 0 for
-    someone with no rows, as the rows show them."""
-    return people_in_order_counted(people, parts, figure, descending=descending, limit=limit, offset=offset)[
-        0
-    ]
+    someone with no rows, as the rows show them.
 
-
-def people_in_order_counted(
-    people: QuerySet, parts: list[QuerySet], figure: str, *, descending: bool, limit: int, offset: int
-) -> tuple[list[int], int | None]:
-    """``people_in_order``, and how many ``people`` there are, counted in the same pass over them
-    (None when the page is past the last one: it has no row to carry the count)."""
+    A figure that is none for someone with no rows puts everyone who has one first, so a page
+    among them is read from the figures alone, and the few ids on it checked against ``people``:
+    at 100,000 people that skips joining and sorting them all (bench: 100 ms to 45). The people
+    are counted apart (``people.count()``), through the index of deactivated accounts."""
     compiled = [part.order_by().query.sql_with_params() for part in parts]
     # Only the querysets' own SQL and the constant expressions above are joined in; values are
     # parameters.
     union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS part{n}" for n, (sql, _p) in enumerate(compiled))  # noqa: S608
-    people_sql, people_params = people.order_by().values("user_id").query.sql_with_params()
-    zero = figure in ("sum", "count", "points")
-    sql = _PEOPLE_IN_ORDER.format(
-        people=people_sql,
-        union=union,
-        figure=FIGURE_SQL[figure],
-        value="COALESCE(per.figure, 0)" if zero else "per.figure",
-        direction="DESC" if descending else "ASC",
-    )
-    params = [*people_params, *(param for _sql, part_params in compiled for param in part_params)]
+    figures_sql = _FIGURES.format(figure=FIGURE_SQL[figure], union=union)
+    figures_params = [param for _sql, part_params in compiled for param in part_params]
+    direction = "DESC" if descending else "ASC"
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT set_config('work_mem', %s, true)", [RANKING_WORK_MEM])
             # A parallel plan would sum the KPI's rows once in each process (the sums are joined
             # by a hash that is not shared): twice the work for no gain on two cores.
             cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
-        cursor.execute(sql, [*params, limit, offset])
-        rows = cursor.fetchall()
-    return [row[0] for row in rows], (rows[0][1] if rows else None)
+        if figure not in ZERO_WHEN_NONE:
+            reach, asked = offset + limit, offset + limit + _SPARE
+            while asked <= _MOST_CHECKED:
+                cursor.execute(
+                    _FIGURES_IN_ORDER.format(figures=figures_sql, direction=direction),
+                    [*figures_params, asked],
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+                present = set(people.filter(user_id__in=ids).values_list("user_id", flat=True))
+                ordered = [member_id for member_id in ids if member_id in present]
+                if len(ordered) >= reach:
+                    return ordered[offset:reach]
+                if len(ids) < asked:
+                    break  # everyone with a figure is read: the page reaches those without one
+                asked *= 4
+        people_sql, people_params = people.order_by().values("user_id").query.sql_with_params()
+        sql = _PEOPLE_IN_ORDER.format(
+            people=people_sql,
+            figures=figures_sql,
+            value="COALESCE(per.figure, 0)" if figure in ZERO_WHEN_NONE else "per.figure",
+            direction=direction,
+        )
+        cursor.execute(sql, [*people_params, *figures_params, limit, offset])
+        return [row[0] for row in cursor.fetchall()]
 
 
 # A unit's people in the order of their rating in one calendar period (a dashboard's breakdown by

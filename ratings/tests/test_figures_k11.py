@@ -19,10 +19,12 @@ from kpi_platform.errors import DomainError
 from kpis.services import kpi_update
 from kpis.tests.factories import make_active_kpi, make_target
 from orgs.models import Member
+from orgs.selectors import active_people
 from orgs.services import members_move
 from orgs.tenancy import company_context
 from pages import selectors
 from ratings import dashboards
+from ratings import selectors as ratings_selectors
 from ratings.models import KpiAction, PeriodLatest
 from ratings.selectors import people_by_rating, people_in_order, rating_parts
 from ratings.services import action_void, actions_record, aggregates_rebuild
@@ -557,7 +559,8 @@ def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, m
         window = Window(CUSTOM, FIRST_DAY, FIRST_DAY + datetime.timedelta(days=DAYS), TODAY)
         figures = dashboards.kpi_figures(holder, shown_kpis, window, ["en"])
         everyone = selectors.breakdown(holder, figures, window, by, sort="", page=1)
-        for column, kpi in enumerate([*shown_kpis, None]):
+        columns = [figure.kpi.id for figure in figures]  # the page's order of the KPIs
+        for kpi in [*shown_kpis, None]:
             sort = str(kpi.id) if kpi else "points"
             first = selectors.breakdown(holder, figures, window, by, sort=sort, page=1)
             assert first.sort == sort
@@ -569,7 +572,7 @@ def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, m
                 for row in selectors.breakdown(holder, figures, window, by, sort=sort, page=page).rows
             ]
             assert len(rows) == first.count == len({row.name for row in rows})
-            values = [row.points if kpi is None else row.values[column] for row in rows]
+            values = [row.points if kpi is None else row.values[columns.index(kpi.id)] for row in rows]
             present = [value for value in values if value is not None]
             assert values == present + [None] * (len(values) - len(present)), (sort, values)
             best_first = kpi is None or kpi.direction != "lower_is_better"
@@ -577,6 +580,62 @@ def test_a_breakdown_pages_through_every_row_once_in_the_kpis_order(world, by, m
         last = selectors.breakdown(holder, figures, window, by, sort="points", page=10**6)
         assert last.page == last.pages
         assert last.last == last.count
+
+
+@pytest.mark.parametrize("spare", [0, 16])
+def test_people_in_the_order_of_a_kpi_are_the_actions_order_page_by_page(world, monkeypatch, spare):
+    """Issue 16: a breakdown by person ordered by a KPI's figure holds, page by page, the unit's
+    people in the order their actions give: best first in either direction, ties by user id, then
+    those with no figure (a sum or a count of nothing is 0, among the others); someone deactivated
+    is left out, also when only as many of those with a figure are read as the page needs
+    (``spare`` 0: the read is widened until the page is full)."""
+    org, kpis = world
+    monkeypatch.setattr(ratings_selectors, "_SPARE", spare)
+    with company_context(org.company.id):
+        # two people tie at the top of the highest and of the lowest values
+        moment = datetime.datetime.combine(FIRST_DAY, datetime.time(9), tzinfo=org.company.zone).isoformat()
+        actions_record(
+            items=[
+                {"kpi": kpis[kind].integration_name, "user": person, "value": value, "occurred_at": moment}
+                for kind, value in (("max", "5000"), ("min", "0"))
+                for person in (org.direct, org.member)
+            ]
+        )
+        org.seller.user.is_active = False
+        org.seller.user.save(update_fields=["is_active"])
+        live = list(KpiAction.objects.filter(voided_at__isnull=True))
+        members = {member.user_id: member for member in Member.objects.all()}
+        checked = 0
+        for holder in holders(org)[:6]:
+            belongs = in_holder(holder, members)
+            people = active_people(holder.scope.members_condition(prefix=""))
+            ids = list(people.values_list("user_id", flat=True))
+            for window in windows()[::3]:
+                for kind in ("sum", "count", "average", "min", "max"):
+                    kpi = kpis[kind]
+                    shown = {
+                        member_id: brute(kind, actions_in(live, kpi, lambda m, i=member_id: m == i, window))
+                        for member_id in ids
+                    }
+                    rows = dashboards.daily_totals(holder, [kpi], window.start, window.end)
+                    parts = [rows.values("member_id", "value", "points", "actions", "low", "high")]
+                    for descending in (True, False):
+                        expected = sorted(
+                            ids,
+                            key=lambda i: (
+                                shown[i] is None,
+                                0 if shown[i] is None else -shown[i] if descending else shown[i],
+                                i,
+                            ),
+                        )
+                        for offset in range(0, len(ids) + 2, 2):
+                            page = people_in_order(
+                                people, parts, kind, descending=descending, limit=2, offset=offset
+                            )
+                            assert page == expected[offset : offset + 2], (holder, window, kind, offset)
+                            checked += len(page)
+            assert not belongs(org.seller.user_id) or org.seller.user_id not in ids
+        assert checked > 500
 
 
 def test_a_breakdown_by_points_in_a_calendar_period_reads_the_ratings_in_their_order(world):
