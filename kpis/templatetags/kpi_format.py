@@ -8,9 +8,10 @@ looks rounder than it is: a share of a target that has cents (a week's part of a
 """
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from django import template
-from django.utils import formats
+from django.utils import formats, translation
 
 from kpis.numbers import shown_decimals
 
@@ -28,9 +29,27 @@ def _decimal(value) -> Decimal | None:
 
 def localized(value: Decimal, decimals: int) -> str:
     """``value`` rounded half up to ``decimals`` places, grouped in the active language: 4552511.94
-    → "4,552,511.94" (ru: "4 552 511,94")."""
+    → "4,552,511.94" (ru: "4 552 511,94"). A page shows a thousand of them (a company's KPIs by
+    department): Python's own grouping by threes with the language's separators put in, the same
+    text as ``formats.number_format`` at a fifth of its cost, which stays for other groupings."""
     exact = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    return formats.number_format(exact, decimal_pos=decimals, use_l10n=True, force_grouping=True)
+    separators = _separators(translation.get_language())
+    if separators is None:
+        return formats.number_format(exact, decimal_pos=decimals, use_l10n=True, force_grouping=True)
+    # As Django does, a value that rounds to zero is 0, never "-0.00".
+    return f"{abs(exact) if exact.is_zero() else exact:,.{decimals}f}".translate(separators)
+
+
+@lru_cache(maxsize=32)
+def _separators(language: str | None) -> dict[int, str] | None:
+    """The language's decimal and thousand separators, as a ``str.translate`` table of Python's
+    ("." and ","), where it groups by threes (None: another grouping, or no language active)."""
+    if language is None or formats.get_format("NUMBER_GROUPING", language, use_l10n=True) != 3:
+        return None
+    return {
+        ord("."): formats.get_format("DECIMAL_SEPARATOR", language, use_l10n=True),
+        ord(","): formats.get_format("THOUSAND_SEPARATOR", language, use_l10n=True),
+    }
 
 
 @register.filter
