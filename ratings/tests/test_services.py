@@ -601,6 +601,14 @@ def test_leaderboards_and_the_rebuild_match_brute_force_on_random_data(org, make
                 mine = next(((rank, points) for rank, m, points in expected if m == org.ann.user_id), None)
                 if mine:
                     assert (board.me.rank, board.me.points) == mine
+                # every viewer's rank and every page's first rank, from either end of the board
+                ranks = {m: (rank, points) for rank, m, points in expected}
+                for person in people:
+                    me = leaderboard(period=period, day=day, limit=1, viewer=person).me
+                    assert (me.rank, me.points) == ranks.get(person.user_id, (len(expected) + 1, 0))
+                for offset in range(len(expected)):
+                    [row] = leaderboard(period=period, day=day, limit=1, offset=offset).rows
+                    assert (row.rank, row.member_id, row.points) == expected[offset]
                 team = leaderboard(period=period, day=day, scope=Scope("team", org.alpha.id), limit=1000)
                 alpha = {p.user_id for p in people if p.team_id == org.alpha.id}
                 assert [(r.rank, r.member_id, r.points) for r in team.rows] == _brute_force(
