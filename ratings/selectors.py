@@ -16,7 +16,7 @@ from django.db.models import BooleanField, Count, F, Func, Q, QuerySet, Subquery
 
 from kpi_platform.decimals import CENT
 from kpi_platform.ids import parse_id
-from kpis.models import Kpi
+from kpis.models import Aggregation, Kpi
 from orgs import access
 from orgs.models import Member
 from ratings.models import DailyTotal, KpiAction, RatingBoard, RatingPeriod, RatingTotal
@@ -308,8 +308,8 @@ FIGURE_SQL = {
     "max": "MAX(parts.high)",
     "points": "SUM(parts.points)",
 }
-# Figures that someone with no rows has as 0 (the others: none, and last).
-ZERO_WHEN_NONE = ("sum", "count", "points")
+# Figures that someone with no rows has as 0, the quantities (the others: none, and last).
+ZERO_WHEN_NONE = ("points", *(aggregation.value for aggregation in Aggregation if aggregation.is_quantity))
 # How many more of those with a figure are read than the page needs, for those of them who are not
 # among the people (deactivated); when still short, four times as many, up to the most ids checked
 # in one list; past that the page is ordered with the people joined.

@@ -31,7 +31,7 @@ def localized(value: Decimal, decimals: int) -> str:
     """``value`` rounded half up to ``decimals`` places, grouped in the active language: 4552511.94
     → "4,552,511.94" (ru: "4 552 511,94"). A page shows a thousand of them (a company's KPIs by
     department): Python's own grouping by threes with the language's separators put in, the same
-    text as ``formats.number_format`` at a fifth of its cost, which stays for other groupings."""
+    text as ``formats.number_format`` at half its cost, which stays for other groupings."""
     exact = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
     separators = _separators(translation.get_language())
     if separators is None:
